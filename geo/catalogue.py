@@ -274,6 +274,8 @@ def _scan(layers_dir: Path) -> tuple[dict[str, LayerSpec], list[CatalogueError]]
     specs: dict[str, LayerSpec] = {}
     problems: list[CatalogueError] = []
     for path in sorted(layers_dir.glob("*.toml")):
+        if path.name.startswith("_"):  # templates such as _example.toml are not layers
+            continue
         try:
             spec = load_layer_spec(path)
         except CatalogueError as err:

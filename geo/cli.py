@@ -1,0 +1,131 @@
+"""The ``catchscope`` command line.
+
+Every subcommand calls the same library functions the app calls.  Shared options
+(``--workspace``) are defined once.  A :class:`~geo.errors.GeoError` is printed as
+its message and exits with status 1; a traceback reaching a user is a bug.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from geo.errors import GeoError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="catchscope",
+    help="Map a water-stewardship site inside its catchment (AWS Standard v2.0).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+WorkspaceOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--workspace",
+        "-w",
+        help="Workspace folder (layers/ + data/). Default: the bundled Jinxi demo workspace.",
+        show_default=False,
+    ),
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly_errors(func: F) -> F:
+    """Turn a GeoError into its message on stderr and exit status 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except GeoError as err:
+            err_console.print(f"[bold red]error:[/] {err}", highlight=False, markup=True,
+                              soft_wrap=True)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.command()
+@friendly_errors
+def check(workspace: WorkspaceOption = None) -> None:
+    """Validate the whole workspace: layer files, data files, CRS, geometries, links, datums."""
+    from geo.check import check_workspace, render_report
+
+    report = check_workspace(workspace)
+    render_report(report, console)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command()
+@friendly_errors
+def init(
+    path: Annotated[Path, typer.Argument(help="Folder to create the workspace in.")],
+) -> None:
+    """Create an empty workspace with a commented example layer file."""
+    from geo.check import init_workspace
+
+    created = init_workspace(path)
+    console.print(f"Created workspace [bold]{created}[/]:")
+    for item in sorted(created.rglob("*")):
+        console.print(f"  {item.relative_to(created)}")
+    console.print("Next: put data files in data/, describe each in layers/<id>.toml, then "
+                  f"run `catchscope check -w {path}`.")
+
+
+@app.command()
+@friendly_errors
+def layers(workspace: WorkspaceOption = None) -> None:
+    """List the layers of the catalogue."""
+    from geo.workspace import open_workspace
+
+    ws = open_workspace(workspace)
+    table = Table(title=f"Layers of {ws.settings.name}")
+    for column in ("id", "kind", "title", "source", "evidences"):
+        table.add_column(column)
+    for spec in ws.specs.values():
+        table.add_row(spec.id, spec.kind.value, spec.title, spec.source,
+                      ", ".join(e.value for e in spec.evidences))
+    console.print(table)
+
+
+@app.command()
+@friendly_errors
+def sites(workspace: WorkspaceOption = None) -> None:
+    """List the site records of the workspace."""
+    from geo.workspace import open_workspace
+
+    ws = open_workspace(workspace)
+    table = Table(title=f"Sites of {ws.settings.name}")
+    for column in ("AWS ref", "site", "status", "valid until", "score"):
+        table.add_column(column)
+    for record in ws.records.values():
+        table.add_row(record.aws_ref, record.site_name, record.certification_status,
+                      str(record.valid_until or ""), "" if record.score is None else f"{record.score:.2f}")
+    console.print(table)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except GeoError as err:  # a command that forgot @friendly_errors
+        err_console.print(f"[bold red]error:[/] {err}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
