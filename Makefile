@@ -1,0 +1,58 @@
+# Catchscope — the two commands a new user needs:
+#   make app    start the app on the bundled demo workspace (http://localhost:8501)
+#   make test   run the whole test suite (browser tests in headless Chromium included)
+# Both create .venv and install what they need on first use.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PORT ?= 8501
+# Debian packages: ogrinfo (independent reader of our exports), Chromium (browser tests),
+# CJK fonts (Chinese names on the printable map sheet).
+DEBIAN_PACKAGES := gdal-bin chromium fonts-noto-cjk
+
+.PHONY: app test lint bench system-deps clean help
+
+help:
+	@echo "make app   - start the app on the demo workspace at http://localhost:$(PORT)"
+	@echo "make test  - install everything needed and run the whole test suite"
+	@echo "make lint  - ruff and mypy"
+	@echo "make bench - run the benchmarks in bench/"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+app: $(STAMP)
+	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.headless true
+
+system-deps:
+	@missing=""; \
+	command -v ogrinfo >/dev/null 2>&1 || missing="$$missing gdal-bin"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	{ command -v fc-list >/dev/null 2>&1 && fc-list | grep -qi 'Noto Sans CJK'; } || missing="$$missing fonts-noto-cjk"; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:$$missing"; \
+	  sudo=""; [ "$$(id -u)" -ne 0 ] && sudo="sudo"; \
+	  $$sudo apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+test: $(STAMP) system-deps
+	$(VENV)/bin/pytest -n 2 -p xdist
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+bench: $(STAMP)
+	@for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache *.egg-info
