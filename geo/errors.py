@@ -16,8 +16,12 @@ __all__ = [
     "CRSError",
     "CatalogueError",
     "CatchscopeWarning",
+    "CoarseDEMWarning",
     "DataReadError",
     "DataWriteError",
+    "DelineationError",
+    "DelineationWarning",
+    "FlatTerrainWarning",
     "GeoError",
     "GeographicCRSWarning",
     "IllustrativeDataWarning",
@@ -77,6 +81,10 @@ class UnsafeInputError(GeoError, ValueError):
     """User input was refused because it is unsafe (a path, URL, archive trick...)."""
 
 
+class DelineationError(GeoError, ValueError):
+    """A catchment cannot be delineated (outlet outside the DEM, on nodata...)."""
+
+
 class CatchscopeWarning(UserWarning):
     """Root of all Catchscope warnings."""
 
@@ -99,3 +107,15 @@ class SwappedAxesWarning(SuspectedDatumWarning):
 
 class IllustrativeDataWarning(CatchscopeWarning):
     """Evidence rests on illustrative features that no source places."""
+
+
+class DelineationWarning(CatchscopeWarning):
+    """A delineated catchment should not be trusted as drawn."""
+
+
+class CoarseDEMWarning(DelineationWarning):
+    """The DEM's cells are too large for the catchment: few cells, blocky outline."""
+
+
+class FlatTerrainWarning(DelineationWarning):
+    """The terrain is too flat for flow directions to mean much (plains, polders)."""
