@@ -27,6 +27,7 @@ __all__ = [
     "IllustrativeDataWarning",
     "LayerNotFoundError",
     "RecordError",
+    "ReportError",
     "SiteNotFoundError",
     "SuspectedDatumWarning",
     "SuspectedGCJ02Warning",
@@ -75,6 +76,10 @@ class SiteNotFoundError(GeoError, LookupError):
 
 class RecordError(GeoError, ValueError):
     """A site record file is malformed."""
+
+
+class ReportError(GeoError, ValueError):
+    """A certification report cannot be read (empty, binary, scanned PDF, no AWS reference)."""
 
 
 class UnsafeInputError(GeoError, ValueError):
