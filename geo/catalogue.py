@@ -209,7 +209,7 @@ def _describe_validation_error(path: Path, err: ValidationError) -> str:
         msg = problem["msg"]
         if problem["type"] == "enum":
             allowed = problem.get("ctx", {}).get("expected", "")
-            msg = f"{msg}" if allowed in msg else f"{msg}; allowed: {allowed}"
+            msg = f"{problem['input']!r} is not allowed; allowed values are {allowed}"
         elif problem["type"] == "extra_forbidden":
             known = ", ".join(sorted(LayerSpec.model_fields))
             msg = f"unknown field; known fields are: {known}"

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,9 +43,12 @@ DRIVERS: dict[str, str] = {
 }
 
 
+_URL_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:/")  # pathlib folds "://" into ":/"
+
+
 def _check_plain_path(path: Path) -> None:
     text = str(path)
-    if text.startswith("/vsi") or "://" in text:
+    if text.startswith("/vsi") or _URL_RE.match(text):
         raise DataReadError(f"{text!r} is not a plain file path; refusing to open it.")
 
 
@@ -145,6 +150,35 @@ def atomic_write_bytes(target: Path, payload: bytes, *, overwrite: bool = False)
         tmp.write_bytes(payload)
 
 
+_NAMED_LAYER_DRIVERS = {"GPKG", "FlatGeobuf", "KML"}
+
+
+def _write_shapefile(
+    frame: gpd.GeoDataFrame, path: Path, *, overwrite: bool, **layer_options: object
+) -> Path:
+    """A shapefile is several files: write them all in a private folder, then move each."""
+    if path.exists() and not overwrite:
+        raise DataWriteError(
+            f"{path} already exists; pass --overwrite (or overwrite=True) to replace it."
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.stem}.", dir=path.parent))
+    try:
+        frame.to_file(staging / path.name, driver="ESRI Shapefile", engine="pyogrio",
+                      **layer_options)  # type: ignore[arg-type]
+        # move the .shp last: a reader never sees a .shp whose sidecars are missing
+        parts = sorted(staging.iterdir(), key=lambda p: p.suffix.lower() == ".shp")
+        for part in parts:
+            os.replace(part, path.with_suffix(part.suffix))
+    except DataWriteError:
+        raise
+    except Exception as err:
+        raise DataWriteError(f"Could not write {path.name}: {err}") from err
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return path
+
+
 def write_layer(
     frame: gpd.GeoDataFrame,
     path: Path,
@@ -185,6 +219,13 @@ def write_layer(
             f"Cannot tell the format of {path.name}; use one of {', '.join(DRIVERS)}."
         )
     exists_ok = overwrite or append_to_existing
+    if layer is None and driver in _NAMED_LAYER_DRIVERS:
+        layer = path.stem  # otherwise GDAL names the layer after the temporary file
+    if driver == "GPKG":
+        # GeoPackage reserves "fid" for its integer key; our string ids live in "fid".
+        layer_options.setdefault("FID", "gpkg_fid")
+    if driver == "ESRI Shapefile":
+        return _write_shapefile(frame, path, overwrite=exists_ok, **layer_options)
     try:
         with atomic_path(path, overwrite=exists_ok) as tmp:
             if append_to_existing and path.exists():

@@ -1,0 +1,48 @@
+"""Architecture rules that keep the code base in shape."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+
+import pytest
+
+GEO = Path(__file__).resolve().parents[1] / "geo"
+MODULES = sorted(p for p in GEO.rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)
+def test_library_never_imports_streamlit(path: Path) -> None:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module]
+        for name in names:
+            assert not name.split(".")[0].startswith("streamlit"), (
+                f"{path.name}:{node.lineno} imports {name}; keep Streamlit in app.py / ui/"
+            )
+
+
+@pytest.mark.parametrize("path", [p for p in MODULES if p.name != "__main__.py"],
+                         ids=lambda p: p.name)
+def test_every_module_declares_its_public_surface(path: Path) -> None:
+    module = importlib.import_module(
+        "geo" + ("" if path.name == "__init__.py" else "." + path.stem)
+        if path.parent == GEO else "geo." + ".".join(path.relative_to(GEO).with_suffix("").parts)
+    )
+    assert hasattr(module, "__all__"), f"{path.name} has no __all__"
+    for name in module.__all__:
+        assert hasattr(module, name), f"{path.name}: __all__ names missing {name!r}"
+
+
+def test_all_errors_descend_from_geoerror() -> None:
+    import geo.errors as errors
+
+    for name in errors.__all__:
+        obj = getattr(errors, name)
+        if isinstance(obj, type) and issubclass(obj, Exception) and not issubclass(obj, Warning):
+            assert issubclass(obj, errors.GeoError), name
