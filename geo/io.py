@@ -150,7 +150,7 @@ def atomic_write_bytes(target: Path, payload: bytes, *, overwrite: bool = False)
         tmp.write_bytes(payload)
 
 
-_NAMED_LAYER_DRIVERS = {"GPKG", "FlatGeobuf", "KML"}
+_NAMED_LAYER_DRIVERS = {"GPKG", "FlatGeobuf", "KML", "GeoJSON"}
 
 
 def _write_shapefile(
