@@ -22,12 +22,14 @@ __all__ = [
     "DelineationError",
     "DelineationWarning",
     "FlatTerrainWarning",
+    "FlowNetworkError",
     "GeoError",
     "GeographicCRSWarning",
     "IllustrativeDataWarning",
     "LayerNotFoundError",
     "RecordError",
     "ReportError",
+    "ScopeError",
     "SiteNotFoundError",
     "SuspectedDatumWarning",
     "SuspectedGCJ02Warning",
@@ -76,6 +78,14 @@ class SiteNotFoundError(GeoError, LookupError):
 
 class RecordError(GeoError, ValueError):
     """A site record file is malformed."""
+
+
+class FlowNetworkError(GeoError, ValueError):
+    """Downstream links (``next_down``, ``flows_to``) form a cycle or name no feature."""
+
+
+class ScopeError(GeoError, ValueError):
+    """A site's physical scope cannot be assessed (e.g. the site has no parcels)."""
 
 
 class ReportError(GeoError, ValueError):
