@@ -21,12 +21,14 @@ __all__ = [
     "DataWriteError",
     "DelineationError",
     "DelineationWarning",
+    "EditConflictError",
     "FlatTerrainWarning",
     "FlowNetworkError",
     "GeoError",
     "GeographicCRSWarning",
     "IllustrativeDataWarning",
     "LayerNotFoundError",
+    "NeedsAnswerError",
     "RecordError",
     "ReportError",
     "ScopeError",
@@ -98,6 +100,28 @@ class UnsafeInputError(GeoError, ValueError):
 
 class DelineationError(GeoError, ValueError):
     """A catchment cannot be delineated (outlet outside the DEM, on nodata...)."""
+
+
+class NeedsAnswerError(GeoError, ValueError):
+    """An import cannot go on until the user answers (CRS, datum, axis order, layer...).
+
+    ``questions`` maps each option to pass (e.g. ``"crs"``, ``"datum"``) to its prompt.
+    """
+
+    def __init__(
+        self, message: str, *, questions: dict[str, str] | None = None, hint: str | None = None
+    ) -> None:
+        self.questions = dict(questions or {})
+        super().__init__(message, hint=hint)
+
+
+class EditConflictError(GeoError, RuntimeError):
+    """A save was based on a layer version that someone else has saved over since."""
+
+    def __init__(self, message: str, *, current_version: int, base_version: int) -> None:
+        self.current_version = current_version
+        self.base_version = base_version
+        super().__init__(message, hint="Reload the layer to see their changes, then redo yours.")
 
 
 class CatchscopeWarning(UserWarning):
