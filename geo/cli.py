@@ -118,6 +118,28 @@ def sites(workspace: WorkspaceOption = None) -> None:
     console.print(table)
 
 
+@app.command("import-report")
+@friendly_errors
+def import_report(
+    reports: Annotated[list[Path], typer.Argument(help="AWS certification report(s): PDF or text.",
+                                                  show_default=False)],
+    workspace: WorkspaceOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Review only; write nothing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the extracted records as a JSON "
+                                          "array on stdout (review on stderr).")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Save without asking.")] = False,
+) -> None:
+    """Import AWS certification reports into site records, after a review.
+
+    Fields edited by hand (the record's edited_fields) are never overwritten.
+    """
+    from geo.report_review import import_reports
+
+    raise typer.Exit(import_reports(reports, workspace=workspace, dry_run=dry_run,
+                                    as_json=as_json, yes=yes,
+                                    console=err_console if as_json else console))
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

@@ -92,8 +92,11 @@ class SiteRecord(_Model):
     audit_number: str = ""
     site_name: str
     organisation: str = ""
-    address: str = Field("", description="Business registration address.")
-    operation_addresses: list[str] = []
+    address: str = Field("", description="Site address as given in the report header.")
+    registration_address: str = Field("", description="Business registration address.")
+    operation_addresses: list[str] = Field(
+        [], description="Business operation / production addresses (one per block)."
+    )
     contact_person: str = ""
     site_structure: str = ""
     certification_status: str = ""
@@ -109,13 +112,18 @@ class SiteRecord(_Model):
     scope_of_assessment: str = ""
     score: float | None = None
     next_audit_date: date | None = None
+    report_prepared_by: str = ""
+    report_approved_by: str = ""
     report_approved_on: str = ""
     stakeholder_announcements: list[Announcement] = []
     area_m2: float | None = Field(None, ge=0)
     construction_area_m2: float | None = Field(None, ge=0)
     staff: int | None = Field(None, ge=0)
     capacity: str = ""
+    products: str = Field("", description="What the site makes, as the report states it.")
     catchment_name: str = ""
+    catchment_description: str = Field("", description="The report's catchment information.")
+    site_background: str = Field("", description="The report's client / site background.")
     water_service_provider: str = ""
     ultimate_water_sources: list[str] = []
     wastewater_service_provider: str = ""
@@ -128,7 +136,12 @@ class SiteRecord(_Model):
     indicators: list[IndicatorAnswer] = []
     source: str = Field("", description="Where the record came from (report file, by hand).")
     edited_fields: list[str] = Field(
-        [], description="Fields a person changed by hand; an import does not overwrite them."
+        [],
+        description=(
+            "Fields a person changed by hand; an import does not overwrite them. A field name "
+            "('site_background') or one item of the checklist or findings ('indicators[3.9.10]', "
+            "'findings[TNR-003765]')."
+        ),
     )
     notes: str = ""
 

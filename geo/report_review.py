@@ -1,0 +1,239 @@
+"""Review and save imported certification reports (the ``import-report`` command).
+
+The command's flow lives here so ``geo/cli.py`` stays a thin list of commands:
+read every report first (a bad one stops everything before anything is written),
+show a review of each (facts, warnings, differences with the stored record), ask,
+then save atomically.  The app shows the same review with its own widgets from the
+same objects (:class:`~geo.reports.ImportedReport`, :class:`~geo.reports.ImportPlan`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from geo.errors import ReportError
+from geo.records import SiteRecord, record_path, save_record
+from geo.reports import FieldChange, ImportedReport, ImportPlan, plan_import, read_report
+from geo.workspace import open_workspace
+
+__all__ = ["import_reports", "read_report_files", "render_review"]
+
+_MAX_CHANGE_ROWS = 40
+
+
+def read_report_files(paths: list[Path]) -> list[ImportedReport]:
+    """Read and parse report files named on the command line, all or none.
+
+    Raises
+    ------
+    ReportError
+        For the first file that is missing, unreadable or not a usable report.
+    """
+    imported = []
+    for path in paths:
+        try:
+            data = Path(path).read_bytes()
+        except FileNotFoundError:
+            raise ReportError(f"{path}: no such file.") from None
+        except IsADirectoryError:
+            raise ReportError(f"{path}: is a folder; give the report file itself.") from None
+        except OSError as err:
+            raise ReportError(f"{path}: cannot be read ({err.strerror}).") from err
+        imported.append(read_report(data, name=Path(path).name))
+    return imported
+
+
+def import_reports(
+    paths: list[Path],
+    *,
+    workspace: Path | None = None,
+    dry_run: bool = False,
+    as_json: bool = False,
+    yes: bool = False,
+    console: Console | None = None,
+    confirm: Callable[[str], bool] | None = None,
+    interactive: bool | None = None,
+) -> int:
+    """Import reports into a workspace after review; return the exit status.
+
+    Parameters
+    ----------
+    paths : list of Path
+        Report files (PDF or text).
+    workspace : Path, optional
+        Workspace folder; default the bundled demo workspace.
+    dry_run : bool
+        Parse and review only; write nothing.
+    as_json : bool
+        Print the extracted records as a JSON array on stdout (the review then goes
+        to stderr so stdout stays machine-readable).
+    yes : bool
+        Accept every save without asking.
+    console : Console, optional
+        Where the review goes.
+    confirm : callable, optional
+        Asks a yes/no question; default a prompt on the terminal.
+    interactive : bool, optional
+        Whether a person can answer; default: stdin is a terminal.
+
+    Returns
+    -------
+    int
+        0 when everything asked for was done, 1 when saving was refused.
+    """
+    review = console or Console(stderr=as_json)
+    imported = read_report_files(paths)
+    ws = open_workspace(workspace)
+    records: dict[str, SiteRecord] = dict(ws.records)
+    plans: list[ImportPlan] = []
+    for report in imported:
+        plan = plan_import(records, report)
+        records[plan.record.aws_ref] = plan.record  # a 2nd report of a site merges into the 1st
+        plans.append(plan)
+        render_review(review, report, plan, record_path(ws.data_dir, plan.record.aws_ref))
+    if as_json:
+        sys.stdout.write(json.dumps([r.record.model_dump(mode="json") for r in imported],
+                                    indent=2, ensure_ascii=False) + "\n")
+    if dry_run:
+        review.print("[bold]Dry run:[/] nothing written.")
+        return 0
+    to_save = [p for p in plans if p.is_new or p.record != p.existing]
+    if not to_save:
+        review.print("Nothing to save: the workspace records already match.")
+        return 0
+    if not yes:
+        if not (sys.stdin.isatty() if interactive is None else interactive):
+            review.print("[bold red]Not saved:[/] saving needs a confirmation and there is no "
+                          "terminal to ask. Review with --dry-run, then rerun with --yes.",
+                          highlight=False)
+            return 1
+        ask = confirm or (lambda question: _ask(review, question))
+        to_save = [p for p in to_save if ask(_question(p))]
+    saved_refs: set[str] = set()
+    for plan in reversed(to_save):  # the last plan of a site holds all its merges
+        if plan.record.aws_ref in saved_refs:
+            continue
+        saved_refs.add(plan.record.aws_ref)
+        path = save_record(ws.data_dir, plan.record)
+        review.print(f"Saved [bold]{plan.record.aws_ref}[/] → {escape(str(path))}")
+    if not saved_refs:
+        review.print("Nothing saved.")
+    return 0
+
+
+def _question(plan: ImportPlan) -> str:
+    ref = plan.record.aws_ref
+    if plan.is_new:
+        return f"Save the new site record {ref}?"
+    return f"Replace {len(plan.updates)} field(s) of the stored record {ref}?"
+
+
+def _ask(console: Console, question: str) -> bool:
+    answer = console.input(f"{escape(question)} [y/N] ")
+    return answer.strip().lower() in ("y", "yes")
+
+
+def render_review(console: Console, report: ImportedReport, plan: ImportPlan,
+                  target: Path | None = None) -> None:
+    """Print a readable review of one imported report and what saving it would do."""
+    record = report.record
+    console.rule(f"[bold]{escape(report.name)}[/] → {record.aws_ref} — "
+                 f"{escape(record.site_name or '(no site name)')}")
+    console.print(_facts_table(record))
+    if record.findings:
+        findings = Table(title="Findings", title_justify="left")
+        for column in ("No.", "level", "indicator", "status", "finding"):
+            findings.add_column(column)
+        for f in record.findings:
+            findings.add_row(f.id, f.level, f.indicator, f.status, _short(f.text, 90))
+        console.print(findings)
+    if report.warnings:
+        console.print(f"[bold yellow]{len(report.warnings)} warning(s) to review:[/]")
+        for warning in report.warnings:
+            console.print(f"  [yellow]•[/] {escape(warning.message)}", highlight=False)
+    else:
+        console.print("[green]No consistency warnings.[/]")
+    where = f" ({escape(str(target))})" if target else ""
+    if plan.is_new:
+        console.print(f"[bold]New record[/]{where}: no stored record of {record.aws_ref}.")
+    elif not plan.changes:
+        console.print(f"The stored record{where} already holds exactly this.")
+    else:
+        console.print(_changes_table(plan.changes, where))
+
+
+def _facts_table(record: SiteRecord) -> Table:
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    answers = [i.answer for i in record.indicators]
+    scored = [i.score for i in record.indicators if i.score is not None]
+    rows: list[tuple[str, Any]] = [
+        ("Audit", f"{record.audit_number} · {record.audit_type} · start "
+                  f"{record.audit_start_date or '?'} · lead {record.lead_auditor}"),
+        ("Certification", f"{record.certification_status} · decided {record.decision_date or '?'}"
+                          f" · valid until {record.valid_until or '?'} · next audit "
+                          f"{record.next_audit_date or '?'}"),
+        ("Score", "" if record.score is None else f"{record.score:.2f}"),
+        ("Organisation", record.organisation),
+        ("Registration address", record.registration_address or record.address),
+        ("Operation addresses", "\n".join(record.operation_addresses)),
+        ("Area", _number(record.area_m2, "m²")
+         + (f" (construction {_number(record.construction_area_m2, 'm²')})"
+            if record.construction_area_m2 else "")),
+        ("Staff / capacity", f"{record.staff or '?'} · {record.capacity or '?'}"),
+        ("Catchment", record.catchment_name),
+        ("Water supply", f"{record.water_service_provider or '(provider not named)'} ← "
+                         f"{', '.join(record.ultimate_water_sources) or '?'}"),
+        ("Wastewater", f"{record.wastewater_service_provider or '?'} → "
+                       f"{', '.join(record.receiving_water_bodies) or '?'}"),
+        ("On-site IWRAs", ", ".join(record.onsite_iwras)),
+        ("Catchment IWRAs", (f"{record.catchment_iwra_count} stated; " if
+                             record.catchment_iwra_count is not None else "")
+         + ", ".join(record.catchment_iwras)),
+        ("Shared challenges", "\n".join(
+            f"{c.text}" + (f" ({c.priority})" if c.priority else "")
+            for c in record.shared_water_challenges)),
+        ("Indicators", f"{len(record.indicators)}: Yes {answers.count('Yes')} · No "
+                       f"{answers.count('No')} · N/A {answers.count('N/A')} · unanswered "
+                       f"{answers.count('')}; {sum(i.advanced for i in record.indicators)} "
+                       f"advanced, scores add up to {sum(scored):g}"),
+        ("Announcements", str(len(record.stakeholder_announcements))),
+    ]
+    for label, value in rows:
+        table.add_row(label, escape(str(value)) if value else "[dim]—[/]")
+    return table
+
+
+def _number(value: float | None, unit: str) -> str:
+    return "?" if value is None else f"{value:,.0f} {unit}"
+
+
+def _short(value: Any, width: int = 60) -> str:
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
+    text = text.replace("\n", " ⏎ ")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+_OUTCOME = {"update": "[green]replace[/]", "keep-edited": "[cyan]keep (edited by hand)[/]",
+            "keep-existing": "[dim]keep (not in report)[/]"}
+
+
+def _changes_table(changes: list[FieldChange], where: str) -> Table:
+    table = Table(title=f"Differences with the stored record{where}", title_justify="left")
+    for column in ("field", "stored", "report", "import will"):
+        table.add_column(column, overflow="fold")
+    for change in changes[:_MAX_CHANGE_ROWS]:
+        table.add_row(escape(change.path), escape(_short(change.old)), escape(_short(change.new)),
+                      _OUTCOME[change.outcome])
+    if len(changes) > _MAX_CHANGE_ROWS:
+        table.add_row(f"… {len(changes) - _MAX_CHANGE_ROWS} more", "", "", "")
+    return table

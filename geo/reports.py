@@ -1,0 +1,606 @@
+"""Import AWS certification reports into site records.
+
+An AWS (Alliance for Water Stewardship) certification report — the PDF AWS
+publishes, or text extracted from it — becomes a :class:`~geo.records.SiteRecord`
+plus a list of :class:`ReportWarning` (consistency checks a reviewer should see).
+A record imported again for the same AWS reference is merged with the stored one
+by :func:`merge_records`, which never overwrites what a person edited and reports
+every difference.  The CLI (``catchscope import-report``) and the app call the same
+functions::
+
+    imported = read_report(uploaded_bytes, name="report.pdf")   # parse, check
+    plan = plan_import(workspace.records, imported)               # merge + diff
+    # show imported.warnings and plan.changes, ask, then:
+    save_record(workspace.data_dir, plan.record)                  # atomic
+
+The parser reads the report's sections by their labels and tolerates what PDF
+extraction does to them (tabs or spaces, HTML remnants, page headers in the middle
+of a comment, the answer on the indicator's line or below it).  Indicator ids run
+0.1.1.1 … 5.5.3 (AWS Standard v2.0, :data:`KNOWN_INDICATORS`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from geo.errors import ReportError
+from geo.record_merge import FieldChange, diff_records, merge_records
+from geo.records import Finding, IndicatorAnswer, SiteRecord
+from geo.report_facts import ReportWarning, address_warnings, record_values
+from geo.report_text import (
+    PAGE_HEADER_RE,
+    clean_text,
+    one_line,
+    remove_page_headers,
+    report_bytes_to_text,
+)
+
+__all__ = [
+    "ADVANCED_INDICATORS",
+    "KNOWN_INDICATORS",
+    "FieldChange",
+    "ImportPlan",
+    "ImportedReport",
+    "ReportWarning",
+    "diff_records",
+    "merge_records",
+    "parse_report_text",
+    "plan_import",
+    "read_report",
+]
+
+# The indicator checklist of the AWS Standard v2.0 (2019) as the certification
+# reports print it, derived from the two seed reports (AO-000516, AO-000517): both
+# list the same 101 ids.  "*" marks advanced indicators; the seeds agree on all but
+# 2.4.1, which AO-000516 labels "Advanced" while AO-000517 does not — it is core (no
+# score in either report, and both reports' scores equal the sum without it).
+_CHECKLIST: tuple[tuple[str, str], ...] = (
+    ("0.1.1", "1 2 3"),
+    ("1.1", "1"), ("1.2", "1 2"), ("1.3", "1 2 3 4 5 6 7 8"), ("1.4", "1 2 3*"),
+    ("1.5", "1 2 3 4 5 6 7 8* 9*"), ("1.6", "1 2 3* 4*"), ("1.7", "1 2"),
+    ("1.8", "1 2 3 4 5"),
+    ("2.1", "1 2*"), ("2.2", "1"), ("2.3", "1 2 3* 4* 5*"), ("2.4", "1 2*"),
+    ("3.1", "1 2 3* 4*"), ("3.2", "1 2"), ("3.3", "1 2 3 4*"), ("3.4", "1 2"),
+    ("3.5", "1 2* 3*"), ("3.6", "1 2 3* 4*"), ("3.7", "1 2 3*"), ("3.8", "1"),
+    ("3.9", "1 2 3 4 5 6* 7* 8* 9* 10* 11* 12* 13*"),
+    ("4.1", "1 2 3 4*"), ("4.2", "1"), ("4.3", "1 2*"), ("4.4", "1"),
+    ("5.1", "1"), ("5.2", "1"), ("5.3", "1 2* 3*"), ("5.4", "1 2"), ("5.5", "1 2 3"),
+)
+#: Every indicator id of the AWS Standard v2.0 checklist, in report order.
+KNOWN_INDICATORS: tuple[str, ...] = tuple(
+    f"{group}.{item.rstrip('*')}" for group, items in _CHECKLIST for item in items.split()
+)
+#: The advanced (scored, optional) indicators.
+ADVANCED_INDICATORS: frozenset[str] = frozenset(
+    f"{group}.{item.rstrip('*')}"
+    for group, items in _CHECKLIST for item in items.split() if item.endswith("*")
+)
+_SECTIONS = frozenset(i.rsplit(".", 1)[0] for i in KNOWN_INDICATORS) | {"0.1"}
+# AWS v2.0 certification levels by total score of advanced indicators.
+_LEVELS = (("Platinum", 80.0), ("Gold", 40.0), ("Core", 0.0))
+
+_INDICATOR_LINE_RE = re.compile(r"^\s*(\d\.\d{1,2}\.\d{1,2}(?:\.\d{1,2})?)(?=[\s*<]|$)(.*)$")
+_SECTION_LINE_RE = re.compile(r"^\s*(\d(?:\.\d{1,2})?)(?:\s+|\t)+(?:[*<A-Z]|STEP\b)")
+_ANSWER_RE = re.compile(r"(?:^|[\s*\u2713\u2714\u2717\u2718\u2193\u25a1])\**"
+                        r"(Yes|No|N/A|Not applicable)\**\s*$", re.IGNORECASE)
+_COMMENT_RE = re.compile(r"^\s*Comments?\b\s*:?\s*(.*)$", re.IGNORECASE)
+_SCORE_RE = re.compile(r"^\s*Score\s*:?\s*(\d+(?:\.\d+)?)\s*$", re.IGNORECASE)
+_FINDING_REF_RE = re.compile(r"^\s*Finding No\.?\s*:?\s*([A-Z]{2,5}-\d+)\s*$", re.IGNORECASE)
+_END_OF_CHECKLIST_RE = re.compile(r"^\s*Photographic Evidence", re.IGNORECASE)
+
+_HEADINGS = {
+    "site details", "certification details", "audit details", "additional info", "score",
+    "findings", "finding details", "report details", "surveillance",
+    "stakeholder announcements", "catchment information", "client description and site details",
+    "client/site background", "site background", "summary of shared water challenges",
+    "photographic evidence from audit",
+}
+# label in the report -> key; longer labels first so "Audit team participants" wins.
+_HEADER_LABELS = {
+    "aws reference number": "aws_ref", "aws reference": "aws_ref", "audit number": "audit",
+    "site": "site", "address": "address", "contact person": "contact",
+    "site structure": "structure", "certification status": "status",
+    "date of certification decision": "decision", "certification decision date": "decision",
+    "validity of certificate": "valid", "valid until": "valid",
+    "audited service(s)": "standard", "audited service": "standard",
+    "audit type(s)": "audit_type", "audit type": "audit_type",
+    "audit start date": "start", "lead auditor": "lead",
+    "audit team participants": "team", "audit team": "team",
+    "site participants": "participants", "summary of audit findings": "summary",
+    "scope of assessment": "scope",
+}
+_FINDING_LABELS = {
+    "finding no": "id", "checklist item no": "indicator", "status": "status",
+    "finding level": "level", "checklist item": "checklist_item", "findings": "text",
+    "finding": "text", "corrective action": "corrective_action",
+}
+_REQUIRED_HEADER = {
+    "site": "site", "audit": "audit number", "status": "certification status",
+    "decision": "date of certification decision", "valid": "validity of certificate",
+    "standard": "audited service", "audit_type": "audit type", "start": "audit start date",
+    "lead": "lead auditor",
+}
+
+
+# ---------------------------------------------------------------------------
+# Results
+
+
+@dataclass
+class ImportedReport:
+    """A parsed report: the record it yields, the checks' warnings, its source name."""
+
+    record: SiteRecord
+    warnings: list[ReportWarning]
+    name: str
+
+
+@dataclass
+class ImportPlan:
+    """What saving an imported record would do to a workspace."""
+
+    record: SiteRecord
+    existing: SiteRecord | None
+    changes: list[FieldChange] = field(default_factory=list)
+
+    @property
+    def is_new(self) -> bool:
+        """True when the workspace has no record of this AWS reference yet."""
+        return self.existing is None
+
+    @property
+    def updates(self) -> list[FieldChange]:
+        """The changes that would replace stored values."""
+        return [c for c in self.changes if c.outcome == "update"]
+
+
+# ---------------------------------------------------------------------------
+# Reading
+
+
+def read_report(data: bytes, name: str = "report") -> ImportedReport:
+    """Parse a certification report given as bytes (PDF or text).
+
+    Parameters
+    ----------
+    data : bytes
+        The uploaded file's content.  Never a path: callers read the file.
+    name : str
+        The file name, for messages and the record's ``source``.
+
+    Returns
+    -------
+    ImportedReport
+        The record (not saved) and the consistency warnings.
+
+    Raises
+    ------
+    ReportError
+        Empty or binary file, unreadable or scanned PDF, or no AWS reference.
+    """
+    return parse_report_text(report_bytes_to_text(data, name), name=name)
+
+
+def parse_report_text(text: str, name: str = "report") -> ImportedReport:
+    """Parse the text of a certification report into a record and warnings.
+
+    Raises
+    ------
+    ReportError
+        If the text has no AWS reference number (the key of a site record), or the
+        values found cannot form a valid record.
+    """
+    warnings: list[ReportWarning] = []
+    first_header = PAGE_HEADER_RE.search(text)
+    text = remove_page_headers(text)
+    lines = text.split("\n")
+    start, end = _checklist_bounds(lines)
+    header = _read_header(lines[:start], warnings)
+    if first_header and first_header.group("audit") and not header.get("audit"):
+        header["audit"] = first_header.group("audit")
+    aws_ref = _aws_ref(header, text, name, warnings)
+    sections = _sections(lines[:start])
+    indicators, finding_refs = _read_checklist(lines[start:end], warnings)
+    findings = _read_findings(sections.get("finding details", []), warnings)
+    values = record_values(header, sections, indicators, findings, warnings)
+    values.update(aws_ref=aws_ref, source=_source(header, name))
+    try:
+        record = SiteRecord.model_validate(values)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
+        )
+        raise ReportError(f"{name}: the values read do not form a site record ({problems}). "
+                          f"Check the report or fill the record by hand.") from err
+    _check_missing_header(header, warnings)
+    warnings.extend(_consistency(record, header, sections, finding_refs))
+    return ImportedReport(record=record, warnings=warnings, name=name)
+
+
+def _checklist_bounds(lines: list[str]) -> tuple[int, int]:
+    start = next(
+        (i for i, line in enumerate(lines)
+         if _INDICATOR_LINE_RE.match(line) or re.match(r"^\s*0\.1\s", line)),
+        len(lines),
+    )
+    end = next((i for i in range(start, len(lines)) if _END_OF_CHECKLIST_RE.match(lines[i])),
+               len(lines))
+    return start, end
+
+
+def _heading(line: str) -> str | None:
+    key = re.sub(r"[*#\s]+", " ", line).strip().lower()
+    return key if key in _HEADINGS else None
+
+
+def _labelled(lines: list[str], labels: dict[str, str],
+              stop_at_headings: bool = True) -> list[tuple[str, list[str]]]:
+    """Split lines into (key, value lines) at ``Label: value`` lines."""
+    pattern = re.compile(
+        r"^\s*\**(" + "|".join(re.escape(k) for k in sorted(labels, key=len, reverse=True))
+        + r")\**\s*:\s*(.*)$", re.IGNORECASE,
+    )
+    out: list[tuple[str, list[str]]] = []
+    current: list[str] | None = None
+    for line in lines:
+        match = pattern.match(line)
+        if match:
+            current = [match.group(2)]
+            out.append((labels[match.group(1).lower()], current))
+        elif stop_at_headings and _heading(line):
+            current = None
+        elif current is not None:
+            current.append(line)
+    return out
+
+
+def _read_header(lines: list[str], warnings: list[ReportWarning]) -> dict[str, Any]:
+    header: dict[str, Any] = {}
+    for key, value_lines in _labelled(lines, _HEADER_LABELS):
+        if key in header:
+            continue  # the first occurrence is the header's; later ones are quotes
+        if key in ("team", "participants"):
+            header[key] = [v for v in (one_line(x) for x in value_lines) if v]
+        elif key in ("summary", "scope"):
+            header[key] = clean_text("\n".join(value_lines))
+        else:
+            header[key] = one_line(" ".join(value_lines))
+    return header
+
+
+def _sections(lines: list[str]) -> dict[str, list[str]]:
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in lines:
+        key = _heading(line)
+        if key is not None:
+            current = sections.setdefault(key, [])
+        elif current is not None:
+            current.append(line)
+    return sections
+
+
+def _aws_ref(header: dict[str, Any], text: str, name: str,
+             warnings: list[ReportWarning]) -> str:
+    value = header.get("aws_ref", "")
+    match = re.search(r"AWS-\d{6}", value)
+    if match:
+        return match.group(0)
+    found = sorted(set(re.findall(r"\bAWS-\d{6}\b", text)))
+    if len(found) == 1:
+        warnings.append(ReportWarning(
+            "aws-ref-from-text",
+            f"No 'AWS Reference Number:' line; using {found[0]}, the only AWS reference in "
+            f"the text. Check it is this site's.",
+        ))
+        return found[0]
+    what = (f"it names several ({', '.join(found)})" if found
+            else "none was found")
+    raise ReportError(
+        f"{name}: no 'AWS Reference Number: AWS-nnnnnn' line ({what}). The AWS reference "
+        f"is the key of a site record, so the report cannot be imported. Check that this is "
+        f"an AWS certification report, or add the line to the text and import it again."
+    )
+
+
+def _source(header: dict[str, Any], name: str) -> str:
+    audit = header.get("audit", "")
+    return f"AWS certification report {audit} ({name})".replace("  ", " ").replace(" ()", "")
+
+
+# ---------------------------------------------------------------------------
+# The indicator checklist
+
+
+@dataclass
+class _Block:
+    id: str
+    head: list[str] = field(default_factory=list)
+    comment: list[str] = field(default_factory=list)
+    in_comment: bool = False
+    score: float | None = None
+    finding_refs: list[str] = field(default_factory=list)
+
+
+def _read_checklist(
+    lines: list[str], warnings: list[ReportWarning]
+) -> tuple[list[IndicatorAnswer], dict[str, list[str]]]:
+    blocks: list[_Block] = []
+    block: _Block | None = None
+    for line in lines:
+        indicator = _INDICATOR_LINE_RE.match(line)
+        if indicator:
+            block = _Block(indicator.group(1), head=[indicator.group(2)])
+            blocks.append(block)
+            continue
+        section = _SECTION_LINE_RE.match(line)
+        if section and (section.group(1) in _SECTIONS or "." not in section.group(1)):
+            block = None
+            continue
+        if block is None:
+            continue
+        _feed(block, line)
+    answers: list[IndicatorAnswer] = []
+    refs: dict[str, list[str]] = {}
+    seen: set[str] = set()
+    for block in blocks:
+        answer = _answer(block.head)
+        is_known = block.id in KNOWN_INDICATORS
+        if not is_known and not answer and not block.in_comment and block.score is None:
+            continue  # a heading such as "0.1.1 Eligibility Criteria"
+        if block.id in seen:
+            warnings.append(ReportWarning(
+                "duplicate-indicator",
+                f"Indicator {block.id} appears twice in the checklist; the first is kept.",
+            ))
+            continue
+        seen.add(block.id)
+        labelled = "advanced indicator" in " ".join(block.head).lower()
+        advanced = block.id in ADVANCED_INDICATORS if is_known else labelled
+        if is_known and labelled != advanced:
+            warnings.append(ReportWarning(
+                "advanced-label",
+                f"Indicator {block.id} is {'labelled' if labelled else 'not labelled'} "
+                f"'Advanced Indicator' in the report but is "
+                f"{'an advanced' if advanced else 'a core'} indicator of AWS v2.0; "
+                f"recorded as {'advanced' if advanced else 'core'}.",
+            ))
+        answers.append(IndicatorAnswer(
+            id=block.id,
+            answer=answer,
+            advanced=advanced,
+            score=block.score,
+            comment=clean_text("\n".join(block.comment)),
+        ))
+        if block.finding_refs:
+            refs[block.id] = block.finding_refs
+    return answers, refs
+
+
+def _feed(block: _Block, line: str) -> None:
+    score = _SCORE_RE.match(line)
+    if score:
+        block.score = float(score.group(1))
+        return
+    ref = _FINDING_REF_RE.match(line)
+    if ref:
+        block.finding_refs.append(ref.group(1))
+        return
+    comment = _COMMENT_RE.match(line)
+    if comment and not block.in_comment:
+        block.in_comment = True
+        block.comment.append(comment.group(1))
+        return
+    (block.comment if block.in_comment else block.head).append(line)
+
+
+def _answer(head: list[str]) -> Literal["Yes", "No", "N/A", ""]:
+    for line in reversed(head):
+        match = _ANSWER_RE.search(line.replace("</p>", "").replace("</i>", "").rstrip())
+        if match:
+            word = match.group(1).lower()
+            return "Yes" if word == "yes" else "No" if word == "no" else "N/A"
+    return ""
+
+
+# ---------------------------------------------------------------------------
+# Findings
+
+
+def _read_findings(lines: list[str], warnings: list[ReportWarning]) -> list[Finding]:
+    findings: list[Finding] = []
+    current: dict[str, str] = {}
+    for key, value_lines in _labelled(lines, _FINDING_LABELS, stop_at_headings=False):
+        if key == "id" and current:
+            findings.append(_finding(current, warnings))
+            current = {}
+        value = "\n".join(value_lines)
+        current[key] = clean_text(value) if key in ("text", "corrective_action",
+                                                    "checklist_item") else one_line(value)
+    if current:
+        findings.append(_finding(current, warnings))
+    return findings
+
+
+def _finding(values: dict[str, str], warnings: list[ReportWarning]) -> Finding:
+    level_text = values.get("level", "").lower()
+    levels: tuple[Literal["Major", "Minor", "Observation"], ...] = ("Major", "Minor",
+                                                                   "Observation")
+    level: Literal["Major", "Minor", "Observation", ""] = next(
+        (lvl for lvl in levels if lvl.lower() in level_text), "")
+    if level_text and not level:
+        warnings.append(ReportWarning(
+            "finding-level",
+            f"Finding {values.get('id', '?')}: level {values['level']!r} is not Major, Minor "
+            f"or Observation; left empty.",
+        ))
+    indicator = re.search(r"\d\.\d{1,2}\.\d{1,2}(?:\.\d{1,2})?", values.get("indicator", ""))
+    return Finding(
+        id=values.get("id", "") or "?",
+        indicator=indicator.group(0) if indicator else values.get("indicator", ""),
+        status=values.get("status", ""),
+        level=level,
+        checklist_item=values.get("checklist_item", ""),
+        text=values.get("text", ""),
+        corrective_action=values.get("corrective_action", ""),
+    )
+
+
+# ---------------------------------------------------------------------------
+# Consistency checks
+
+
+def _check_missing_header(header: dict[str, Any], warnings: list[ReportWarning]) -> None:
+    missing = [label for key, label in _REQUIRED_HEADER.items() if not header.get(key)]
+    if missing:
+        warnings.insert(0, ReportWarning(
+            "missing-header",
+            f"Header fields not found: {', '.join(missing)}. They are left empty; fill them "
+            f"in the record if the report has them under another wording.",
+        ))
+
+
+_NUMBER_WORDS = {"no": 0, "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5,
+                 "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10}
+
+
+def _count(text: str, pattern: str) -> int | None:
+    match = re.search(r"\b(\d+|" + "|".join(_NUMBER_WORDS) + r")\s+" + pattern, text,
+                      re.IGNORECASE)
+    if not match:
+        return None
+    word = match.group(1).lower()
+    return int(word) if word.isdigit() else _NUMBER_WORDS[word]
+
+
+def _consistency(record: SiteRecord, header: dict[str, Any], sections: dict[str, list[str]],
+                 finding_refs: dict[str, list[str]]) -> list[ReportWarning]:
+    out: list[ReportWarning] = []
+    add = out.append
+    by_level = {lvl: sum(f.level == lvl for f in record.findings)
+                for lvl in ("Major", "Minor", "Observation")}
+    summary = record.summary_of_findings
+    stated = {
+        "total": _count(summary, r"findings?\b"),
+        "Major": _count(summary, r"major"),
+        "Minor": _count(summary, r"minor"),
+        "Observation": _count(summary, r"observations?"),
+    }
+    if stated["total"] is not None and stated["total"] != len(record.findings):
+        add(ReportWarning("findings-count",
+                          f"The summary says a total of {stated['total']} finding(s) but "
+                          f"{len(record.findings)} are listed in the finding details."))
+    for level in ("Major", "Minor", "Observation"):
+        if stated[level] is not None and stated[level] != by_level[level]:
+            add(ReportWarning("findings-count",
+                              f"The summary says {stated[level]} {level.lower()} finding(s) but "
+                              f"{by_level[level]} are listed."))
+    for line in sections.get("findings", []):
+        match = re.match(r"^\s*(Major|Minor|Observations?)\s*[:\t ]\s*(\d+)", line, re.I)
+        if match:
+            level = match.group(1).capitalize().rstrip("s")
+            if int(match.group(2)) != by_level.get(level, 0):
+                add(ReportWarning("findings-count",
+                                  f"The findings table gives {level} {match.group(2)} but "
+                                  f"{by_level.get(level, 0)} {level.lower()} finding(s) are "
+                                  f"listed."))
+    answers = {i.id: i for i in record.indicators}
+    flagged = {f.indicator for f in record.findings}
+    listed_ids = {f.id for f in record.findings}
+    for indicator in record.indicators:
+        if indicator.id not in KNOWN_INDICATORS:
+            add(ReportWarning("unknown-indicator",
+                              f"Indicator {indicator.id} is not in the AWS Standard v2.0 "
+                              f"checklist (0.1.1.1 … 5.5.3); check the id in the report."))
+        if not indicator.answer:
+            add(ReportWarning("no-answer",
+                              f"Indicator {indicator.id} has no Yes / No / N/A answer"
+                              + (f" although it has a score ({indicator.score:g})."
+                                 if indicator.score is not None else ".")))
+        elif indicator.answer == "No" and not indicator.advanced and indicator.id not in flagged:
+            add(ReportWarning("no-without-finding",
+                              f"Core indicator {indicator.id} is answered No but no finding "
+                              f"is raised on it."))
+        if indicator.score is not None and indicator.answer in ("No", "N/A"):
+            add(ReportWarning("score-without-yes",
+                              f"Indicator {indicator.id} is answered {indicator.answer} but has "
+                              f"a score ({indicator.score:g})."))
+    for finding in record.findings:
+        target = answers.get(finding.indicator)
+        if record.indicators and target is None:
+            add(ReportWarning("finding-indicator",
+                              f"Finding {finding.id} is on indicator {finding.indicator!r}, "
+                              f"which is not in the checklist."))
+        elif target is not None and target.answer == "Yes":
+            add(ReportWarning("finding-indicator",
+                              f"Finding {finding.id} is on indicator {finding.indicator}, which "
+                              f"is answered Yes."))
+    for indicator_id, refs in finding_refs.items():
+        for ref in refs:
+            if ref not in listed_ids:
+                add(ReportWarning("finding-ref",
+                                  f"Indicator {indicator_id} refers to finding {ref}, which is "
+                                  f"not in the finding details."))
+    if record.indicators:
+        missing = [i for i in KNOWN_INDICATORS if i not in answers]
+        if missing:
+            shown = ", ".join(missing[:12]) + (" …" if len(missing) > 12 else "")
+            add(ReportWarning("missing-indicators",
+                              f"{len(missing)} of the {len(KNOWN_INDICATORS)} AWS v2.0 "
+                              f"indicators are not in the checklist: {shown}."))
+        scored = [i.score for i in record.indicators if i.score is not None]
+        if record.score is not None and scored and abs(sum(scored) - record.score) > 0.01:
+            add(ReportWarning("score-sum",
+                              f"The report's score is {record.score:g} but the advanced "
+                              f"indicator scores add up to {sum(scored):g}."))
+    else:
+        add(ReportWarning("no-checklist", "No indicator checklist (0.1.1.1 … 5.5.3) was found."))
+    out.extend(_level_checks(record))
+    out.extend(address_warnings(record))
+    return out
+
+
+def _level_checks(record: SiteRecord) -> list[ReportWarning]:
+    out = []
+    status_level = next((name for name, _ in _LEVELS
+                         if name.lower() in record.certification_status.lower()), None)
+    if status_level and record.score is not None:
+        expected = next(name for name, floor in _LEVELS if record.score >= floor)
+        if expected != status_level:
+            out.append(ReportWarning(
+                "level-score", f"Status {record.certification_status!r} but a score of "
+                               f"{record.score:g} is {expected} level in AWS v2.0."))
+    recommended = re.search(r"certification of .+? at (\w+) level", record.summary_of_findings)
+    if status_level and recommended and recommended.group(1).lower() != status_level.lower():
+        out.append(ReportWarning(
+            "level-summary", f"The summary recommends certification at {recommended.group(1)!r} "
+                             f"level but the status is {record.certification_status!r}."))
+    return out
+
+
+def plan_import(records: dict[str, SiteRecord],
+                imported: ImportedReport | SiteRecord) -> ImportPlan:
+    """Work out what importing ``imported`` into a workspace would save.
+
+    Parameters
+    ----------
+    records : dict
+        The workspace's records by AWS reference (``Workspace.records``).
+    imported : ImportedReport or SiteRecord
+        A parsed report.
+
+    Returns
+    -------
+    ImportPlan
+        The record to save (merged if the site exists), the stored one, the changes.
+    """
+    record = imported.record if isinstance(imported, ImportedReport) else imported
+    existing = records.get(record.aws_ref)
+    if existing is None:
+        return ImportPlan(record=record, existing=None, changes=[])
+    merged, changes = merge_records(existing, record)
+    return ImportPlan(record=merged, existing=existing, changes=changes)
