@@ -117,14 +117,11 @@ def import_reports(
             return 1
         ask = confirm or (lambda question: _ask(review, question))
         to_save = [p for p in to_save if ask(_question(p))]
-    saved_refs: set[str] = set()
-    for plan in reversed(to_save):  # the last plan of a site holds all its merges
-        if plan.record.aws_ref in saved_refs:
-            continue
-        saved_refs.add(plan.record.aws_ref)
+    last_plan = {p.record.aws_ref: p for p in to_save}  # the last plan of a site has all merges
+    for plan in last_plan.values():
         path = save_record(ws.data_dir, plan.record)
         review.print(f"Saved [bold]{plan.record.aws_ref}[/] → {escape(str(path))}")
-    if not saved_refs:
+    if not last_plan:
         review.print("Nothing saved.")
     return 0
 
@@ -223,6 +220,20 @@ def _short(value: Any, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _around_difference(old: Any, new: Any, width: int = 60) -> tuple[str, str]:
+    """Both values shortened to the part where they start to differ."""
+    a, b = _short(old, 10**6), _short(new, 10**6)
+    common = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        common += 1
+    cut = max(0, common - 15)
+    if cut:
+        a, b = "…" + a[cut:], "…" + b[cut:]
+    return _short(a, width), _short(b, width)
+
+
 _OUTCOME = {"update": "[green]replace[/]", "keep-edited": "[cyan]keep (edited by hand)[/]",
             "keep-existing": "[dim]keep (not in report)[/]"}
 
@@ -232,8 +243,8 @@ def _changes_table(changes: list[FieldChange], where: str) -> Table:
     for column in ("field", "stored", "report", "import will"):
         table.add_column(column, overflow="fold")
     for change in changes[:_MAX_CHANGE_ROWS]:
-        table.add_row(escape(change.path), escape(_short(change.old)), escape(_short(change.new)),
-                      _OUTCOME[change.outcome])
+        old, new = _around_difference(change.old, change.new)
+        table.add_row(escape(change.path), escape(old), escape(new), _OUTCOME[change.outcome])
     if len(changes) > _MAX_CHANGE_ROWS:
         table.add_row(f"… {len(changes) - _MAX_CHANGE_ROWS} more", "", "", "")
     return table
