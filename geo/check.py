@@ -23,7 +23,7 @@ from rich.table import Table
 from geo.catalogue import AccuracyClass, Datum, LayerKind, LayerSpec, iter_catalogue_problems
 from geo.crs import in_china, looks_swapped, suspect_datum_offset
 from geo.errors import GeoError
-from geo.records import load_record
+from geo.records import SiteRecord, load_record
 from geo.workspace import (
     SETTINGS_FILE,
     Workspace,
@@ -118,7 +118,8 @@ def check_workspace(path: Path | str | None = None) -> CheckReport:
     _check_site_links(frames, records, report)
     _check_datums(workspace, frames, report)
     if not specs and not report.errors:
-        report.add("warning", "layers/", "the catalogue has no layers yet; add layers/<id>.toml files")
+        report.add("warning", "layers/",
+                   "the catalogue has no layers yet; add layers/<id>.toml files")
     return report
 
 
@@ -139,8 +140,8 @@ def _check_layer_files(root: Path, report: CheckReport) -> dict[str, LayerSpec]:
     return specs
 
 
-def _check_records(root: Path, report: CheckReport) -> dict:  # type: ignore[type-arg]
-    records = {}
+def _check_records(root: Path, report: CheckReport) -> dict[str, SiteRecord]:
+    records: dict[str, SiteRecord] = {}
     folder = root / "data" / "sites"
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:
@@ -256,7 +257,7 @@ def _split_refs(value: object) -> list[str]:
 
 
 def _check_site_links(
-    frames: dict[str, gpd.GeoDataFrame], records: dict, report: CheckReport  # type: ignore[type-arg]
+    frames: dict[str, gpd.GeoDataFrame], records: dict[str, SiteRecord], report: CheckReport
 ) -> None:
     linked: set[str] = set()
     for layer_id, frame in frames.items():

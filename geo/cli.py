@@ -113,8 +113,9 @@ def sites(workspace: WorkspaceOption = None) -> None:
     for column in ("AWS ref", "site", "status", "valid until", "score"):
         table.add_column(column)
     for record in ws.records.values():
+        score = "" if record.score is None else f"{record.score:.2f}"
         table.add_row(record.aws_ref, record.site_name, record.certification_status,
-                      str(record.valid_until or ""), "" if record.score is None else f"{record.score:.2f}")
+                      str(record.valid_until or ""), score)
     console.print(table)
 
 

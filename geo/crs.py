@@ -17,6 +17,7 @@ Policy
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -116,7 +117,10 @@ def wgs84_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> Coordinates:
     return np.where(inside, lon_a + dlon, lon_a), np.where(inside, lat_a + dlat, lat_a)
 
 
-def _invert(forward, lon: ArrayLike, lat: ArrayLike) -> Coordinates:  # type: ignore[no-untyped-def]
+Transform = Callable[[ArrayLike, ArrayLike], Coordinates]
+
+
+def _invert(forward: Transform, lon: ArrayLike, lat: ArrayLike) -> Coordinates:
     """Invert a near-identity forward transform by fixed-point iteration."""
     target_lon, target_lat = _as_arrays(lon, lat)
     guess_lon, guess_lat = target_lon.copy(), target_lat.copy()
@@ -160,13 +164,13 @@ def bd09_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> Coordinates:
     return gcj02_to_wgs84(*bd09_to_gcj02(lon, lat))
 
 
-_TO_WGS84 = {Datum.GCJ02: gcj02_to_wgs84, Datum.BD09: bd09_to_wgs84}
-_FROM_WGS84 = {Datum.GCJ02: wgs84_to_gcj02, Datum.BD09: wgs84_to_bd09}
+_TO_WGS84: dict[Datum, Transform] = {Datum.GCJ02: gcj02_to_wgs84, Datum.BD09: bd09_to_wgs84}
+_FROM_WGS84: dict[Datum, Transform] = {Datum.GCJ02: wgs84_to_gcj02, Datum.BD09: wgs84_to_bd09}
 # CGCS2000 differs from WGS84 by centimetres: no shift at the accuracy we map.
 _NO_SHIFT = {Datum.WGS84, Datum.CGCS2000}
 
 
-def _shift_geometries(geoms: NDArray[np.object_], func) -> NDArray[np.object_]:  # type: ignore[no-untyped-def]
+def _shift_geometries(geoms: NDArray[np.object_], func: Transform) -> NDArray[np.object_]:
     def apply(coords: NDArray[np.float64]) -> NDArray[np.float64]:
         lon, lat = func(coords[:, 0], coords[:, 1])
         return np.column_stack([lon, lat])
@@ -241,7 +245,7 @@ def to_wgs84(
     if not frame.crs.equals(WGS84):
         frame = frame.to_crs(WGS84)
     if datum in (Datum.GCJ02, Datum.BD09):
-        frame = convert_datum(frame, datum, Datum.WGS84)  # type: ignore[assignment]
+        frame = convert_datum(frame, datum, Datum.WGS84)
     return frame
 
 
@@ -270,7 +274,7 @@ def looks_swapped(frame: gpd.GeoDataFrame) -> bool:
     minx, miny, maxx, maxy = frame.total_bounds
     if (abs(miny) > 90 or abs(maxy) > 90) and max(abs(minx), abs(maxx)) <= 90:
         return True
-    return bool(15 <= minx and maxx <= 55 and 73 <= miny and maxy <= 135)
+    return bool(minx >= 15 and maxx <= 55 and miny >= 73 and maxy <= 135)
 
 
 @dataclass(frozen=True)
@@ -329,7 +333,7 @@ def suspect_datum_offset(
     best: DatumSuspicion | None = None
     for datum in (Datum.GCJ02, Datum.BD09):
         converted = convert_datum(frame.geometry, datum, Datum.WGS84)
-        distance = _median_distance_m(converted, reference, metric)  # type: ignore[arg-type]
+        distance = _median_distance_m(converted, reference, metric)
         gain = declared - distance
         if gain >= min_gain_m and declared >= min_ratio * max(distance, 1.0) and (
             best is None or distance < best.distance_if_converted_m

@@ -165,7 +165,7 @@ def _write_shapefile(
     staging = Path(tempfile.mkdtemp(prefix=f".{path.stem}.", dir=path.parent))
     try:
         frame.to_file(staging / path.name, driver="ESRI Shapefile", engine="pyogrio",
-                      **layer_options)  # type: ignore[arg-type]
+                      **layer_options)
         # move the .shp last: a reader never sees a .shp whose sidecars are missing
         parts = sorted(staging.iterdir(), key=lambda p: p.suffix.lower() == ".shp")
         for part in parts:
@@ -231,7 +231,7 @@ def write_layer(
             if append_to_existing and path.exists():
                 tmp.write_bytes(path.read_bytes())
             frame.to_file(tmp, layer=layer, driver=driver, engine="pyogrio",
-                          **layer_options)  # type: ignore[arg-type]
+                          **layer_options)
     except DataWriteError:
         raise
     except Exception as err:  # GDAL errors come in many classes; all mean "not written"

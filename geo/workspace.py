@@ -22,8 +22,6 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from geo.catalogue import (
-    AccuracyClass,
-    Datum,
     LayerKind,
     LayerSpec,
     get_spec,
@@ -93,7 +91,9 @@ def _loader_for(kind: LayerKind) -> Loader:
         return _LOADERS[kind]
     except KeyError:
         known = ", ".join(sorted(k.value for k in _LOADERS))
-        raise CatalogueError(f"No loader for layer kind {kind.value!r}; known kinds: {known}.") from None
+        raise CatalogueError(
+            f"No loader for layer kind {kind.value!r}; known kinds: {known}."
+        ) from None
 
 
 def default_workspace_path() -> Path:
@@ -283,8 +283,11 @@ def load_vector(workspace: Workspace, spec: LayerSpec) -> gpd.GeoDataFrame:
 
 @register(LayerKind.CATCHMENT_UNIT)
 def load_catchment_units(workspace: Workspace, spec: LayerSpec) -> gpd.GeoDataFrame:
-    """Catchment units need ``next_down`` (id of the unit downstream, empty at the sink)
-    and ``level``; a missing column is an error naming the layer."""
+    """Load catchment units, which need ``next_down`` and ``level`` columns.
+
+    ``next_down`` is the fid of the unit downstream (empty at the sink); a missing
+    column is an error naming the layer.
+    """
     frame = _read_vector(workspace, spec)
     for column in ("next_down", "level"):
         if column not in frame.columns:
@@ -315,16 +318,8 @@ def load_raster_footprint(workspace: Workspace, spec: LayerSpec) -> gpd.GeoDataF
                 crs=crs,
             )
     except RasterioIOError as err:
-        raise DataReadError(f"Layer {spec.id!r}: cannot open raster {spec.source} ({err}).") from err
+        raise DataReadError(
+            f"Layer {spec.id!r}: cannot open raster {spec.source} ({err})."
+        ) from err
     footprint = to_wgs84(footprint, declared_crs=spec.crs, where=f"layer {spec.id!r}")
     return _standardise(footprint, spec)
-
-
-def accuracy_values() -> set[str]:
-    """The allowed accuracy classes (for checks)."""
-    return {a.value for a in AccuracyClass}
-
-
-def datum_values() -> set[str]:
-    """The allowed datum names (for checks)."""
-    return {d.value for d in Datum}

@@ -29,7 +29,9 @@ def test_valid_file_loads_into_frozen_model(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("fields", "pattern"),
     [
-        ({"kind": "outfall"}, r"(?s)outfalls\.toml.*kind: 'outfall' is not allowed; allowed values are 'site'.*'discharge_point'"),
+        ({"kind": "outfall"},
+         r"(?s)outfalls\.toml.*kind: 'outfall' is not allowed; allowed values are 'site'"
+         r".*'discharge_point'"),
         ({"source": "../../etc/passwd"}, r"source.*inside the workspace's data/"),
         ({"source": "/vsicurl/http://x/y.tif"}, r"source.*relative path"),
         ({"evidences": ["pipes"]}, r"evidences\.0: 'pipes' is not allowed.*'infrastructure'"),

@@ -6,7 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import geopandas as gpd
 import pytest
 from shapely.geometry import Polygon
 from typer.testing import CliRunner

@@ -12,7 +12,8 @@ from geo.io import atomic_path, atomic_write_bytes, list_file_layers, read_layer
 
 
 @pytest.mark.parametrize("suffix", [".geojson", ".gpkg", ".shp", ".fgb"])
-def test_round_trip_per_format(tmp_path: Path, three_parcels: gpd.GeoDataFrame, suffix: str) -> None:
+def test_round_trip_per_format(tmp_path: Path, three_parcels: gpd.GeoDataFrame,
+                               suffix: str) -> None:
     target = write_layer(three_parcels, tmp_path / f"parcels{suffix}")
     back = read_layer(target).sort_values("fid", ignore_index=True)  # FlatGeobuf reorders
     assert back.crs.to_epsg() == 4326
