@@ -141,6 +141,93 @@ def import_report(
                                     console=err_console if as_json else console))
 
 
+@app.command()
+@friendly_errors
+def delineate(
+    dem: Annotated[Path, typer.Option("--dem", help="DEM GeoTIFF (metres, any CRS).",
+                                      show_default=False)],
+    outlet: Annotated[str, typer.Option("--outlet", help="Outlet as LON,LAT (WGS84 degrees).",
+                                        show_default=False)],
+    snap_distance: Annotated[float, typer.Option(
+        "--snap-distance", help="Snap the outlet to the highest-flow cell within this many metres."
+    )] = 500.0,
+    out: Annotated[Path | None, typer.Option("--out", help="Also write the catchment to this "
+                                             "file (.geojson, .gpkg, …).")] = None,
+    add_layer: Annotated[str | None, typer.Option(
+        "--add-layer", help="Add the catchment to the workspace catalogue under this layer id."
+    )] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing files.")] = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Delineate the catchment upstream of an outlet from a DEM (fill, D8, snap, trace)."""
+    import warnings
+
+    from geo.delineate import add_catchment_layer, delineate_catchment
+    from geo.errors import DelineationError, DelineationWarning
+    from geo.io import write_layer
+
+    try:
+        lon, lat = (float(part) for part in outlet.split(","))
+    except ValueError:
+        raise DelineationError(f"--outlet {outlet!r}: give LON,LAT, e.g. 120.95,31.18.") from None
+    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        raise DelineationError(f"--outlet {outlet!r} is not a WGS84 LON,LAT position.")
+    with warnings.catch_warnings(record=True) as caught, \
+            console.status("Conditioning the DEM (fill, flats, flow directions)…"):
+        warnings.simplefilter("always", DelineationWarning)
+        catchment = delineate_catchment(dem, lon, lat, snap_distance_m=snap_distance)
+    row = catchment.iloc[0]
+    table = Table(title=f"Catchment from {dem.name}", show_header=False)
+    for label, value in (
+        ("area", f"{row['area_km2']:,.3f} km²"),
+        ("DEM cells", f"{row['cells']:,} of {row['dem_resolution_m']:,.1f} m"),
+        ("relief", f"{row['relief_m']:,.1f} m"),
+        ("requested outlet", f"{row['requested_lon']:.6f}, {row['requested_lat']:.6f}"),
+        ("snapped outlet", f"{row['outlet_lon']:.6f}, {row['outlet_lat']:.6f}"),
+        ("snap distance", f"{row['snap_distance_m']:,.1f} m"),
+    ):
+        table.add_row(label, value)
+    console.print(table)
+    for warning in caught:
+        console.print(f"[yellow]warning:[/] {warning.message}", highlight=False)
+    if out is not None:
+        write_layer(catchment, out, overwrite=overwrite)
+        console.print(f"Wrote {out}")
+    if add_layer is not None:
+        from geo.workspace import open_workspace
+
+        ws = open_workspace(workspace)
+        data_file, layer_file = add_catchment_layer(ws.root, add_layer, catchment,
+                                                    overwrite=overwrite)
+        console.print(f"Added layer [bold]{add_layer}[/]: {layer_file.relative_to(ws.root)} "
+                      f"→ {data_file.relative_to(ws.root)}")
+
+
+@app.command()
+@friendly_errors
+def zonal(
+    layer_id: Annotated[str, typer.Argument(help="Zones: a vector layer id (sites, IWRAs, …).")],
+    raster: Annotated[str, typer.Option("--raster", help="A raster layer id.",
+                                        show_default=False)],
+    categorical: Annotated[bool | None, typer.Option(
+        "--categorical/--continuous", help="Class shares or statistics (default: guessed)."
+    )] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Zonal statistics of a raster layer over each feature of a vector layer."""
+    from geo.raster import zonal_stats_for_layers
+    from geo.workspace import open_workspace
+
+    ws = open_workspace(workspace)
+    stats = zonal_stats_for_layers(ws, layer_id, raster, categorical=categorical)
+    table = Table(title=f"{raster} over {layer_id}")
+    for column in stats.columns:
+        table.add_column(str(column), justify="left" if stats[column].dtype == object else "right")
+    for values in stats.itertuples(index=False):
+        table.add_row(*(f"{v:,.4g}" if isinstance(v, float) else str(v) for v in values))
+    console.print(table)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

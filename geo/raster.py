@@ -1,0 +1,786 @@
+"""Raster layers: safe opening, map overlays with legends, and zonal statistics.
+
+Opening
+    :func:`open_raster` takes a catalogue path or uploaded ``bytes`` (read through a
+    :class:`rasterio.io.MemoryFile`, never a path string a user typed).  Only GeoTIFF
+    (Cloud-Optimized GeoTIFF included) is accepted: the first bytes must be a TIFF
+    signature *before* GDAL sees them, GDAL may only try its GTiff driver, and the
+    driver is checked again after opening.  VRT and every other format that can
+    reference other files or URLs is refused.  The raster's uncompressed size is
+    checked against a memory limit right after opening, before any pixel is read.
+
+Display
+    :func:`render_overlay` reads a window, decimated so neither side exceeds
+    ``max_size`` pixels (a large raster never ships whole to the browser), warps it
+    to **EPSG:3857** (Web Mercator) and colours it as RGBA with nodata transparent.
+    Web Mercator, not EPSG:4326, because Leaflet/folium ``ImageOverlay`` stretches
+    the image linearly in screen space, which is Web Mercator: an image gridded in
+    EPSG:3857 lands on the right pixels at every latitude, an EPSG:4326 one drifts
+    north-south.  The bounds returned are WGS84 lat/lon corners in folium's order
+    ``[[south, west], [north, east]]``.  :func:`legend_spec` describes the same
+    colouring (same stretch, same palette) for a legend.
+
+Zonal statistics
+    :func:`zonal_stats` counts the cells whose centre lies in each zone (all cells
+    touching the zone when no centre does: tiny parcels on coarse grids).  Areas use
+    the projected cell size, or exact ellipsoidal cell areas per row for geographic
+    (lon/lat) rasters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeAlias
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import rasterio
+import rasterio.features
+import rasterio.warp
+from affine import Affine
+from numpy.typing import NDArray
+from rasterio.enums import Resampling
+from rasterio.errors import RasterioError
+from rasterio.io import DatasetReader, MemoryFile
+from rasterio.windows import Window
+
+from geo.errors import CatalogueError, CRSError, DataReadError, UnsafeInputError
+
+if TYPE_CHECKING:
+    from geo.workspace import Workspace
+
+__all__ = [
+    "ALLOWED_DRIVERS",
+    "DEFAULT_MAX_BYTES",
+    "LegendEntry",
+    "LegendSpec",
+    "Overlay",
+    "RasterSource",
+    "cell_areas_m2",
+    "is_categorical",
+    "legend_spec",
+    "open_raster",
+    "raster_layer_path",
+    "render_overlay",
+    "zonal_stats",
+    "zonal_stats_for_layers",
+]
+
+#: Refuse rasters whose uncompressed pixels (all bands) exceed this many bytes.
+DEFAULT_MAX_BYTES = 1 << 30
+#: GDAL drivers we open: GeoTIFF (COG is a GeoTIFF layout).  VRT & co. never.
+ALLOWED_DRIVERS = frozenset({"GTiff"})
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+#: Integer rasters with at most this many distinct values are shown as classes.
+_MAX_CLASSES = 64
+_DEFAULT_CONTINUOUS_CMAP = "viridis"
+_DEFAULT_CATEGORICAL_CMAP = "tab20"
+_STRETCH_PERCENTILES = (2.0, 98.0)
+_LEGEND_STOPS = 7
+
+RasterSource: TypeAlias = Path | str | bytes | DatasetReader
+
+
+# --- opening -----------------------------------------------------------------------------
+
+
+def _name(source: RasterSource, where: str | None) -> str:
+    if where:
+        return where
+    if isinstance(source, bytes):
+        return "uploaded raster"
+    if isinstance(source, DatasetReader):
+        return Path(source.name).name
+    return Path(source).name
+
+
+def _check_magic(head: bytes, name: str) -> None:
+    if not any(head.startswith(magic) for magic in _TIFF_MAGIC):
+        shown = head[:16].decode("ascii", errors="replace")
+        if head.lstrip().startswith(b"<"):
+            kind = "an XML/VRT or HTML document"
+        elif head[:2] == b"PK":
+            kind = "a zip archive"
+        else:
+            kind = f"not a TIFF (starts with {shown!r})"
+        raise UnsafeInputError(
+            f"{name} is {kind}. Only GeoTIFF / Cloud-Optimized GeoTIFF rasters are accepted; "
+            "convert it with `gdal_translate -of COG in out.tif`."
+        )
+
+
+def _check_dataset(dataset: DatasetReader, name: str, max_bytes: int) -> None:
+    if dataset.driver not in ALLOWED_DRIVERS:
+        raise UnsafeInputError(
+            f"{name} opened as {dataset.driver}, which may reference other files or URLs; "
+            "only GeoTIFF is accepted. Convert it with `gdal_translate -of COG in out.tif`."
+        )
+    itemsize = max(np.dtype(dtype).itemsize for dtype in dataset.dtypes)
+    needed = dataset.width * dataset.height * dataset.count * itemsize
+    if needed > max_bytes:
+        raise DataReadError(
+            f"{name} is {dataset.width} × {dataset.height} px × {dataset.count} band(s) "
+            f"of {dataset.dtypes[0]} = {needed / 2**20:,.0f} MiB uncompressed, over the "
+            f"{max_bytes / 2**20:,.0f} MiB limit. Crop or resample it first "
+            "(`gdalwarp -te … -tr …`) or raise the limit."
+        )
+    if dataset.transform.b != 0 or dataset.transform.d != 0:
+        raise DataReadError(
+            f"{name} has a rotated geotransform; warp it to a north-up grid with `gdalwarp`."
+        )
+
+
+@contextlib.contextmanager
+def open_raster(
+    source: RasterSource,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    where: str | None = None,
+) -> Iterator[DatasetReader]:
+    """Open a GeoTIFF safely, from a catalogue path or from uploaded bytes.
+
+    Parameters
+    ----------
+    source : Path, str, bytes or DatasetReader
+        A plain file path (from the catalogue, never a URL or ``/vsi…`` string),
+        the bytes of an upload, or an already opened dataset (checked, not closed).
+    max_bytes : int
+        Refuse rasters whose uncompressed pixels exceed this (checked right after
+        opening, before reading pixels).
+    where : str, optional
+        Names the raster in messages (e.g. the layer id).
+
+    Yields
+    ------
+    DatasetReader
+        The open dataset, in its own CRS.
+
+    Raises
+    ------
+    UnsafeInputError
+        If the input is not a TIFF (VRT, XML, zip, text…), a URL/VSI path, or GDAL
+        opened it with another driver.
+    DataReadError
+        If the file is missing, unreadable, rotated or over ``max_bytes``.
+    """
+    name = _name(source, where)
+    if isinstance(source, DatasetReader):
+        _check_dataset(source, name, max_bytes)
+        yield source
+        return
+    if isinstance(source, bytes):
+        _check_magic(source[:16], name)
+        try:
+            with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"), \
+                    MemoryFile(source) as memfile, memfile.open(driver="GTiff") as dataset:
+                _check_dataset(dataset, name, max_bytes)
+                yield dataset
+        except RasterioError as err:
+            raise DataReadError(f"{name}: cannot be read as a GeoTIFF ({err}).") from err
+        return
+    text = str(source)
+    if text.startswith("/vsi") or "://" in text or text.upper().startswith(("GTIFF_", "VRT:")):
+        raise UnsafeInputError(f"{text!r} is not a plain file path; refusing to open it.")
+    path = Path(source)
+    if not path.is_file():
+        raise DataReadError(f"Raster {path} does not exist.")
+    with open(path, "rb") as handle:
+        _check_magic(handle.read(16), name)
+    try:
+        with rasterio.open(path, driver="GTiff") as dataset:
+            _check_dataset(dataset, name, max_bytes)
+            yield dataset
+    except RasterioError as err:
+        raise DataReadError(f"{name}: cannot be read as a GeoTIFF ({err}).") from err
+
+
+def _require_crs(dataset: DatasetReader, name: str) -> pyproj.CRS:
+    if dataset.crs is None:
+        raise CRSError(
+            f"{name} has no CRS. Assign the right one with "
+            "`gdal_edit.py -a_srs EPSG:… file.tif` (never guess it)."
+        )
+    return pyproj.CRS.from_user_input(dataset.crs.to_wkt())
+
+
+# --- cell areas ----------------------------------------------------------------------------
+
+
+def _ellipsoid_zone_area(lat_deg: NDArray[np.float64], ellipsoid: Any) -> NDArray[np.float64]:
+    """Area (m²) per radian of longitude between the equator and ``lat_deg``."""
+    a = ellipsoid.semi_major_metre
+    b = ellipsoid.semi_minor_metre
+    e = math.sqrt(1.0 - (b / a) ** 2)
+    s = np.sin(np.radians(lat_deg))
+    if e == 0.0:
+        return a * a * s
+    q = s / (1.0 - (e * s) ** 2) + np.log((1.0 + e * s) / (1.0 - e * s)) / (2.0 * e)
+    return b * b * q / 2.0
+
+
+def cell_areas_m2(transform: Affine, crs: pyproj.CRS, height: int) -> NDArray[np.float64]:
+    """Area of one cell of each row, in m² (a column vector broadcastable to the grid).
+
+    Projected grids: ``|a·e|`` times the squared unit factor.  Geographic grids:
+    the exact ellipsoidal area of each row's lat/lon quadrangle.
+
+    Parameters
+    ----------
+    transform : Affine
+        North-up geotransform of the grid (or of a window).
+    crs : pyproj.CRS
+        The grid's CRS.
+    height : int
+        Number of rows.
+    """
+    if crs.is_geographic:
+        if crs.ellipsoid is None:
+            raise CRSError(f"CRS {crs.name} has no ellipsoid; cannot measure its cells.")
+        top = transform.f + transform.e * np.arange(height)
+        bottom = top + transform.e
+        lat_top = np.clip(np.maximum(top, bottom), -90.0, 90.0)
+        lat_bottom = np.clip(np.minimum(top, bottom), -90.0, 90.0)
+        zone = _ellipsoid_zone_area(lat_top, crs.ellipsoid) - _ellipsoid_zone_area(
+            lat_bottom, crs.ellipsoid
+        )
+        return (zone * math.radians(abs(transform.a)))[:, None]
+    unit = crs.axis_info[0].unit_conversion_factor if crs.axis_info else 1.0
+    return np.full((height, 1), abs(transform.a * transform.e) * unit * unit)
+
+
+# --- colouring -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LegendEntry:
+    """One class of a categorical legend."""
+
+    value: float
+    label: str
+    color: str
+
+
+@dataclass(frozen=True)
+class LegendSpec:
+    """How a raster is coloured, for drawing a legend next to its overlay.
+
+    ``kind`` is ``"continuous"`` (``vmin``/``vmax`` and ``stops``: colours along
+    the ramp, ready for ``branca.colormap.LinearColormap(colors, vmin=…, vmax=…)``)
+    or ``"categorical"`` (``entries``: value, label, colour).
+    """
+
+    kind: Literal["continuous", "categorical"]
+    title: str
+    colormap: str
+    vmin: float | None = None
+    vmax: float | None = None
+    stops: tuple[tuple[float, str], ...] = ()
+    entries: tuple[LegendEntry, ...] = ()
+    note: str = ""
+
+    @property
+    def colors(self) -> list[str]:
+        """The ramp's colours (continuous) or the class colours (categorical)."""
+        if self.kind == "continuous":
+            return [color for _, color in self.stops]
+        return [entry.color for entry in self.entries]
+
+    def to_html(self) -> str:
+        """Render a small self-contained HTML legend; every text is HTML-escaped."""
+        title = html.escape(self.title)
+        if self.kind == "continuous":
+            gradient = ", ".join(html.escape(c) for c in self.colors)
+            note = (f"<div style='font-size:10px'>{html.escape(self.note)}</div>"
+                    if self.note else "")
+            return (
+                f"<div class='catchscope-legend'><b>{title}</b>"
+                f"<div style='height:10px;width:160px;background:linear-gradient(to right, "
+                f"{gradient})'></div>"
+                f"<div style='display:flex;justify-content:space-between;width:160px'>"
+                f"<span>{self.vmin:.4g}</span><span>{self.vmax:.4g}</span></div>{note}</div>"
+            )
+        rows = "".join(
+            f"<div><span style='display:inline-block;width:12px;height:12px;"
+            f"background:{html.escape(e.color)}'></span> {html.escape(e.label)}</div>"
+            for e in self.entries
+        )
+        return f"<div class='catchscope-legend'><b>{title}</b>{rows}</div>"
+
+
+def _hex(rgba: tuple[float, ...] | NDArray[np.float64]) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*(round(float(c) * 255) for c in rgba[:3]))
+
+
+def _cmap(name: str, where: str) -> Any:
+    from matplotlib import colormaps
+
+    try:
+        return colormaps[name]
+    except KeyError:
+        raise DataReadError(
+            f"{where}: unknown colormap {name!r}; use a matplotlib name such as "
+            "'viridis', 'terrain', 'Blues' (continuous) or 'tab20' (classes)."
+        ) from None
+
+
+def _preview(dataset: DatasetReader, size: int = 512) -> np.ma.MaskedArray:
+    """Band 1 decimated to at most ``size`` px a side (nearest: keeps class values)."""
+    scale = max(dataset.width, dataset.height) / size
+    shape = (
+        (max(1, round(dataset.height / scale)), max(1, round(dataset.width / scale)))
+        if scale > 1
+        else (dataset.height, dataset.width)
+    )
+    return dataset.read(1, out_shape=shape, masked=True, resampling=Resampling.nearest)
+
+
+def _file_colour_table(dataset: DatasetReader) -> dict[int, tuple[int, ...]] | None:
+    try:
+        table = dataset.colormap(1)
+    except ValueError:
+        return None
+    return dict(table) if table else None
+
+
+def is_categorical(source: RasterSource) -> bool:
+    """Whether a raster holds classes: it has a colour table, or integers with ≤ 64 values."""
+    with open_raster(source) as dataset:
+        if _file_colour_table(dataset) is not None:
+            return True
+        if not np.issubdtype(np.dtype(dataset.dtypes[0]), np.integer):
+            return False
+        values = np.unique(_preview(dataset).compressed())
+        return len(values) <= _MAX_CLASSES
+
+
+ClassesArg = Mapping[float, str] | Mapping[float, tuple[str, str]] | None
+
+
+@dataclass
+class _Style:
+    legend: LegendSpec
+    lookup: dict[float, tuple[int, int, int]] = field(default_factory=dict)
+
+
+def _style(
+    dataset: DatasetReader,
+    name: str,
+    *,
+    categorical: bool | None,
+    colormap: str | None,
+    classes: ClassesArg,
+    title: str | None,
+) -> _Style:
+    if categorical is None:
+        categorical = classes is not None or is_categorical(dataset)
+    title = title or name
+    preview = _preview(dataset)
+    values = preview.compressed()
+    if not categorical:
+        cmap_name = colormap or _DEFAULT_CONTINUOUS_CMAP
+        cmap = _cmap(cmap_name, name)
+        if values.size == 0:
+            vmin, vmax = 0.0, 1.0
+        else:
+            low, high = np.percentile(values.astype(np.float64), _STRETCH_PERCENTILES)
+            vmin, vmax = float(low), float(high)
+            if vmax <= vmin:
+                vmin, vmax = float(values.min()), float(values.max())
+            if vmax <= vmin:
+                vmax = vmin + 1.0
+        stops = tuple(
+            (vmin + (vmax - vmin) * i / (_LEGEND_STOPS - 1), _hex(cmap(i / (_LEGEND_STOPS - 1))))
+            for i in range(_LEGEND_STOPS)
+        )
+        note = "colour stretch: 2nd–98th percentile; values beyond are clipped"
+        return _Style(LegendSpec("continuous", title, cmap_name, vmin, vmax, stops, note=note))
+
+    given: dict[float, tuple[str, str | None]] = {}
+    for value, item in (classes or {}).items():
+        label, color = (item, None) if isinstance(item, str) else (item[0], item[1])
+        given[float(value)] = (str(label), color)
+    present = [float(v) for v in np.unique(values)][:256]
+    ordered = list(given) + [v for v in present if v not in given]
+    table = _file_colour_table(dataset)
+    cmap_name = colormap or ("file colour table" if table else _DEFAULT_CATEGORICAL_CMAP)
+    cmap = None if (table and not colormap) else _cmap(colormap or _DEFAULT_CATEGORICAL_CMAP, name)
+    entries = []
+    lookup: dict[float, tuple[int, int, int]] = {}
+    for index, value in enumerate(ordered):
+        label, color = given.get(value, (f"{value:g}", None))
+        if color is None:
+            if cmap is None and table is not None and int(value) in table:
+                color = "#{:02x}{:02x}{:02x}".format(*table[int(value)][:3])
+            else:
+                ramp = cmap if cmap is not None else _cmap(_DEFAULT_CATEGORICAL_CMAP, name)
+                color = _hex(ramp(index % ramp.N))
+        rgb = tuple(int(color[i : i + 2], 16) for i in (1, 3, 5))
+        lookup[value] = rgb  # type: ignore[assignment]
+        entries.append(LegendEntry(value, label, color))
+    return _Style(LegendSpec("categorical", title, cmap_name, entries=tuple(entries)), lookup)
+
+
+def legend_spec(
+    source: RasterSource,
+    *,
+    categorical: bool | None = None,
+    colormap: str | None = None,
+    classes: ClassesArg = None,
+    title: str | None = None,
+) -> LegendSpec:
+    """Describe the legend of :func:`render_overlay` called with the same arguments.
+
+    Parameters
+    ----------
+    source : Path, str, bytes or DatasetReader
+        The raster (see :func:`open_raster`).
+    categorical : bool, optional
+        Classes or a continuous ramp; None guesses (colour table / few integers).
+    colormap : str, optional
+        A matplotlib colormap name (the layer style's ``colormap``).  Defaults:
+        ``viridis`` (continuous), the file's colour table or ``tab20`` (classes).
+    classes : dict, optional
+        ``{value: label}`` or ``{value: (label, "#rrggbb")}`` for categorical rasters.
+    title : str, optional
+        Legend title (default: the file name).
+    """
+    with open_raster(source) as dataset:
+        return _style(dataset, _name(source, None), categorical=categorical,
+                      colormap=colormap, classes=classes, title=title).legend
+
+
+# --- overlays ------------------------------------------------------------------------------
+
+
+class Overlay(NamedTuple):
+    """An RGBA image in EPSG:3857 and its WGS84 corners ``[[south, west], [north, east]]``.
+
+    Unpacks as ``image, bounds = render_overlay(...)``; pass both straight to
+    ``folium.raster_layers.ImageOverlay(image=image, bounds=bounds, opacity=…)``.
+    """
+
+    image: NDArray[np.uint8]
+    bounds: list[list[float]]
+
+
+_WEB_MERCATOR = "EPSG:3857"
+_MERCATOR_LAT_LIMIT = 85.0
+
+
+def _window_for(
+    dataset: DatasetReader, bounds: tuple[float, float, float, float] | None
+) -> Window:
+    full = Window(0, 0, dataset.width, dataset.height)
+    if bounds is None:
+        return full
+    west, south, east, north = bounds
+    left, bottom, right, top = rasterio.warp.transform_bounds(
+        "EPSG:4326", dataset.crs, west, south, east, north, densify_pts=21
+    )
+    inverse = ~dataset.transform
+    cols, rows = zip(*(inverse @ (x, y) for x in (left, right) for y in (bottom, top)),
+                     strict=True)
+    col0, col1 = max(0, math.floor(min(cols))), min(dataset.width, math.ceil(max(cols)))
+    row0, row1 = max(0, math.floor(min(rows))), min(dataset.height, math.ceil(max(rows)))
+    if col1 <= col0 or row1 <= row0:
+        raise DataReadError(
+            f"The view {bounds} does not overlap raster {Path(dataset.name).name}."
+        )
+    return Window(col0, row0, col1 - col0, row1 - row0)
+
+
+def render_overlay(
+    source: RasterSource,
+    bounds: tuple[float, float, float, float] | None = None,
+    max_size: int = 1024,
+    *,
+    categorical: bool | None = None,
+    colormap: str | None = None,
+    classes: ClassesArg = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> Overlay:
+    """Colour a raster (or the part in view) as an RGBA image for a web map.
+
+    Parameters
+    ----------
+    source : Path, str, bytes or DatasetReader
+        The raster (see :func:`open_raster`).
+    bounds : tuple, optional
+        ``(west, south, east, north)`` in WGS84 degrees: read only this part.
+    max_size : int
+        Neither side of the image exceeds this many pixels (decimated read).
+    categorical, colormap, classes
+        As for :func:`legend_spec` (call it with the same values for the legend).
+    max_bytes : int
+        Memory limit checked right after opening.
+
+    Returns
+    -------
+    Overlay
+        ``(image, bounds)``: an ``(h, w, 4)`` uint8 RGBA array gridded in EPSG:3857
+        (nodata and outside-the-raster pixels fully transparent) and its corners in
+        WGS84 as ``[[south, west], [north, east]]`` (folium's order).
+
+    Raises
+    ------
+    DataReadError, UnsafeInputError, CRSError
+        Unreadable, refused or CRS-less rasters; a view that misses the raster.
+    """
+    if max_size < 2:
+        raise DataReadError(f"max_size must be at least 2 pixels, got {max_size}.")
+    with open_raster(source, max_bytes=max_bytes) as dataset:
+        name = _name(source, None)
+        crs = _require_crs(dataset, name)
+        style = _style(dataset, name, categorical=categorical, colormap=colormap,
+                       classes=classes, title=None)
+        is_classes = style.legend.kind == "categorical"
+        window = _window_for(dataset, bounds)
+        scale = max(window.width, window.height) / max_size
+        out_h = max(1, math.ceil(window.height / scale)) if scale > 1 else int(window.height)
+        out_w = max(1, math.ceil(window.width / scale)) if scale > 1 else int(window.width)
+        data = dataset.read(
+            1, window=window, out_shape=(out_h, out_w), masked=True,
+            resampling=Resampling.nearest if is_classes else Resampling.average,
+        )
+        src_transform = dataset.window_transform(window) @ Affine.scale(
+            window.width / out_w, window.height / out_h
+        )
+        values = data.astype(np.float64).filled(np.nan)
+        image, mercator_bounds = _to_web_mercator(values, src_transform, crs, max_size,
+                                                  is_classes)
+    rgba = _colourise(image, style)
+    west, south, east, north = rasterio.warp.transform_bounds(
+        _WEB_MERCATOR, "EPSG:4326", *mercator_bounds
+    )
+    return Overlay(rgba, [[south, west], [north, east]])
+
+
+def _to_web_mercator(
+    values: NDArray[np.float64],
+    src_transform: Affine,
+    crs: pyproj.CRS,
+    max_size: int,
+    is_classes: bool,
+) -> tuple[NDArray[np.float64], tuple[float, float, float, float]]:
+    height, width = values.shape
+    left, top = src_transform @ (0, 0)
+    right, bottom = src_transform @ (width, height)
+    src_crs = rasterio.crs.CRS.from_wkt(crs.to_wkt())
+    try:
+        if crs.is_geographic:  # Web Mercator ends short of the poles
+            bottom = max(bottom, -_MERCATOR_LAT_LIMIT)
+            top = min(top, _MERCATOR_LAT_LIMIT)
+        dst_transform, dst_w, dst_h = rasterio.warp.calculate_default_transform(
+            src_crs, _WEB_MERCATOR, width, height, left=left, bottom=bottom, right=right, top=top
+        )
+    except (RasterioError, ValueError) as err:
+        raise DataReadError(f"Cannot reproject the raster to Web Mercator ({err}).") from err
+    assert dst_w is not None and dst_h is not None
+    shrink = max(dst_w, dst_h) / max_size
+    if shrink > 1:
+        dst_transform = dst_transform @ Affine.scale(shrink)
+        dst_w, dst_h = max(1, math.floor(dst_w / shrink)), max(1, math.floor(dst_h / shrink))
+    destination = np.full((dst_h, dst_w), np.nan)
+    rasterio.warp.reproject(
+        values, destination, src_transform=src_transform, src_crs=src_crs,
+        src_nodata=np.nan, dst_transform=dst_transform, dst_crs=_WEB_MERCATOR,
+        dst_nodata=np.nan, resampling=Resampling.nearest if is_classes else Resampling.bilinear,
+    )
+    x0, y0 = dst_transform @ (0, 0)
+    x1, y1 = dst_transform @ (dst_w, dst_h)
+    return destination, (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+
+
+def _colourise(values: NDArray[np.float64], style: _Style) -> NDArray[np.uint8]:
+    rgba = np.zeros((*values.shape, 4), dtype=np.uint8)
+    valid = np.isfinite(values)
+    legend = style.legend
+    if legend.kind == "continuous":
+        assert legend.vmin is not None and legend.vmax is not None
+        cmap = _cmap(legend.colormap, legend.title)
+        norm = np.clip((values - legend.vmin) / (legend.vmax - legend.vmin), 0.0, 1.0)
+        colours = cmap(np.where(valid, norm, 0.0), bytes=True)
+        rgba[valid] = colours[valid]
+        rgba[valid, 3] = 255
+        return rgba
+    for value, rgb in style.lookup.items():
+        hit = valid & (values == value)
+        rgba[hit, :3] = rgb
+        rgba[hit, 3] = 255
+    return rgba
+
+
+# --- zonal statistics ------------------------------------------------------------------------
+
+
+def _zone_window(
+    dataset: DatasetReader, geom_bounds: tuple[float, float, float, float]
+) -> Window | None:
+    inverse = ~dataset.transform
+    minx, miny, maxx, maxy = geom_bounds
+    cols, rows = zip(*(inverse @ (x, y) for x in (minx, maxx) for y in (miny, maxy)), strict=True)
+    col0, col1 = max(0, math.floor(min(cols))), min(dataset.width, math.ceil(max(cols)))
+    row0, row1 = max(0, math.floor(min(rows))), min(dataset.height, math.ceil(max(rows)))
+    if col1 <= col0 or row1 <= row0:
+        return None
+    return Window(col0, row0, col1 - col0, row1 - row0)
+
+
+def zonal_stats(
+    raster: RasterSource,
+    zones: gpd.GeoDataFrame,
+    *,
+    categorical: bool,
+    classes: Mapping[float, str] | None = None,
+    id_column: str = "fid",
+    label_column: str = "name",
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> pd.DataFrame:
+    """Statistics of a raster's band 1 inside each zone.
+
+    A cell counts when its centre lies in the zone; a zone that contains no cell
+    centre (smaller than a cell) uses every cell it touches instead, and says so
+    in ``cells_rule``.  Nodata cells are left out.
+
+    Parameters
+    ----------
+    raster : Path, str, bytes or DatasetReader
+        The raster (see :func:`open_raster`); must declare a CRS.
+    zones : GeoDataFrame
+        Polygons in any CRS (transformed to the raster's CRS).
+    categorical : bool
+        Class shares (True) or continuous statistics (False).
+    classes : dict, optional
+        ``{value: label}`` to name classes (categorical only).
+    id_column, label_column : str
+        Columns naming each zone (the index is used when ``id_column`` is absent).
+    max_bytes : int
+        Memory limit checked right after opening.
+
+    Returns
+    -------
+    DataFrame
+        Continuous: one row per zone with ``zone, name, cells, area_km2, mean, min,
+        max, p10, p50, p90, cells_rule``.  Categorical: one row per zone and class
+        present with ``zone, name, class, label, cells, area_km2, share_pct,
+        cells_rule`` (``share_pct`` of the zone's valid area; sums to 100).
+    """
+    if zones.crs is None:
+        raise CRSError("The zones have no CRS; load them through the workspace (EPSG:4326).")
+    with open_raster(raster, max_bytes=max_bytes) as dataset:
+        name = _name(raster, None)
+        crs = _require_crs(dataset, name)
+        local = zones.to_crs(dataset.crs.to_wkt())
+        ids = local[id_column] if id_column in local.columns else pd.Series(local.index)
+        labels = local[label_column] if label_column in local.columns else ids
+        rows: list[dict[str, Any]] = []
+        for geom, zone_id, label in zip(local.geometry, ids, labels, strict=True):
+            rows.extend(_zone_rows(dataset, crs, geom, str(zone_id), str(label),
+                                   categorical=categorical, classes=classes or {}))
+    columns = (
+        ["zone", "name", "class", "label", "cells", "area_km2", "share_pct", "cells_rule"]
+        if categorical
+        else ["zone", "name", "cells", "area_km2", "mean", "min", "max", "p10", "p50", "p90",
+              "cells_rule"]
+    )
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _zone_rows(
+    dataset: DatasetReader,
+    crs: pyproj.CRS,
+    geom: Any,
+    zone_id: str,
+    label: str,
+    *,
+    categorical: bool,
+    classes: Mapping[float, str],
+) -> list[dict[str, Any]]:
+    base = {"zone": zone_id, "name": label}
+    window = None if geom is None or geom.is_empty else _zone_window(dataset, geom.bounds)
+    values = np.empty(0)
+    areas = np.empty(0)
+    rule = "none"
+    if window is not None:
+        data = dataset.read(1, window=window, masked=True)
+        transform = dataset.window_transform(window)
+        for rule_name, touched in (("centre", False), ("touched", True)):
+            inside = rasterio.features.geometry_mask(
+                [geom], out_shape=data.shape, transform=transform, invert=True,
+                all_touched=touched,
+            )
+            if inside.any():
+                rule = rule_name
+                break
+        keep = inside & ~np.ma.getmaskarray(data)
+        cell_area = np.broadcast_to(cell_areas_m2(transform, crs, data.shape[0]), data.shape)
+        values = np.asarray(data.data[keep], dtype=np.float64)
+        areas = cell_area[keep]
+    if categorical:
+        total = areas.sum()
+        out = []
+        for value in np.unique(values):
+            hit = values == value
+            out.append({**base, "class": value, "label": classes.get(value, f"{value:g}"),
+                        "cells": int(hit.sum()), "area_km2": areas[hit].sum() / 1e6,
+                        "share_pct": 100.0 * areas[hit].sum() / total, "cells_rule": rule})
+        return out
+    if values.size == 0:
+        nan = float("nan")
+        return [{**base, "cells": 0, "area_km2": 0.0, "mean": nan, "min": nan, "max": nan,
+                 "p10": nan, "p50": nan, "p90": nan, "cells_rule": rule}]
+    p10, p50, p90 = np.percentile(values, (10, 50, 90))
+    return [{**base, "cells": int(values.size), "area_km2": areas.sum() / 1e6,
+             "mean": float(values.mean()), "min": float(values.min()),
+             "max": float(values.max()), "p10": float(p10), "p50": float(p50),
+             "p90": float(p90), "cells_rule": rule}]
+
+
+# --- catalogue helpers (CLI, app, scope engine) ----------------------------------------------
+
+
+def raster_layer_path(workspace: Workspace, layer_id: str) -> Path:
+    """Return the data file of a ``kind = "raster"`` catalogue layer.
+
+    Raises
+    ------
+    LayerNotFoundError
+        If the id is not in the catalogue (the message lists the known ids).
+    CatalogueError
+        If the layer is not a raster.
+    """
+    spec = workspace.spec(layer_id)
+    if not spec.is_raster:
+        rasters = ", ".join(s.id for s in workspace.specs.values() if s.is_raster) or "(none)"
+        raise CatalogueError(
+            f"Layer {layer_id!r} is a {spec.kind.value} layer, not a raster. "
+            f"Raster layers: {rasters}."
+        )
+    return workspace.source_path(spec)
+
+
+def zonal_stats_for_layers(
+    workspace: Workspace,
+    zones_layer: str,
+    raster_layer: str,
+    *,
+    categorical: bool | None = None,
+    classes: Mapping[float, str] | None = None,
+) -> pd.DataFrame:
+    """Zonal statistics of a catalogue raster over a catalogue vector layer.
+
+    ``categorical=None`` decides from the raster (colour table / few integer values).
+    Zones are identified by their workspace ``fid`` and ``name``; see :func:`zonal_stats`.
+    """
+    zones = workspace.load(zones_layer)
+    path = raster_layer_path(workspace, raster_layer)
+    if categorical is None:
+        categorical = is_categorical(path)
+    return zonal_stats(path, zones, categorical=categorical, classes=classes)
