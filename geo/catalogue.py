@@ -164,6 +164,9 @@ class LayerSpec(BaseModel):
         None, description="CRS of the file; required when the file does not carry one."
     )
     datum: Datum = Datum.WGS84
+    accuracy: AccuracyClass | None = Field(
+        None, description="Accuracy class of features that do not state their own."
+    )
     id_field: str = "fid"
     label_field: str = "name"
     site_field: str | None = "aws_ref"

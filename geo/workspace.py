@@ -241,8 +241,11 @@ def _standardise(frame: gpd.GeoDataFrame, spec: LayerSpec) -> gpd.GeoDataFrame:
         out["aws_ref"] = out[spec.site_field].where(out[spec.site_field].notna(), None)
     else:
         out["aws_ref"] = None
+    default_accuracy = spec.accuracy.value if spec.accuracy else None
     if "accuracy" not in out.columns:
-        out["accuracy"] = None
+        out["accuracy"] = default_accuracy
+    elif default_accuracy is not None:
+        out["accuracy"] = out["accuracy"].fillna(default_accuracy)
     if "source" not in out.columns:
         out["source"] = spec.attribution or None
     if "datum" not in out.columns:

@@ -98,3 +98,11 @@ def test_save_record_is_atomic_and_readable(tmp_path: Path) -> None:
 def test_missing_workspace_message(tmp_path: Path) -> None:
     with pytest.raises(WorkspaceError, match=r"does not exist.*catchscope init"):
         open_workspace(tmp_path / "nothing")
+
+
+def test_layer_accuracy_fills_features_without_their_own(make_workspace, three_parcels) -> None:
+    frame = three_parcels.drop(columns="accuracy")
+    frame["accuracy"] = [None, "surveyed", None]
+    root = make_workspace(layers={"sites": ("site", frame, {"accuracy": "illustrative"})})
+    loaded = open_workspace(root).load("sites")
+    assert list(loaded["accuracy"]) == ["illustrative", "surveyed", "illustrative"]
