@@ -203,3 +203,10 @@ def test_console_script_runs_without_traceback(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr and "does not exist" in result.stderr
+
+
+def test_demo_workspace_checks_clean(repo_root: Path) -> None:
+    report = check_workspace(repo_root)
+    assert report.ok, _messages(report)
+    assert report.warnings == [], _messages(report)
+    assert report.sites_checked == 2 and report.layers_checked >= 10
