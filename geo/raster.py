@@ -46,6 +46,7 @@ import rasterio.features
 import rasterio.warp
 from affine import Affine
 from numpy.typing import NDArray
+from rasterio.crs import CRS as RioCRS
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioError
 from rasterio.io import DatasetReader, MemoryFile
@@ -474,6 +475,11 @@ _WEB_MERCATOR = "EPSG:3857"
 _MERCATOR_LAT_LIMIT = 85.0
 
 
+def _window_transform(dataset: DatasetReader, window: Window) -> Affine:
+    # rasterio's own window_transform still uses the deprecated Affine "*" form.
+    return dataset.transform @ Affine.translation(window.col_off, window.row_off)
+
+
 def _window_for(
     dataset: DatasetReader, bounds: tuple[float, float, float, float] | None
 ) -> Window:
@@ -549,7 +555,7 @@ def render_overlay(
             1, window=window, out_shape=(out_h, out_w), masked=True,
             resampling=Resampling.nearest if is_classes else Resampling.average,
         )
-        src_transform = dataset.window_transform(window) @ Affine.scale(
+        src_transform = _window_transform(dataset, window) @ Affine.scale(
             window.width / out_w, window.height / out_h
         )
         values = data.astype(np.float64).filled(np.nan)
@@ -572,30 +578,33 @@ def _to_web_mercator(
     height, width = values.shape
     left, top = src_transform @ (0, 0)
     right, bottom = src_transform @ (width, height)
-    src_crs = rasterio.crs.CRS.from_wkt(crs.to_wkt())
+    src_crs = RioCRS.from_wkt(crs.to_wkt())
     try:
         if crs.is_geographic:  # Web Mercator ends short of the poles
             bottom = max(bottom, -_MERCATOR_LAT_LIMIT)
             top = min(top, _MERCATOR_LAT_LIMIT)
-        dst_transform, dst_w, dst_h = rasterio.warp.calculate_default_transform(
+        guess, _, _ = rasterio.warp.calculate_default_transform(
             src_crs, _WEB_MERCATOR, width, height, left=left, bottom=bottom, right=right, top=top
+        )
+        x0, y0, x1, y1 = rasterio.warp.transform_bounds(
+            src_crs, _WEB_MERCATOR, left, bottom, right, top, densify_pts=21
         )
     except (RasterioError, ValueError) as err:
         raise DataReadError(f"Cannot reproject the raster to Web Mercator ({err}).") from err
-    assert dst_w is not None and dst_h is not None
+    # GDAL's suggested resolution, but a grid that covers the raster's extent exactly.
+    dst_w = max(1, round((x1 - x0) / abs(guess.a)))
+    dst_h = max(1, round((y1 - y0) / abs(guess.e)))
     shrink = max(dst_w, dst_h) / max_size
     if shrink > 1:
-        dst_transform = dst_transform @ Affine.scale(shrink)
         dst_w, dst_h = max(1, math.floor(dst_w / shrink)), max(1, math.floor(dst_h / shrink))
+    dst_transform = Affine((x1 - x0) / dst_w, 0.0, x0, 0.0, -(y1 - y0) / dst_h, y1)
     destination = np.full((dst_h, dst_w), np.nan)
     rasterio.warp.reproject(
         values, destination, src_transform=src_transform, src_crs=src_crs,
         src_nodata=np.nan, dst_transform=dst_transform, dst_crs=_WEB_MERCATOR,
         dst_nodata=np.nan, resampling=Resampling.nearest if is_classes else Resampling.bilinear,
     )
-    x0, y0 = dst_transform @ (0, 0)
-    x1, y1 = dst_transform @ (dst_w, dst_h)
-    return destination, (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+    return destination, (x0, y0, x1, y1)
 
 
 def _colourise(values: NDArray[np.float64], style: _Style) -> NDArray[np.uint8]:
@@ -710,7 +719,7 @@ def _zone_rows(
     rule = "none"
     if window is not None:
         data = dataset.read(1, window=window, masked=True)
-        transform = dataset.window_transform(window)
+        transform = _window_transform(dataset, window)
         for rule_name, touched in (("centre", False), ("touched", True)):
             inside = rasterio.features.geometry_mask(
                 [geom], out_shape=data.shape, transform=transform, invert=True,
