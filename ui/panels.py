@@ -1,0 +1,297 @@
+"""The panels beside and below the map.
+
+Everything that comes from data is shown through widgets that render text
+(``st.dataframe``, ``st.text``, ``st.json``, ``st.graphviz_chart`` labels) or through
+:func:`md`, which escapes Markdown; nothing from data reaches ``unsafe_allow_html``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from geo.catalogue import AWS_ELEMENTS, LayerKind
+from geo.errors import GeoError
+from geo.webmap import build_map, map_html
+from ui import state
+
+__all__ = ["checklist", "export", "iwras", "md", "portfolio", "selection", "site_record",
+           "water_chain"]
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$])")
+_STATUS_COLOURS = {"present": "#c8ecc9", "partial": "#ffe0a3", "missing": "#f8c4c4"}
+
+
+def md(text: object) -> str:
+    """Escape Markdown (and HTML-looking) characters so data shows as plain text."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ")
+
+
+def _text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value)
+
+
+def _attributes_table(row: pd.Series) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"field": [str(k) for k in row.index if k != "geometry"],
+         "value": [_text(v) for k, v in row.items() if k != "geometry"]}
+    )
+
+
+def _clicked_ref(returned: dict | None) -> str | None:
+    if not returned:
+        return None
+    drawing = returned.get("last_active_drawing") or {}
+    ref = (drawing.get("properties") or {}).get("ref")
+    return str(ref) if ref else None
+
+
+# --- beside the map ---------------------------------------------------------------------
+
+
+def selection(choice: state.Choice, returned: dict | None) -> None:
+    """Attributes and provenance of the clicked feature; a site's certification record."""
+    ref = _clicked_ref(returned)
+    if ref is None:
+        st.subheader("Selected feature", anchor=False)
+        st.caption("Click a feature on the map to see its attributes and provenance here. "
+                   "Click a site parcel to see its certification record.")
+        _site_summary(choice)
+        return
+    layer_id, _, position = ref.partition(":")
+    ws = choice.workspace
+    if layer_id not in ws.specs or not position.isdigit():
+        st.warning("The clicked feature is not in this workspace any more; click again.")
+        return
+    frame = ws.load(layer_id).reset_index(drop=True)
+    if int(position) >= len(frame):
+        st.warning("The layer changed since the map was drawn; click the feature again.")
+        return
+    row = frame.iloc[int(position)]
+    spec = ws.specs[layer_id]
+    st.subheader("Selected feature", anchor=False)
+    st.text(f"{_text(row.get('name'))}\n{spec.title} · {spec.kind.value}")
+    if _text(row.get("accuracy")) == "illustrative":
+        st.warning("Illustrative: placed plausibly from report facts, not surveyed. "
+                   "Replace it with surveyed data before relying on its position.")
+    st.markdown("**Provenance**")
+    provenance = {
+        "accuracy": _text(row.get("accuracy")),
+        "source": _text(row.get("source")),
+        "original datum": _text(row.get("datum")),
+        "layer file": f"layers/{spec.id}.toml → data/{spec.source}",
+        "attribution": spec.attribution,
+        "licence": spec.licence,
+        "source date": spec.source_date,
+    }
+    st.dataframe(pd.DataFrame({"": list(provenance), "value": list(provenance.values())}),
+                 hide_index=True, use_container_width=True)
+    st.markdown("**Attributes**")
+    st.dataframe(_attributes_table(row), hide_index=True, use_container_width=True,
+                 height=min(35 * (len(row) + 1), 320))
+    aws_ref = _text(row.get("aws_ref"))
+    if spec.kind is LayerKind.SITE and aws_ref in ws.records:
+        _certification(ws.records[aws_ref])
+
+
+def _site_summary(choice: state.Choice) -> None:
+    if choice.site is None or choice.site not in choice.workspace.records:
+        return
+    _certification(choice.workspace.records[choice.site])
+
+
+def _certification(record: Any) -> None:
+    st.markdown("**Certification record**")
+    facts = {
+        "AWS reference": record.aws_ref,
+        "site": record.site_name,
+        "status": record.certification_status,
+        "decision date": record.decision_date,
+        "valid until": record.valid_until,
+        "standard": record.standard,
+        "audit": f"{record.audit_type} {record.audit_start_date or ''}".strip(),
+        "score": record.score,
+        "next audit": record.next_audit_date,
+    }
+    st.dataframe(pd.DataFrame({"": list(facts), "value": [_text(v) for v in facts.values()]}),
+                 hide_index=True, use_container_width=True)
+    if record.findings:
+        st.markdown(f"**Findings ({len(record.findings)})**")
+        st.dataframe(pd.DataFrame([
+            {"id": f.id, "indicator": f.indicator, "level": f.level, "status": f.status,
+             "finding": f.text, "corrective action": f.corrective_action}
+            for f in record.findings
+        ]), hide_index=True, use_container_width=True)
+
+
+# --- tabs ---------------------------------------------------------------------------------
+
+
+def _need_site(choice: state.Choice, scope: Any) -> bool:
+    if choice.site is None:
+        st.info("Pick a site in the sidebar to see this panel; 'All sites' shows the "
+                "portfolio table.")
+        return False
+    if scope is None:
+        st.info("The scope engine (geo.scope) has not assessed this site.")
+        return False
+    return True
+
+
+def checklist(choice: state.Choice, scope: Any) -> None:
+    """The AWS 1.1.1 physical-scope checklist: status, evidence, what is missing."""
+    if not _need_site(choice, scope):
+        return
+    rows = []
+    for check in scope.checklist:
+        rows.append({
+            "element": check.title or AWS_ELEMENTS.get(check.element, str(check.element)),
+            "status": str(check.status),
+            "evidence": "; ".join(
+                f"{e.name} ({e.layer}{', ' + e.accuracy if e.accuracy else ''})"
+                for e in check.evidence),
+            "missing": "; ".join(check.missing),
+            "caveats": "; ".join((*check.caveats, *check.notes)),
+        })
+    present = sum(c.status == "present" for c in scope.checklist)
+    st.caption(f"{present} of {len(rows)} elements present. Green: mapped · amber: partly "
+               "mapped or resting on illustrative data · red: nothing mapped.")
+    table = pd.DataFrame(rows).style.map(
+        lambda v: f"background-color: {_STATUS_COLOURS.get(v, 'transparent')}",
+        subset=["status"])
+    st.dataframe(table, hide_index=True, use_container_width=True,
+                 column_config={"element": st.column_config.TextColumn(width="medium"),
+                                "evidence": st.column_config.TextColumn(width="large"),
+                                "missing": st.column_config.TextColumn(width="large")})
+    one = getattr(scope, "one_catchment", None)
+    if one is not None:
+        (st.success if one.ok else st.warning)(f"0.1.1.1 one catchment: {one.message}")
+    relied = [f"{u.name} ({u.why})" for u in getattr(scope, "relied_on", ())]
+    affected = [f"{u.name} ({u.why})" for u in getattr(scope, "affected", ())]
+    if relied or affected:
+        st.dataframe(pd.DataFrame({
+            "catchment units": ["relied on"] * len(relied) + ["affected"] * len(affected),
+            "unit (why)": relied + affected,
+        }), hide_index=True, use_container_width=True)
+
+
+def iwras(choice: state.Choice, scope: Any) -> None:
+    """IWRAs on site and in the catchment, with distance, band and relation (sortable)."""
+    if not _need_site(choice, scope):
+        return
+    table = getattr(scope, "iwras", None)
+    if table is None or len(table) == 0:
+        st.info("No IWRA features in this workspace's layers.")
+        return
+    frame = pd.DataFrame(table).drop(columns=["geometry"], errors="ignore")
+    st.caption(f"Bands (km): {', '.join(f'{b:g}' for b in choice.bands)} — change them in the "
+               "sidebar. Click a column header to sort.")
+    st.dataframe(frame.astype({c: "string" for c in frame.columns
+                               if frame[c].dtype == object}),
+                 hide_index=True, use_container_width=True)
+
+
+def water_chain(choice: state.Choice, scope: Any) -> None:
+    """The water chain as a left-to-right diagram (Graphviz, rendered in the browser)."""
+    if not _need_site(choice, scope):
+        return
+    chain = scope.chain
+    if not chain.nodes:
+        st.info("No water chain could be followed for this site.")
+    else:
+        st.graphviz_chart(chain_dot(chain), use_container_width=True)
+        st.caption("Solid arrows: links stated in the data · dashed: inferred from proximity.")
+    for line in chain.lines():
+        st.text(line)
+    for gap in chain.gaps:
+        st.warning(gap)
+
+
+def _dot(text: object) -> str:
+    return json.dumps(str(text), ensure_ascii=False)  # a DOT quoted string, escapes " and \
+
+
+_SIDE_COLOURS = {"supply": "#d9ecff", "site": "#ffe1e1", "discharge": "#e8f5e1"}
+
+
+def chain_dot(chain: Any) -> str:
+    """Graphviz DOT source of a :class:`geo.flows.WaterChain` (labels quoted, never HTML)."""
+    lines = ["digraph chain {", "rankdir=LR;",
+             'node [shape=box, style="rounded,filled", fontname="sans-serif", fontsize=11];',
+             'edge [fontname="sans-serif", fontsize=9];']
+    for node in chain.nodes:
+        label = f"{node.name}\n{node.role}" if node.role else node.name
+        colour = _SIDE_COLOURS.get(str(node.side), "#eeeeee")
+        dashed = ', peripheries=1, style="rounded,filled,dashed"' if (
+            node.accuracy == "illustrative") else ""
+        lines.append(f'{_dot(node.fid)} [label={_dot(label)}, fillcolor="{colour}"{dashed}];')
+    for edge in chain.edges:
+        style = "solid" if edge.how == "explicit" else "dashed"
+        label = edge.via if edge.how == "explicit" else (
+            f"{edge.distance_m:,.0f} m" if edge.distance_m else "inferred")
+        lines.append(f"{_dot(edge.source)} -> {_dot(edge.target)} "
+                     f"[style={style}, label={_dot(label)}];")
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def portfolio(choice: state.Choice) -> None:
+    """One row per site: status of the scope elements, IWRA counts."""
+    try:
+        table = state.portfolio(choice)
+    except GeoError as err:
+        st.warning(f"The portfolio could not be assessed: {err}")
+        return
+    if table is None:
+        st.info("The scope engine (geo.scope) is not available.")
+        return
+    frame = pd.DataFrame(table).drop(columns=["geometry"], errors="ignore")
+    st.dataframe(frame, hide_index=True, use_container_width=True)
+
+
+def site_record(choice: state.Choice) -> None:
+    """The whole site record of the chosen site (as JSON: text, never HTML)."""
+    if choice.site is None:
+        st.info("Pick a site in the sidebar.")
+        return
+    record = choice.workspace.records.get(choice.site)
+    if record is None:
+        st.info(f"No site record for {choice.site}; add data/sites/{choice.site}.json or "
+                "import its certification report.")
+        return
+    st.json(record.model_dump(mode="json"), expanded=1)
+
+
+# === Export ================================================================================
+# Issue 5 (geo.export) adds its download buttons here: GeoJSON, GPKG, KML, map sheet...
+# Keep this function the one place the app offers downloads.
+
+
+def export(choice: state.Choice, scope: Any) -> None:
+    """Downloads of the current view."""
+    st.caption("Standalone map: one HTML file with Leaflet inlined, opens offline in any "
+               "browser.")
+    if st.button("Prepare the map as HTML", key="export_html"):
+        try:
+            fmap = build_map(choice.workspace, scope if scope is not None else choice.site,
+                             basemap=choice.basemap, layers=choice.layers, for_export=True)
+            page = map_html(fmap)
+        except GeoError as err:
+            st.error(str(err))
+            return
+        name = (choice.site or "all-sites").lower()
+        st.download_button("Download map (HTML)", page.encode("utf-8"),
+                           file_name=f"catchscope-{name}-map.html", mime="text/html",
+                           key="export_html_download")
+    try:
+        from geo import export as geo_export  # noqa: F401  (issue 5)
+    except ImportError:
+        st.caption("Data exports (GeoJSON, GPKG, KML…) arrive with geo.export.")

@@ -1,0 +1,193 @@
+"""What the app keeps between reruns: the user's choice and cached workspace/analysis.
+
+Caches are keyed on the workspace path plus a fingerprint of its files' modification
+times, so editing a layer or a record outside the app shows up on the next rerun while a
+site switch or a layer toggle reuses everything already loaded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from geo.errors import GeoError, UnsafeInputError
+from geo.records import AWS_REF_RE
+from geo.webmap import MapData, prepare_map
+from geo.workspace import Workspace, open_workspace
+
+__all__ = ["Choice", "map_data", "parse_bands", "portfolio", "scope", "site_choices",
+           "workspace"]
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What the sidebar says: workspace, site (None = all sites), basemap, layers, bands."""
+
+    workspace: Workspace
+    path: str | None
+    site: str | None
+    basemap: str
+    layers: tuple[str, ...]
+    bands: tuple[float, ...]
+
+    @property
+    def key(self) -> tuple[str, tuple[tuple[str, float], ...]]:
+        """Cache key of the workspace: its folder and the mtimes of its files."""
+        return str(self.workspace.root), fingerprint(self.workspace.root)
+
+
+def fingerprint(root: Path) -> tuple[tuple[str, float], ...]:
+    """Modification times of everything in a workspace that the app reads."""
+    items: list[tuple[str, float]] = []
+    for folder in ("layers", "data"):
+        base = root / folder
+        if not base.is_dir():
+            continue
+        for dirpath, dirnames, filenames in os.walk(base):
+            dirnames[:] = [d for d in dirnames if d not in {"build", "__pycache__"}]
+            for name in filenames:
+                path = os.path.join(dirpath, name)
+                try:
+                    items.append((path, os.stat(path).st_mtime))
+                except OSError:
+                    continue
+    settings = root / "catchscope.toml"
+    if settings.exists():
+        items.append((str(settings), settings.stat().st_mtime))
+    return tuple(sorted(items))
+
+
+def _check_path(path: str) -> Path:
+    """Refuse what is not a plain local folder path (URLs, GDAL virtual paths)."""
+    if path.startswith(("/vsi", "\\\\")) or "://" in path:
+        raise UnsafeInputError(
+            f"{path!r} is not a folder on this machine. Type a local folder path such as "
+            "/home/me/my-workspace."
+        )
+    folder = Path(path).expanduser()
+    if not folder.is_absolute():
+        raise UnsafeInputError(f"{path!r} is a relative path. Type the full path of the folder.")
+    return folder
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _open(root: str, stamp: tuple[tuple[str, float], ...]) -> Workspace:
+    return open_workspace(None if root == "" else root)
+
+
+def workspace(path: str | None) -> Workspace:
+    """Open (cached) the bundled demo (``path`` None) or the folder the user typed."""
+    if path is None:
+        from geo.workspace import default_workspace_path
+
+        root = default_workspace_path()
+        return _open("", fingerprint(root))
+    folder = _check_path(path)
+    if not folder.is_dir():
+        # Let open_workspace phrase the error the same way the CLI does.
+        return open_workspace(folder)
+    return _open(str(folder.resolve()), fingerprint(folder.resolve()))
+
+
+def site_choices(ws: Workspace) -> dict[str, str]:
+    """AWS reference -> label of every site with a record or with site features."""
+    from geo.catalogue import LayerKind
+
+    labels = {ref: record.label for ref, record in sorted(ws.records.items())}
+    frame = ws.load_kind(LayerKind.SITE)
+    if not frame.empty:
+        for ref in sorted({str(r) for r in frame["aws_ref"].dropna()}):
+            if AWS_REF_RE.match(ref) and ref not in labels:
+                labels[ref] = f"{ref} (no site record)"
+    return labels
+
+
+def parse_bands(text: str, default: tuple[float, ...]) -> tuple[float, ...]:
+    """Parse "1, 10, 50" into increasing positive km; on a typo say so and keep the default."""
+    try:
+        bands = tuple(float(part) for part in text.replace(";", ",").split(",") if part.strip())
+    except ValueError:
+        bands = ()
+    if not bands or any(b <= 0 for b in bands) or list(bands) != sorted(set(bands)):
+        st.sidebar.warning(
+            "Buffer bands must be increasing positive distances in km, e.g. '1, 10, 50'; "
+            f"using {', '.join(f'{b:g}' for b in default)}."
+        )
+        return tuple(default)
+    return bands
+
+
+def _with_bands(ws: Workspace, bands: tuple[float, ...]) -> Workspace:
+    if tuple(ws.settings.scope.buffer_bands_km) == bands:
+        return ws
+    scope_settings = ws.settings.scope.model_copy(update={"buffer_bands_km": bands})
+    settings = ws.settings.model_copy(update={"scope": scope_settings})
+    return dataclasses.replace(ws, settings=settings)  # shares the loaded-layer cache
+
+
+def _scope_module() -> Any | None:
+    try:
+        from geo import scope as scope_module
+    except ImportError:
+        return None
+    return scope_module
+
+
+@st.cache_resource(show_spinner="Assessing the site's scope…", max_entries=32)
+def _assess(key: tuple[Any, ...], _ws: Workspace, site: str, bands: tuple[float, ...]) -> Any:
+    module = _scope_module()
+    if module is None or not hasattr(module, "assess_site"):
+        return None
+    ws = _with_bands(_ws, bands)
+    params = inspect.signature(module.assess_site).parameters
+    if "bands_km" in params:
+        return module.assess_site(ws, site, bands_km=bands)
+    return module.assess_site(ws, site)
+
+
+def scope(choice: Choice) -> Any | None:
+    """The site's scope (``geo.scope.assess_site``), cached; None for all sites.
+
+    A scope that cannot be assessed is a warning, not a failure: the map still shows.
+    """
+    if choice.site is None:
+        return None
+    try:
+        return _assess((choice.key, choice.site, choice.bands), choice.workspace, choice.site,
+                       choice.bands)
+    except GeoError as err:
+        st.warning(f"The scope of {choice.site} could not be assessed: {err}")
+        return None
+
+
+@st.cache_resource(show_spinner="Assessing all sites…", max_entries=8)
+def _portfolio(key: tuple[Any, ...], _ws: Workspace, bands: tuple[float, ...]) -> Any:
+    module = _scope_module()
+    if module is None or not hasattr(module, "assess_all"):
+        return None
+    return module.assess_all(_with_bands(_ws, bands))
+
+
+def portfolio(choice: Choice) -> Any | None:
+    """The portfolio table of all sites (``geo.scope.assess_all``), cached."""
+    return _portfolio((choice.key, choice.bands), choice.workspace, choice.bands)
+
+
+@st.cache_resource(show_spinner="Preparing the map…", max_entries=32)
+def _map_data(key: tuple[Any, ...], _ws: Workspace, site: str | None, basemap: str,
+              layers: tuple[str, ...], _scope: Any) -> MapData:
+    return prepare_map(_ws, _scope if _scope is not None else site, basemap=basemap,
+                       layers=layers)
+
+
+def map_data(choice: Choice, current_scope: Any | None) -> MapData:
+    """Prepared (simplified, escaped) map layers for the current choice, cached."""
+    return _map_data((choice.key, choice.site, choice.basemap, choice.layers, choice.bands),
+                     choice.workspace, choice.site, choice.basemap, choice.layers,
+                     current_scope)
