@@ -240,8 +240,9 @@ _OUTCOME = {"update": "[green]replace[/]", "keep-edited": "[cyan]keep (edited by
 
 def _changes_table(changes: list[FieldChange], where: str) -> Table:
     table = Table(title=f"Differences with the stored record{where}", title_justify="left")
-    for column in ("field", "stored", "report", "import will"):
+    for column in ("field", "stored", "report"):
         table.add_column(column, overflow="fold")
+    table.add_column("import will", no_wrap=True)
     for change in changes[:_MAX_CHANGE_ROWS]:
         old, new = _around_difference(change.old, change.new)
         table.add_row(escape(change.path), escape(old), escape(new), _OUTCOME[change.outcome])

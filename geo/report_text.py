@@ -166,7 +166,7 @@ def clean_text(raw: str) -> str:
     text = _ITEM_TAG_RE.sub("\n- ", text)
     text = _LIST_TAG_RE.sub("\n", text)
     text = _BLOCK_TAG_RE.sub("\n", text)
-    text = _ANY_TAG_RE.sub(" ", text)
+    text = _ANY_TAG_RE.sub("", text)  # inline tags (<i>, <b>, <span>) sit inside words
     text = html.unescape(text)
     text = _BOXED_RE.sub(r"(\1)", text)
     text = _STRAY_SYMBOLS_RE.sub(" ", text)
@@ -177,7 +177,8 @@ def clean_text(raw: str) -> str:
         # "<ol>1. No secondary ... sewage.2. There was": one numbered item per line
         text = _NUMBERED_ITEM_RE.sub("\n", text)
     text = text.replace("\t", " ")
-    lines = (re.sub(r" {2,}", " ", line).strip() for line in text.split("\n"))
+    lines = (re.sub(r" +(?=[.,;:](?:\s|$))", "", re.sub(r" {2,}", " ", line)).strip()
+             for line in text.split("\n"))
     return "\n".join(line for line in lines if line)
 
 
