@@ -123,7 +123,7 @@ def sites(workspace: WorkspaceOption = None) -> None:
 @friendly_errors
 def import_report(
     reports: Annotated[list[Path], typer.Argument(help="AWS certification report(s): PDF or text.",
-                                                  show_default=False)],
+                                                  show_default=False, metavar="REPORT...")],
     workspace: WorkspaceOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Review only; write nothing.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the extracted records as a JSON "

@@ -148,9 +148,13 @@ def normalise_text(text: str) -> str:
     return "\n".join(line.rstrip() for line in text.split("\n"))
 
 
+_PAGE_NUMBER_RE = re.compile(r"^[ \t]*Page[ \t]+\d+[ \t]*(?:of|/)[ \t]*\d+[ \t]*$",
+                             re.IGNORECASE | re.MULTILINE)
+
+
 def remove_page_headers(text: str) -> str:
-    """Drop every repeated page header, leaving a line break in its place."""
-    return PAGE_HEADER_RE.sub("\n", text)
+    """Drop every repeated page header (and "Page n of m" lines), leaving a line break."""
+    return _PAGE_NUMBER_RE.sub("", PAGE_HEADER_RE.sub("\n", text))
 
 
 def clean_text(raw: str) -> str:

@@ -11,7 +11,7 @@ functions::
     imported = read_report(uploaded_bytes, name="report.pdf")   # parse, check
     plan = plan_import(workspace.records, imported)               # merge + diff
     # show imported.warnings and plan.changes, ask, then:
-    save_record(workspace.data_dir, plan.record)                  # atomic
+    save_plan(workspace.data_dir, plan)                           # atomic
 
 The parser reads the report's sections by their labels and tolerates what PDF
 extraction does to them (tabs or spaces, HTML remnants, page headers in the middle
@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import ValidationError
 
 from geo.errors import ReportError
 from geo.record_merge import FieldChange, diff_records, merge_records
-from geo.records import Finding, IndicatorAnswer, SiteRecord
+from geo.records import Finding, IndicatorAnswer, SiteRecord, save_record
 from geo.report_facts import ReportWarning, address_warnings, record_values
 from geo.report_text import (
     PAGE_HEADER_RE,
@@ -51,6 +52,7 @@ __all__ = [
     "parse_report_text",
     "plan_import",
     "read_report",
+    "save_plan",
 ]
 
 # The indicator checklist of the AWS Standard v2.0 (2019) as the certification
@@ -604,3 +606,11 @@ def plan_import(records: dict[str, SiteRecord],
         return ImportPlan(record=record, existing=None, changes=[])
     merged, changes = merge_records(existing, record)
     return ImportPlan(record=merged, existing=existing, changes=changes)
+
+
+def save_plan(data_dir: Path, plan: ImportPlan) -> Path:
+    """Save the record of an accepted :class:`ImportPlan` atomically; return its path.
+
+    ``data_dir`` is the workspace's ``data/`` folder (``Workspace.data_dir``).
+    """
+    return save_record(data_dir, plan.record)

@@ -670,3 +670,31 @@ def test_cli_second_report_shows_differences_and_keeps_edits(tmp_path: Path,
     saved = load_record(ws / "data" / "sites" / "AWS-009999.json")
     assert saved.lead_auditor == "Corrected Name"
     assert saved.score == 3.0
+
+
+@pytest.mark.parametrize(("answer", "saved"), [(False, False), (True, True)])
+def test_asks_before_saving(tmp_path: Path, mini_file: Path, answer: bool, saved: bool) -> None:
+    from rich.console import Console
+
+    from geo.report_review import import_reports
+
+    ws = _workspace(tmp_path)
+    questions: list[str] = []
+
+    def confirm(question: str) -> bool:
+        questions.append(question)
+        return answer
+
+    status = import_reports([mini_file], workspace=ws, console=Console(file=io.StringIO()),
+                            confirm=confirm, interactive=True)
+    assert status == 0
+    assert questions == ["Save the new site record AWS-009999?"]
+    assert (ws / "data" / "sites" / "AWS-009999.json").exists() is saved
+
+
+def test_page_numbers_and_headers_inside_a_comment_are_dropped() -> None:
+    text = _report(**{"Comment Quantified for the main supplier.":
+                      "Comment Quantified for the main\nPage 7 of 20\nsupplier."})
+    comments = {i.id: i.comment for i in parse_report_text(text).record.indicators}
+    assert comments["1.4.3"] == "Quantified for the main\nsupplier."
+    assert comments["1.3.8"] == "Drinking water points are missing in one workshop."
