@@ -887,7 +887,8 @@ def _facilities(scene: Scene) -> gpd.GeoDataFrame:
          "operator": None, "serves": "AWS-000521,AWS-000522", "flows_to": "river-xiaojieing",
          "source": REPORTS,
          "note": "Illustrative: the municipal WWTP receiving both sites' domestic wastewater "
-                 "(reports); placed 1.8 km west-north-west of the sites towards Jinxi town. "
+                 "(reports); placed 1.8 km west-north-west of the Lanto geocode, towards "
+                 "Jinxi town. "
                  "Discharges to the Xiaojieing River (AO-000517), finally the Wusong River. "
                  + REPLACE_GENERIC,
          "geometry": scene.wwtp},
