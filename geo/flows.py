@@ -1,0 +1,787 @@
+"""Where water comes from and goes to: the catchment-unit network and the water chain.
+
+Two graphs live here.
+
+* :class:`UnitNetwork` — catchment units linked by ``next_down`` (the fid of the unit
+  downstream, empty at a sink).  Every unit has at most one unit downstream, so the
+  network is a forest rooted at the sinks; an Euler tour over it answers "is unit *a*
+  upstream of unit *b*?" for many pairs at once with two array comparisons.  Links that
+  name no unit, and cycles, are refused with a message naming the units.
+* :class:`WaterChain` — for one site, the ordered graph ultimate sources → intakes →
+  water plant → site → discharge points → wastewater plant → receiving water → … →
+  ultimate receiving body.  Edges come from link properties of the features
+  (``flows_to``, ``supplies``, ``serves``, ``next_down``, a feature's ``aws_ref``) and
+  are then "explicit"; where a feature has no link, the nearest river or lake within the
+  workspace's inference tolerance is used and the edge is "inferred" (with the distance);
+  where there is none within the tolerance the chain records a *gap* — never a guess.
+
+All geometry here is EPSG:4326; distances are measured in the metric CRS of
+:func:`geo.crs.metric_crs`.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from itertools import pairwise
+from typing import Any, Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+from shapely.geometry import Point
+
+from geo.crs import metric_crs
+from geo.errors import FlowNetworkError
+
+__all__ = [
+    "LINK_COLUMNS",
+    "WATER_BODY_KINDS",
+    "ChainEdge",
+    "ChainNode",
+    "FlowGraph",
+    "UnitNetwork",
+    "WaterChain",
+    "build_flow_graph",
+    "build_unit_network",
+    "metric_groups",
+    "split_refs",
+    "units_intersecting",
+    "water_chain",
+]
+
+#: Feature properties that link one element of the water chain to the next.
+LINK_COLUMNS = ("flows_to", "supplies", "serves")
+#: Kinds a chain may end in or be inferred to: surface water bodies.
+WATER_BODY_KINDS = frozenset({"river", "lake"})
+_POINTISH_KINDS = frozenset({"water_source", "discharge_point", "facility", "pipe"})
+_WASTEWATER_WORDS = ("sewage", "wastewater", "waste water", "wwtp", "effluent", "污水")
+_TYPE_COLUMNS = ("facility_type", "type", "category", "role", "function")
+
+EdgeHow = Literal["explicit", "inferred"]
+Side = Literal["supply", "site", "discharge"]
+
+
+def split_refs(value: object) -> list[str]:
+    """Split a link property (``"a, b"``, a list, None/NaN) into a list of ids."""
+    if value is None or value is pd.NA:
+        return []
+    if isinstance(value, float) and np.isnan(value):
+        return []
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [str(v).strip() for v in value if str(v).strip()]
+    return [part.strip() for part in str(value).split(",") if part.strip()]
+
+
+@lru_cache(maxsize=128)
+def _zone_crs(zone: int, south: bool) -> pyproj.CRS:
+    centre = Point(zone * 6.0 - 183.0, -10.0 if south else 10.0)
+    return metric_crs(gpd.GeoSeries([centre], crs="EPSG:4326"))
+
+
+def metric_groups(geoms: gpd.GeoSeries | gpd.GeoDataFrame) -> list[tuple[np.ndarray, pyproj.CRS]]:
+    """Split EPSG:4326 geometries by UTM zone: ``(boolean mask, metric CRS)`` per zone.
+
+    The CRS is :func:`geo.crs.metric_crs` of the zone, looked up once per zone and process
+    (the lookup queries the PROJ database and costs about half a second).
+    """
+    series = geoms.geometry if isinstance(geoms, gpd.GeoDataFrame) else geoms
+    if len(series) == 0:
+        return []
+    points = series.representative_point()
+    zone = np.clip(np.floor((points.x.to_numpy() + 180.0) / 6.0).astype(int) + 1, 1, 60)
+    south = points.y.to_numpy() < 0
+    key = np.where(south, -zone, zone)
+    return [(key == k, _zone_crs(abs(int(k)), bool(k < 0))) for k in np.unique(key)]
+
+
+# --- the catchment-unit network ---------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class UnitNetwork:
+    """Catchment units and their ``next_down`` links, ready for upstream/downstream walks.
+
+    Build it with :func:`build_unit_network`.  Arrays are aligned with ``fids``.
+    ``tin``/``tout`` are Euler-tour intervals over the forest whose roots are the sinks:
+    unit *a* is upstream of (or equal to) unit *b* exactly when
+    ``tin[b] <= tin[a] < tout[b]``.
+    """
+
+    fids: tuple[str, ...]
+    names: tuple[str, ...]
+    levels: tuple[str, ...]
+    index: dict[str, int]
+    parent: np.ndarray
+    depth: np.ndarray
+    tin: np.ndarray
+    tout: np.ndarray
+    child_order: np.ndarray
+    child_start: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.fids)
+
+    def children(self, i: int) -> np.ndarray:
+        """Indices of the units draining directly into unit ``i``."""
+        return self.child_order[self.child_start[i]:self.child_start[i + 1]]
+
+    def downstream(self, seeds: Iterable[str]) -> list[tuple[str, str, int]]:
+        """Units strictly downstream of ``seeds``, nearest first.
+
+        Returns
+        -------
+        list of (fid, seed fid, steps)
+            Each downstream unit once, with the seed it was first reached from and the
+            number of ``next_down`` steps.
+        """
+        seen = {self.index[s] for s in seeds if s in self.index}
+        out: list[tuple[str, str, int]] = []
+        frontier = [(i, i) for i in sorted(seen, key=lambda j: self.fids[j])]
+        steps = 0
+        while frontier:
+            steps += 1
+            nxt = []
+            for i, seed in frontier:
+                p = int(self.parent[i])
+                if p >= 0 and p not in seen:
+                    seen.add(p)
+                    out.append((self.fids[p], self.fids[seed], steps))
+                    nxt.append((p, seed))
+            frontier = nxt
+        return out
+
+    def upstream(self, seeds: Iterable[str]) -> list[tuple[str, str, int]]:
+        """Units strictly upstream of ``seeds`` (everything draining into them), nearest first.
+
+        Returns
+        -------
+        list of (fid, seed fid, steps)
+            As :meth:`downstream`, walking against the flow.
+        """
+        seen = {self.index[s] for s in seeds if s in self.index}
+        out: list[tuple[str, str, int]] = []
+        queue = deque((i, i, 0) for i in sorted(seen, key=lambda j: self.fids[j]))
+        while queue:
+            i, seed, steps = queue.popleft()
+            for c in self.children(i):
+                c = int(c)
+                if c not in seen:
+                    seen.add(c)
+                    out.append((self.fids[c], self.fids[seed], steps + 1))
+                    queue.append((c, seed, steps + 1))
+        return out
+
+    def upstream_or_same(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Vectorised test: is unit ``a[k]`` upstream of, or the same as, unit ``b[k]``.
+
+        ``a`` and ``b`` are index arrays (see :attr:`index`); ``-1`` means "no unit" and
+        gives False.
+        """
+        a = np.asarray(a, dtype=np.int64)
+        b = np.asarray(b, dtype=np.int64)
+        valid = (a >= 0) & (b >= 0)
+        a0, b0 = np.where(valid, a, 0), np.where(valid, b, 0)
+        return valid & (self.tin[b0] <= self.tin[a0]) & (self.tin[a0] < self.tout[b0])
+
+
+def _cycle_message(parent: np.ndarray, start: int, fids: Sequence[str],
+                   names: Sequence[str], layers: Sequence[str]) -> str:
+    order: dict[int, int] = {}
+    i = start
+    while i not in order:
+        order[i] = len(order)
+        i = int(parent[i])
+    cycle = [j for j, pos in sorted(order.items(), key=lambda kv: kv[1]) if pos >= order[i]]
+    chain = " → ".join(f"{names[j]} ({fids[j]})" for j in [*cycle, cycle[0]])
+    where = ", ".join(sorted({layers[j] for j in cycle}))
+    return (f"Catchment units' next_down links form a cycle: {chain} (layer {where}). "
+            "Water must reach a sink: set next_down of one of these units to the unit "
+            "really downstream, or leave it empty at the outlet.")
+
+
+def build_unit_network(units: gpd.GeoDataFrame | pd.DataFrame) -> UnitNetwork:
+    """Index catchment units by their ``next_down`` links.
+
+    Parameters
+    ----------
+    units : GeoDataFrame
+        Catchment units with the standard columns (``fid``, ``name``, ``layer``) plus
+        ``next_down`` (fid of the unit downstream; None/empty at a sink) and ``level``.
+
+    Returns
+    -------
+    UnitNetwork
+
+    Raises
+    ------
+    FlowNetworkError
+        If a fid is repeated, a ``next_down`` names no unit, or links form a cycle; the
+        message names the units and the layer.
+    """
+    fids = units["fid"].astype(str).tolist()
+    names = units["name"].astype(str).tolist() if "name" in units else list(fids)
+    layers = (units["layer"].astype(str).tolist() if "layer" in units
+              else ["catchment units"] * len(fids))
+    levels = (units["level"].astype(str).tolist() if "level" in units else [""] * len(fids))
+    index: dict[str, int] = {}
+    for i, fid in enumerate(fids):
+        if fid in index:
+            raise FlowNetworkError(
+                f"Catchment unit id {fid!r} is used twice (layer {layers[i]}); "
+                "give every unit its own fid so next_down links are unambiguous.")
+        index[fid] = i
+    n = len(fids)
+    raw = units["next_down"].tolist() if "next_down" in units else [None] * n
+    parent = np.full(n, -1, dtype=np.int64)
+    for i, target in enumerate(raw):
+        refs = split_refs(target)
+        if not refs:
+            continue
+        if refs[0] not in index:
+            raise FlowNetworkError(
+                f"Catchment unit {names[i]} ({fids[i]}, layer {layers[i]}): next_down "
+                f"{refs[0]!r} names no catchment unit. Use the fid of the unit downstream, "
+                "or leave next_down empty at the outlet to the sea or a terminal lake.")
+        parent[i] = index[refs[0]]
+    # Children in CSR form, so the Euler tour and upstream walks are array lookups.
+    has_parent = parent >= 0
+    child_order = np.argsort(np.where(has_parent, parent, n), kind="stable")
+    counts = np.bincount(parent[has_parent], minlength=n)
+    child_start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    child_order = child_order[: int(has_parent.sum())]
+    tin = np.full(n, -1, dtype=np.int64)
+    tout = np.full(n, -1, dtype=np.int64)
+    depth = np.zeros(n, dtype=np.int64)
+    clock = 0
+    for root in np.flatnonzero(~has_parent):
+        stack = [(int(root), False)]
+        while stack:
+            i, done = stack.pop()
+            if done:
+                tout[i] = clock
+                continue
+            tin[i] = clock
+            clock += 1
+            stack.append((i, True))
+            for c in child_order[child_start[i]:child_start[i + 1]]:
+                depth[c] = depth[i] + 1
+                stack.append((int(c), False))
+    unreached = np.flatnonzero(tin < 0)
+    if len(unreached):
+        raise FlowNetworkError(_cycle_message(parent, int(unreached[0]), fids, names, layers))
+    return UnitNetwork(tuple(fids), tuple(names), tuple(levels), index, parent, depth, tin,
+                       tout, child_order, child_start)
+
+
+def units_intersecting(geoms: gpd.GeoSeries, units: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Which units each geometry lies in (interiors meet; touching a boundary does not count).
+
+    Parameters
+    ----------
+    geoms : GeoSeries
+        Any geometries, same CRS as ``units`` (topological predicates need no metric CRS).
+    units : GeoDataFrame
+        Catchment units.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``geom`` (positional index into ``geoms``) and ``unit`` (positional index
+        into ``units``), one row per pair.
+    """
+    if len(geoms) == 0 or len(units) == 0:
+        return pd.DataFrame({"geom": np.array([], dtype=np.int64),
+                             "unit": np.array([], dtype=np.int64)})
+    g_idx, u_idx = units.sindex.query(np.asarray(geoms.values), predicate="intersects")
+    a = np.asarray(geoms.values)[g_idx]
+    b = np.asarray(units.geometry.values)[u_idx]
+    keep = ~shapely.touches(a, b)
+    return pd.DataFrame({"geom": g_idx[keep], "unit": u_idx[keep]})
+
+
+# --- the water chain --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChainNode:
+    """One element of a site's water chain."""
+
+    fid: str
+    name: str
+    kind: str
+    layer: str
+    role: str
+    side: Side
+    accuracy: str | None = None
+    aws_ref: str | None = None
+
+
+@dataclass(frozen=True)
+class ChainEdge:
+    """Water passes from ``source`` to ``target`` (fids; a site is its AWS reference).
+
+    ``how`` is "explicit" when a link property says so (``via`` names it) and "inferred"
+    when it rests on proximity (``via`` says which rule, ``distance_m`` how far).
+    """
+
+    source: str
+    target: str
+    how: EdgeHow
+    via: str
+    distance_m: float | None = None
+
+
+@dataclass(frozen=True)
+class WaterChain:
+    """The ordered graph of where a site's water comes from and where it goes.
+
+    ``nodes`` are in flow order (supply side, the site, discharge side); ``gaps`` say in
+    words where the chain could not be followed and what to map to close it.
+    """
+
+    aws_ref: str
+    nodes: tuple[ChainNode, ...] = ()
+    edges: tuple[ChainEdge, ...] = ()
+    gaps: tuple[str, ...] = ()
+
+    def node(self, fid: str) -> ChainNode:
+        """The node with this fid (KeyError if absent)."""
+        for node in self.nodes:
+            if node.fid == fid:
+                return node
+        raise KeyError(fid)
+
+    def fids(self, side: Side | None = None) -> list[str]:
+        """Node fids in flow order, optionally of one side only."""
+        return [n.fid for n in self.nodes if side is None or n.side == side]
+
+    def nodes_with_role(self, role: str) -> list[ChainNode]:
+        """Nodes playing ``role`` (e.g. "water plant"), in flow order."""
+        return [n for n in self.nodes if n.role == role]
+
+    def paths(self) -> list[list[str]]:
+        """Every path as node fids: supply paths end at the site, discharge paths start there.
+
+        Sources are nodes without incoming edges; the list is capped at 1,000 paths.
+        """
+        side = {n.fid: n.side for n in self.nodes}
+        order = {n.fid: k for k, n in enumerate(self.nodes)}
+        result: list[list[str]] = []
+        for part in ("supply", "discharge"):
+            allowed = {"site", part}
+            edges = [e for e in self.edges
+                     if side.get(e.source) in allowed and side.get(e.target) in allowed]
+            out_edges: dict[str, list[str]] = {}
+            has_in = {e.target for e in edges}
+            for e in edges:
+                out_edges.setdefault(e.source, []).append(e.target)
+            starts = [n.fid for n in self.nodes if n.side in allowed and n.fid not in has_in
+                      and (part == "supply" or n.side == "site")]
+            for start in starts:
+                stack = [[start]]
+                while stack and len(result) < 1000:
+                    path = stack.pop()
+                    nexts = sorted(out_edges.get(path[-1], []), key=lambda f: -order.get(f, 0))
+                    if not nexts and len(path) > 1:
+                        result.append(path)
+                    for nxt in nexts:
+                        if nxt not in path:
+                            stack.append([*path, nxt])
+        return result
+
+    def lines(self) -> list[str]:
+        """The paths as readable lines: ``"Yangtze River → Intake → Plant → site"``.
+
+        Inferred steps are marked ``⇢`` with their distance.
+        """
+        names = {n.fid: n.name for n in self.nodes}
+        how = {(e.source, e.target): e for e in self.edges}
+        lines = []
+        for path in self.paths():
+            text = names.get(path[0], path[0])
+            for a, b in pairwise(path):
+                edge = how[(a, b)]
+                arrow = " → " if edge.how == "explicit" else (
+                    f" ⇢({edge.distance_m:.0f} m) " if edge.distance_m else " ⇢ ")
+                text += arrow + names.get(b, b)
+            lines.append(text)
+        return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form."""
+        return {
+            "aws_ref": self.aws_ref,
+            "nodes": [n.__dict__.copy() for n in self.nodes],
+            "edges": [e.__dict__.copy() for e in self.edges],
+            "gaps": list(self.gaps),
+            "paths": self.lines(),
+        }
+
+
+@dataclass(eq=False)
+class FlowGraph:
+    """Workspace-wide explicit links between chain features, plus cached inference.
+
+    Build it once with :func:`build_flow_graph`, then ask :func:`water_chain` for each
+    site.  ``features`` is indexed by fid, EPSG:4326.
+    """
+
+    features: gpd.GeoDataFrame
+    site_names: dict[str, str]
+    out_edges: dict[str, list[ChainEdge]]
+    in_edges: dict[str, list[ChainEdge]]
+    problems: list[str]
+    network: UnitNetwork | None
+    units: gpd.GeoDataFrame | None
+    tolerance_m: float
+    _nearest: dict[str, tuple[str, float] | None] = field(default_factory=dict)
+
+    def kind(self, fid: str) -> str:
+        """Kind of a node ("site" for an AWS reference)."""
+        if fid in self.site_names:
+            return "site"
+        return str(self.features.at[fid, "kind"]) if fid in self.features.index else "unknown"
+
+    def nearest_water_bodies(self, fids: Sequence[str]) -> dict[str, tuple[str, float] | None]:
+        """Nearest river or lake within the tolerance of each feature (cached, vectorised).
+
+        Returns
+        -------
+        dict
+            fid → (water body fid, distance in metres), or None when no water body lies
+            within ``tolerance_m``.
+        """
+        todo = [f for f in dict.fromkeys(fids)
+                if f not in self._nearest and f in self.features.index]
+        if todo:
+            self._nearest.update(_nearest_water_bodies(self.features, todo, self.tolerance_m))
+        return {f: self._nearest.get(f) for f in fids}
+
+    def is_wastewater_plant(self, fid: str) -> bool:
+        """Whether a facility treats wastewater (by its type or name, else by its links)."""
+        row = self.features.loc[fid]
+        words = " ".join(str(row.get(c, "")) for c in (*_TYPE_COLUMNS, "name")).lower()
+        if any(w in words for w in _WASTEWATER_WORDS):
+            return True
+        targets = [e.target for e in self.out_edges.get(fid, []) if e.via == "flows_to"]
+        return any(self.kind(t) in WATER_BODY_KINDS for t in targets)
+
+
+def _nearest_water_bodies(features: gpd.GeoDataFrame, fids: list[str],
+                          tolerance_m: float) -> dict[str, tuple[str, float] | None]:
+    result: dict[str, tuple[str, float] | None] = dict.fromkeys(fids)
+    bodies = features[features["kind"].isin(WATER_BODY_KINDS)]
+    if bodies.empty:
+        return result
+    candidates = features.loc[fids]
+    # One metric CRS per UTM zone, so a workspace spanning zones still measures in metres.
+    for mask, metric in metric_groups(candidates):
+        group = candidates[mask]
+        group_m = group[["geometry"]].to_crs(metric)
+        bodies_m = bodies[["geometry"]].to_crs(metric)
+        bodies_m["wb"] = bodies.index.to_numpy()
+        joined = gpd.sjoin_nearest(group_m, bodies_m, how="inner", max_distance=tolerance_m,
+                                   distance_col="distance_m")
+        joined = joined.sort_values(["distance_m", "wb"])
+        joined = joined[~joined.index.duplicated(keep="first")]
+        for fid, wb, dist in zip(joined.index, joined["wb"], joined["distance_m"], strict=True):
+            result[str(fid)] = (str(wb), float(dist))
+    return result
+
+
+def build_flow_graph(
+    features: gpd.GeoDataFrame,
+    *,
+    site_names: dict[str, str],
+    units: gpd.GeoDataFrame | None = None,
+    inference_tolerance_m: float = 1000.0,
+) -> FlowGraph:
+    """Collect the explicit links of every chain feature of a workspace.
+
+    Parameters
+    ----------
+    features : GeoDataFrame
+        Water sources, facilities, discharge points, pipes, rivers and lakes (EPSG:4326,
+        standard columns) with optional link columns ``flows_to`` (next element),
+        ``supplies`` (for water sources) and ``serves`` (for facilities): fids or AWS
+        references, comma-separated.
+    site_names : dict
+        AWS reference → display name of every site of the workspace.
+    units : GeoDataFrame, optional
+        Catchment units (with ``next_down``); chains continue through them to the sink.
+    inference_tolerance_m : float
+        How far a feature without links may be from the nearest water body for an
+        inferred edge.
+
+    Returns
+    -------
+    FlowGraph
+
+    Raises
+    ------
+    FlowNetworkError
+        If the units' ``next_down`` links are broken (see :func:`build_unit_network`).
+    """
+    frames = [features]
+    network = None
+    if units is not None and not units.empty:
+        network = build_unit_network(units)
+        frames.append(units)
+    allf = pd.concat([f for f in frames if not f.empty], ignore_index=True) if any(
+        not f.empty for f in frames) else features
+    allf = gpd.GeoDataFrame(allf, geometry="geometry", crs="EPSG:4326")
+    allf = allf[~allf["fid"].astype(str).duplicated(keep="first")]
+    allf = allf.set_index(allf["fid"].astype(str), drop=False)
+    graph = FlowGraph(allf, dict(site_names), {}, {}, [], network,
+                      units if network is not None else None, inference_tolerance_m)
+
+    def add(edge: ChainEdge) -> None:
+        graph.out_edges.setdefault(edge.source, []).append(edge)
+        graph.in_edges.setdefault(edge.target, []).append(edge)
+
+    known = set(allf.index) | set(site_names)
+    for column in LINK_COLUMNS:
+        if column not in allf.columns:
+            continue
+        linked = allf[allf[column].notna()]
+        for fid, kind, value in zip(linked.index, linked["kind"], linked[column], strict=True):
+            for target in split_refs(value):
+                if target not in known:
+                    graph.problems.append(
+                        f"{allf.at[fid, 'name']} ({fid}): {column} = {target!r} names no "
+                        "feature or site of the workspace; fix the link.")
+                    continue
+                if column == "serves" and kind == "facility" and target in site_names:
+                    continue  # direction depends on the plant's role; resolved below
+                add(ChainEdge(str(fid), target, "explicit", column))
+    if "serves" in allf.columns:
+        served = allf[allf["serves"].notna() & (allf["kind"] == "facility")]
+        for fid, value in zip(served.index, served["serves"], strict=True):
+            for target in split_refs(value):
+                if target in site_names:
+                    if graph.is_wastewater_plant(str(fid)):
+                        add(ChainEdge(target, str(fid), "explicit", "serves"))
+                    else:
+                        add(ChainEdge(str(fid), target, "explicit", "serves"))
+    # A site's own water sources supply it and its own discharge points receive from it.
+    owned = allf[allf["aws_ref"].notna() & allf["aws_ref"].isin(list(site_names))]
+    for fid, kind, ref in zip(owned.index, owned["kind"], owned["aws_ref"], strict=True):
+        fid = str(fid)
+        if kind == "water_source" and not any(
+                e.via in ("supplies", "flows_to") for e in graph.out_edges.get(fid, [])):
+            add(ChainEdge(fid, str(ref), "explicit", "aws_ref"))
+        elif kind == "discharge_point" and fid not in graph.in_edges:
+            add(ChainEdge(str(ref), fid, "explicit", "aws_ref"))
+    if network is not None:
+        for i, p in enumerate(network.parent):
+            if p >= 0:
+                add(ChainEdge(network.fids[i], network.fids[int(p)], "explicit", "next_down"))
+    return graph
+
+
+def _outlet_unit(graph: FlowGraph, fid: str) -> tuple[str, str] | None:
+    """The most downstream unit a water body lies in, and why (for chain continuation)."""
+    if graph.network is None or graph.units is None:
+        return None
+    geom = graph.features.loc[[fid], "geometry"]
+    pairs = units_intersecting(geom.reset_index(drop=True), graph.units.reset_index(drop=True))
+    if pairs.empty:
+        return None
+    unit_fids = graph.units["fid"].astype(str).to_numpy()[pairs["unit"].to_numpy()]
+    idx = np.array([graph.network.index[u] for u in unit_fids])
+    best = idx[np.lexsort((unit_fids, graph.network.depth[idx]))[0]]
+    return (graph.network.fids[best],
+            "catchment unit holding its outlet (most downstream unit it lies in)")
+
+
+def _role(graph: FlowGraph, fid: str, side: Side, aws_ref: str, terminal: bool) -> str:
+    kind = graph.kind(fid)
+    if kind == "site":
+        return "site" if fid == aws_ref else "other site"
+    if side == "supply":
+        return {
+            "water_source": "owned water source" if _aws_ref(graph, fid) == aws_ref else "intake",
+            "facility": "water plant",
+            "river": "ultimate water source",
+            "lake": "ultimate water source",
+            "catchment_unit": "catchment unit",
+        }.get(kind, kind)
+    if terminal and (kind in WATER_BODY_KINDS or kind == "catchment_unit"):
+        return "ultimate receiving water body"
+    return {
+        "discharge_point": "discharge point",
+        "facility": "wastewater treatment plant",
+        "river": "receiving water body",
+        "lake": "receiving water body",
+        "catchment_unit": "downstream catchment unit",
+        "water_source": "water source",
+    }.get(kind, kind)
+
+
+def _aws_ref(graph: FlowGraph, fid: str) -> str | None:
+    value = graph.features.at[fid, "aws_ref"] if fid in graph.features.index else None
+    return None if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+
+
+def _describe(graph: FlowGraph, fid: str) -> str:
+    if fid in graph.site_names:
+        return f"site {fid}"
+    kind = graph.kind(fid).replace("_", " ")
+    return f"{kind} {graph.features.at[fid, 'name']} ({fid})"
+
+
+def _walk_supply(graph: FlowGraph, aws_ref: str, edges: dict[tuple[str, str], ChainEdge],
+                 gaps: list[str]) -> list[str]:
+    seen = [aws_ref]
+    queue = deque([aws_ref])
+    tol = graph.tolerance_m
+    while queue:
+        fid = queue.popleft()
+        incoming = [e for e in graph.in_edges.get(fid, []) if e.via != "next_down"]
+        if fid != aws_ref and graph.kind(fid) in WATER_BODY_KINDS | {"site"}:
+            continue  # a water body is the ultimate source; another site is not followed
+        if not incoming and fid != aws_ref:
+            near = (graph.nearest_water_bodies([fid])[fid]
+                    if graph.kind(fid) in _POINTISH_KINDS else None)
+            if near is not None:
+                incoming = [ChainEdge(near[0], fid, "inferred", "nearest water body", near[1])]
+            elif graph.kind(fid) in _POINTISH_KINDS:
+                gaps.append(f"{_describe(graph, fid)}: no water body within {tol:.0f} m and no "
+                            "link says where its water comes from; add `supplies`/`flows_to` "
+                            "from its river or lake (or map that water body).")
+        if fid == aws_ref and not incoming:
+            gaps.append(f"site {aws_ref}: no water source or provider is linked to the site; map "
+                        "its supply (own wells/intakes with aws_ref, or the provider's plant "
+                        "with serves/flows_to naming the site).")
+        for e in incoming:
+            edges[(e.source, e.target)] = e
+            if e.source not in seen:
+                seen.append(e.source)
+                queue.append(e.source)
+    return seen[1:]
+
+
+def _walk_discharge(graph: FlowGraph, aws_ref: str, edges: dict[tuple[str, str], ChainEdge],
+                    gaps: list[str], supply: set[str]) -> list[str]:
+    seen: list[str] = []
+    queue = deque([aws_ref])
+    tol = graph.tolerance_m
+    while queue:
+        fid = queue.popleft()
+        kind = graph.kind(fid)
+        if fid != aws_ref and kind == "site":
+            continue
+        outgoing = [e for e in graph.out_edges.get(fid, [])
+                    if e.via != "supplies" and e.target not in supply
+                    and graph.kind(e.target) not in ("site", "water_source")]
+        if not outgoing and fid == aws_ref:
+            gaps.append(f"site {aws_ref}: no discharge point is linked to the site; map its "
+                        "outfalls and sewer connections with aws_ref = "
+                        f"{aws_ref!r}.")
+        elif not outgoing and kind in _POINTISH_KINDS:
+            near = graph.nearest_water_bodies([fid])[fid]
+            if near is not None:
+                outgoing = [ChainEdge(fid, near[0], "inferred", "nearest water body", near[1])]
+            else:
+                gaps.append(f"{_describe(graph, fid)}: no water body within {tol:.0f} m and no "
+                            "flows_to link; say where it discharges (flows_to = the receiving "
+                            "river, lake or treatment plant).")
+        elif not outgoing and kind in WATER_BODY_KINDS:
+            outlet = _outlet_unit(graph, fid)
+            if outlet is not None:
+                outgoing = [ChainEdge(fid, outlet[0], "inferred", outlet[1], 0.0)]
+        for e in outgoing:
+            edges[(e.source, e.target)] = e
+            if e.target not in seen and e.target != aws_ref:
+                seen.append(e.target)
+                queue.append(e.target)
+    return seen
+
+
+def _flow_order(nodes: list[str], edges: Iterable[ChainEdge],
+                rank: dict[str, tuple[int, int]]) -> list[str]:
+    """Topological order, ties broken by side and discovery order; cycles are refused."""
+    indeg = dict.fromkeys(nodes, 0)
+    succ: dict[str, list[str]] = {n: [] for n in nodes}
+    for e in edges:
+        succ[e.source].append(e.target)
+        indeg[e.target] += 1
+    import heapq
+
+    ready = [(rank[n], n) for n in nodes if indeg[n] == 0]
+    heapq.heapify(ready)
+    order: list[str] = []
+    while ready:
+        _, n = heapq.heappop(ready)
+        order.append(n)
+        for m in succ[n]:
+            indeg[m] -= 1
+            if indeg[m] == 0:
+                heapq.heappush(ready, (rank[m], m))
+    if len(order) < len(nodes):
+        stuck = [n for n in nodes if n not in set(order)]
+        raise FlowNetworkError(
+            "flows_to / supplies / serves links form a cycle among: "
+            + ", ".join(stuck[:8])
+            + ". Each link must point downstream (to the next element of the chain); "
+            "fix the link of one of these features.")
+    return order
+
+
+def water_chain(graph: FlowGraph, aws_ref: str) -> WaterChain:
+    """Follow a site's water from its ultimate sources to its ultimate receiving bodies.
+
+    Parameters
+    ----------
+    graph : FlowGraph
+        From :func:`build_flow_graph`.
+    aws_ref : str
+        The site's AWS reference (a key of ``graph.site_names``).
+
+    Returns
+    -------
+    WaterChain
+        Nodes in flow order with roles, explicit and inferred edges, and gaps.
+
+    Raises
+    ------
+    FlowNetworkError
+        If the links reached from this site form a cycle.
+    """
+    edges: dict[tuple[str, str], ChainEdge] = {}
+    gaps: list[str] = []
+    supply = _walk_supply(graph, aws_ref, edges, gaps)
+    discharge = _walk_discharge(graph, aws_ref, edges, gaps, set(supply))
+    gaps += [p for p in graph.problems if any(f"({f})" in p for f in [*supply, *discharge])]
+    nodes = list(dict.fromkeys([*supply, aws_ref, *discharge]))
+    rank: dict[str, tuple[int, int]] = {}
+    for k, fid in enumerate(reversed(supply)):
+        rank[fid] = (0, k)
+    rank[aws_ref] = (1, 0)
+    for k, fid in enumerate(discharge):
+        rank.setdefault(fid, (2, k))
+    order = _flow_order(nodes, edges.values(), rank)
+    has_out = {e.source for e in edges.values()}
+    chain_nodes = []
+    for fid in order:
+        side: Side = "site" if fid == aws_ref else ("supply" if rank[fid][0] == 0 else "discharge")
+        terminal = fid not in has_out
+        if fid in graph.site_names:
+            chain_nodes.append(ChainNode(fid, graph.site_names[fid], "site", "", _role(
+                graph, fid, side, aws_ref, terminal), side, None, fid))
+            continue
+        row = graph.features.loc[fid]
+        accuracy = row.get("accuracy")
+        chain_nodes.append(ChainNode(
+            fid, str(row["name"]), str(row["kind"]), str(row["layer"]),
+            _role(graph, fid, side, aws_ref, terminal), side,
+            None if accuracy is None or pd.isna(accuracy) else str(accuracy),
+            _aws_ref(graph, fid)))
+    position = {fid: k for k, fid in enumerate(order)}
+    ordered_edges = sorted(edges.values(), key=lambda e: (position[e.source], position[e.target]))
+    return WaterChain(aws_ref, tuple(chain_nodes), tuple(ordered_edges), tuple(dict.fromkeys(gaps)))

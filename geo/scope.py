@@ -1,0 +1,1074 @@
+"""The physical scope of a site (AWS Standard v2.0 indicator 1.1.1) and the portfolio view.
+
+:func:`assess_site` answers, for one site of a workspace:
+
+1. the **1.1.1 checklist** — each of the six elements present / partial / missing, the
+   features that evidence it and what to do about what is missing;
+2. the **0.1.1.1 one-catchment check** — do all parcels fall in one catchment unit of
+   the workspace's declared level (overlap areas when a parcel straddles units);
+3. the catchment units **relied on** (containing and upstream of its water sources and
+   its provider's intakes, wherever they are) and **affected** (containing and
+   downstream of its discharge points and receiving waters);
+4. **IWRA screening** (:mod:`geo.iwra`) — on-site (1.3.6) or catchment (1.5.5), distance,
+   band, relation;
+5. the **water chain** (:mod:`geo.flows`);
+
+and collects every feature of the site's scope map in one GeoDataFrame
+(:attr:`SiteScope.features`) that the app and the exports draw.
+
+:func:`assess_all` gives one summary row per site, with the heavy spatial work done
+once for all sites (one STRtree query per UTM zone), not by looping over sites.
+
+Status rules (what a site manager reads):
+
+* *present* — mapped; caveats say when the evidence is illustrative or inferred.
+* *partial* — something is mapped but the record or the chain shows what is not.
+* *missing* — nothing evidences the element.
+* Owned water sources: a site with none mapped whose record names a water service
+  provider is *present* with a note ("owns no water sources — record: supplied by …"),
+  because the element asks only for sources the site owns or manages; the note says to
+  map wells, intakes or rainwater harvesting if it has them.  Without such a record
+  fact the element is *missing*.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geo.catalogue import AWS_ELEMENTS, AccuracyClass, AwsElement, LayerKind
+from geo.errors import ScopeError, SiteNotFoundError
+from geo.flows import (
+    WATER_BODY_KINDS,
+    ChainNode,
+    FlowGraph,
+    WaterChain,
+    build_flow_graph,
+    metric_groups,
+    units_intersecting,
+    water_chain,
+)
+from geo.iwra import band_counts, band_label, iwra_relations, screen_iwras
+from geo.records import SiteRecord
+from geo.workspace import STANDARD_COLUMNS, Workspace, open_workspace
+
+__all__ = [
+    "ElementCheck",
+    "Evidence",
+    "OneCatchment",
+    "ParcelOverlap",
+    "ScopeUnit",
+    "SiteScope",
+    "Status",
+    "assess_all",
+    "assess_site",
+    "parcel_unit_overlaps",
+]
+
+Status = Literal["present", "partial", "missing"]
+Progress = Callable[[int, int, str], None]
+_MIN_OVERLAP_M2 = 1.0  # below this an intersection is a numerical sliver, not a straddle
+_AREA_MISMATCH = 0.25  # mapped vs recorded site area: more than 25 % apart is "partial"
+_NAME_STOPWORDS = {"the", "river", "lake", "and", "its", "tributaries", "of", "co", "ltd",
+                   "water", "plant", "city", "section", "basin", "reservoir", "canal"}
+
+
+# --- public result types ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A feature that evidences a checklist element."""
+
+    layer: str
+    fid: str
+    name: str
+    accuracy: str | None
+    kind: str
+
+
+@dataclass(frozen=True)
+class ElementCheck:
+    """One of the six 1.1.1 elements, judged for a site.
+
+    ``missing`` says what to do, in words a site manager acts on; ``caveats`` say what the
+    evidence rests on (illustrative features, inferred links, record facts); ``notes``
+    add context that needs no action.
+    """
+
+    element: AwsElement
+    title: str
+    status: Status
+    evidence: tuple[Evidence, ...] = ()
+    missing: tuple[str, ...] = ()
+    caveats: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ParcelOverlap:
+    """How much of a parcel lies in one catchment unit (m², in a metric CRS)."""
+
+    parcel_fid: str
+    parcel_name: str
+    unit_fid: str
+    unit_name: str
+    area_m2: float
+    share: float
+
+
+@dataclass(frozen=True)
+class OneCatchment:
+    """Indicator 0.1.1.1: whether all the site's parcels lie in one catchment unit."""
+
+    ok: bool
+    level: str
+    units: tuple[str, ...]
+    unit_names: tuple[str, ...]
+    overlaps: tuple[ParcelOverlap, ...]
+    message: str
+
+
+@dataclass(frozen=True)
+class ScopeUnit:
+    """A catchment unit the site relies on or affects, and why it is in."""
+
+    fid: str
+    name: str
+    level: str
+    why: str
+    steps: int = 0
+
+
+@dataclass(frozen=True, eq=False)
+class SiteScope:
+    """The physical-scope assessment of one site (see the module docstring)."""
+
+    aws_ref: str
+    name: str
+    record: SiteRecord | None
+    parcels: gpd.GeoDataFrame
+    checklist: tuple[ElementCheck, ...]
+    one_catchment: OneCatchment
+    relied_on: tuple[ScopeUnit, ...]
+    affected: tuple[ScopeUnit, ...]
+    iwras: pd.DataFrame
+    chain: WaterChain
+    features: gpd.GeoDataFrame
+    bands_km: tuple[float, ...]
+    onsite_tolerance_m: float
+    inference_tolerance_m: float
+    metric_crs: str
+    notes: tuple[str, ...] = ()
+
+    def element(self, element: AwsElement | str) -> ElementCheck:
+        """The checklist entry of one element."""
+        element = AwsElement(element)
+        return next(c for c in self.checklist if c.element is element)
+
+    @property
+    def present_count(self) -> int:
+        """How many of the six elements are present."""
+        return sum(c.status == "present" for c in self.checklist)
+
+    @property
+    def score(self) -> str:
+        """Checklist score as text: ``"5/6 present"``."""
+        return f"{self.present_count}/{len(self.checklist)} present"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (geometry left out: export :attr:`features` for that)."""
+        iwras = self.iwras.astype(object).where(self.iwras.notna(), None)
+        return {
+            "aws_ref": self.aws_ref,
+            "name": self.name,
+            "score": self.score,
+            "settings": {"bands_km": list(self.bands_km),
+                         "onsite_tolerance_m": self.onsite_tolerance_m,
+                         "inference_tolerance_m": self.inference_tolerance_m,
+                         "metric_crs": self.metric_crs},
+            "checklist": [_element_dict(c) for c in self.checklist],
+            "one_catchment": {**asdict(self.one_catchment),
+                              "overlaps": [asdict(o) for o in self.one_catchment.overlaps]},
+            "relied_on": [asdict(u) for u in self.relied_on],
+            "affected": [asdict(u) for u in self.affected],
+            "iwras": iwras.to_dict(orient="records"),
+            "chain": self.chain.to_dict(),
+            "features": [
+                {k: _plain(v) for k, v in row.items()}
+                for row in pd.DataFrame(self.features.drop(columns="geometry"))[
+                    ["fid", "name", "layer", "kind", "role", "aws_element", "accuracy"]
+                ].to_dict(orient="records")
+            ],
+            "notes": list(self.notes),
+        }
+
+    def to_markdown(self) -> str:
+        """A readable report (GitHub-flavoured Markdown)."""
+        return _markdown(self)
+
+
+def _plain(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _element_dict(check: ElementCheck) -> dict[str, Any]:
+    return {"element": check.element.value, "title": check.title, "status": check.status,
+            "evidence": [asdict(e) for e in check.evidence], "missing": list(check.missing),
+            "caveats": list(check.caveats), "notes": list(check.notes)}
+
+
+# --- loading: everything the engine needs, once ------------------------------------------
+
+
+@dataclass(eq=False)
+class _Scene:
+    """A workspace's layers, loaded once and indexed for scope questions."""
+
+    workspace: Workspace
+    bands_km: tuple[float, ...]
+    onsite_tolerance_m: float
+    inference_tolerance_m: float
+    level: str
+    features: gpd.GeoDataFrame
+    parcels: gpd.GeoDataFrame
+    units: gpd.GeoDataFrame
+    level_units: gpd.GeoDataFrame
+    iwras: gpd.GeoDataFrame
+    catchments: gpd.GeoDataFrame
+    graph: FlowGraph
+    site_names: dict[str, str]
+    declared: dict[str, list[str]]
+    empty_layers: dict[str, list[str]]
+    by_site: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+
+def _open(workspace: Workspace | str | Path | None) -> Workspace:
+    return workspace if isinstance(workspace, Workspace) else open_workspace(workspace)
+
+
+def _bands(bands_km: Iterable[float] | None, default: Sequence[float]) -> tuple[float, ...]:
+    bands = tuple(sorted(float(b) for b in (bands_km if bands_km is not None else default)))
+    if not bands or any(not np.isfinite(b) or b <= 0 for b in bands):
+        raise ScopeError(f"Buffer bands must be positive distances in km, got {list(bands)}; "
+                         "e.g. --bands 1,10,50.")
+    return bands
+
+
+def _load_scene(ws: Workspace, bands_km: Iterable[float] | None,
+                onsite_tolerance_m: float | None) -> _Scene:
+    cfg = ws.settings.scope
+    tolerance = cfg.onsite_tolerance_m if onsite_tolerance_m is None else float(onsite_tolerance_m)
+    if not np.isfinite(tolerance) or tolerance < 0:
+        raise ScopeError(f"The on-site tolerance must be ≥ 0 m, got {tolerance}.")
+    frames: dict[str, gpd.GeoDataFrame] = {}
+    declared: dict[str, list[str]] = {}
+    empty: dict[str, list[str]] = {}
+    for spec in ws.specs.values():
+        if spec.is_raster:
+            continue
+        declared.setdefault(spec.kind.value, []).append(spec.id)
+        frame = ws.load(spec.id)
+        if frame.empty:
+            empty.setdefault(spec.kind.value, []).append(spec.id)
+        else:
+            frames[spec.id] = frame
+    if frames:
+        features = gpd.GeoDataFrame(pd.concat(frames.values(), ignore_index=True),
+                                    geometry="geometry", crs="EPSG:4326")
+    else:
+        features = gpd.GeoDataFrame({c: pd.Series(dtype="object") for c in STANDARD_COLUMNS},
+                                    geometry=gpd.GeoSeries([], crs="EPSG:4326"), crs="EPSG:4326")
+    features["aws_ref"] = features["aws_ref"].astype("object").where(
+        features["aws_ref"].notna(), None)
+
+    def of(*kinds: LayerKind) -> gpd.GeoDataFrame:
+        return features[features["kind"].isin([k.value for k in kinds])].reset_index(drop=True)
+
+    parcels = of(LayerKind.SITE)
+    units = of(LayerKind.CATCHMENT_UNIT)
+    level = ws.settings.catchment_level
+    level_units = units
+    if not units.empty and "level" in units.columns and (units["level"] == level).any():
+        level_units = units[units["level"] == level].reset_index(drop=True)
+    site_names = {ref: rec.site_name for ref, rec in ws.records.items()}
+    for ref in features["aws_ref"].dropna().astype(str).unique():
+        site_names.setdefault(ref, ref)
+    chain_kinds = (LayerKind.WATER_SOURCE, LayerKind.FACILITY, LayerKind.DISCHARGE_POINT,
+                   LayerKind.PIPE, LayerKind.RIVER, LayerKind.LAKE)
+    graph = build_flow_graph(of(*chain_kinds), site_names=site_names,
+                             units=units if not units.empty else None,
+                             inference_tolerance_m=cfg.inference_tolerance_m)
+    scene = _Scene(ws, _bands(bands_km, cfg.buffer_bands_km), tolerance,
+                   cfg.inference_tolerance_m, level, features, parcels, units, level_units,
+                   of(LayerKind.IWRA), of(LayerKind.CATCHMENT), graph, site_names, declared,
+                   empty)
+    owned = features[features["aws_ref"].notna()]
+    scene.by_site = {str(ref): frame for ref, frame in owned.groupby("aws_ref", sort=False)}
+    return scene
+
+
+def _check_site(scene: _Scene, aws_ref: str) -> None:
+    if aws_ref in scene.site_names:
+        return
+    known = ", ".join(sorted(scene.site_names)) or "(none: the workspace has no sites)"
+    raise SiteNotFoundError(f"No site {aws_ref!r} in this workspace. Sites: {known}.")
+
+
+def _site_parcels(scene: _Scene, aws_ref: str) -> gpd.GeoDataFrame:
+    parcels = scene.parcels[scene.parcels["aws_ref"] == aws_ref]
+    if not parcels.empty:
+        return parcels.reset_index(drop=True)
+    if "site" not in scene.declared:
+        where = "the workspace has no layer of kind 'site'"
+    elif len(scene.empty_layers.get("site", [])) == len(scene.declared["site"]):
+        where = f"layer(s) {', '.join(scene.declared['site'])} hold no features"
+    else:
+        where = f"no feature of layer(s) {', '.join(scene.declared['site'])} has this aws_ref"
+    raise ScopeError(
+        f"Site {aws_ref} has no parcels to assess: {where}. Draw the site's boundary "
+        f"polygons in a layer of kind 'site' with aws_ref = {aws_ref!r}, then run "
+        "`catchscope check`.")
+
+
+# --- 0.1.1.1: one catchment -------------------------------------------------------------
+
+
+def parcel_unit_overlaps(parcels: gpd.GeoDataFrame, units: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Area of every parcel inside every catchment unit it meets, for many sites at once.
+
+    Parameters
+    ----------
+    parcels : GeoDataFrame
+        Site parcels (EPSG:4326) with ``aws_ref``, ``fid``, ``name``.
+    units : GeoDataFrame
+        Catchment units (EPSG:4326) with ``fid``, ``name``.
+
+    Returns
+    -------
+    DataFrame
+        ``aws_ref, parcel_fid, parcel_name, parcel_area_m2, unit_fid, unit_name, area_m2``:
+        one row per parcel × unit with an overlap of at least 1 m², plus one row with
+        ``unit_fid`` None for each parcel that meets no unit.  Areas in m², measured in
+        the metric CRS of each site group's UTM zone.
+    """
+    columns = ["aws_ref", "parcel_fid", "parcel_name", "parcel_area_m2", "unit_fid",
+               "unit_name", "area_m2"]
+    if parcels.empty:
+        return pd.DataFrame(columns=columns)
+    parcels = parcels.reset_index(drop=True)
+    units = units.reset_index(drop=True)
+    parts = []
+    for mask, metric in metric_groups(parcels):
+        group = parcels[mask]
+        parcel_m = np.asarray(group.geometry.to_crs(metric).values)
+        parcel_area = shapely.area(parcel_m)
+        if units.empty:
+            p_idx = np.array([], dtype=np.int64)
+            u_idx = np.array([], dtype=np.int64)
+        else:
+            p_idx, u_idx = units.sindex.query(np.asarray(group.geometry.values),
+                                              predicate="intersects")
+        needed = np.unique(u_idx)
+        unit_m = np.empty(len(units), dtype=object)
+        if len(needed):
+            unit_m[needed] = np.asarray(units.geometry.iloc[needed].to_crs(metric).values)
+        area = shapely.area(shapely.intersection(parcel_m[p_idx], unit_m[u_idx])) if len(
+            p_idx) else np.array([])
+        keep = area >= _MIN_OVERLAP_M2
+        p_idx, u_idx, area = p_idx[keep], u_idx[keep], area[keep]
+        lonely = np.setdiff1d(np.arange(len(group)), p_idx)
+        rows = np.concatenate([p_idx, lonely])
+        parts.append(pd.DataFrame({
+            "aws_ref": group["aws_ref"].astype(str).to_numpy()[rows],
+            "parcel_fid": group["fid"].astype(str).to_numpy()[rows],
+            "parcel_name": group["name"].astype(str).to_numpy()[rows],
+            "parcel_area_m2": parcel_area[rows],
+            "unit_fid": np.concatenate([units["fid"].astype(str).to_numpy()[u_idx],
+                                        np.full(len(lonely), None, dtype=object)]),
+            "unit_name": np.concatenate([units["name"].astype(str).to_numpy()[u_idx],
+                                         np.full(len(lonely), None, dtype=object)]),
+            "area_m2": np.concatenate([area, np.zeros(len(lonely))]),
+        }))
+    return pd.concat(parts, ignore_index=True)[columns]
+
+
+def _one_catchment(overlaps: pd.DataFrame, level: str, has_units: bool) -> OneCatchment:
+    if not has_units:
+        return OneCatchment(False, level, (), (), (), (
+            "No catchment units in the workspace, so 0.1.1.1 cannot be checked: add a layer "
+            "of kind 'catchment_unit' (with next_down and level) covering the site."))
+    placed = overlaps[overlaps["unit_fid"].notna()]
+    units = placed.drop_duplicates("unit_fid")
+    records = tuple(
+        ParcelOverlap(str(r.parcel_fid), str(r.parcel_name), str(r.unit_fid), str(r.unit_name),
+                      round(float(r.area_m2), 1),
+                      round(float(r.area_m2) / float(r.parcel_area_m2), 4)
+                      if r.parcel_area_m2 else 0.0)
+        for r in placed.itertuples())
+    lonely = overlaps.loc[overlaps["unit_fid"].isna(), "parcel_fid"].astype(str).tolist()
+    names = tuple(units["unit_name"].astype(str))
+    ok = len(units) == 1 and not lonely
+    if ok:
+        message = f"All parcels lie in one catchment unit at level {level!r}: {names[0]}."
+    elif len(units) > 1:
+        straddling = placed.groupby("parcel_fid")["unit_fid"].nunique()
+        straddling = straddling[straddling > 1].index.tolist()
+        message = (f"The parcels fall in {len(units)} catchment units at level {level!r} "
+                   f"({', '.join(names)})"
+                   + (f"; parcel(s) {', '.join(straddling)} straddle a boundary"
+                      if straddling else "")
+                   + ". AWS 0.1.1.1 needs one catchment or an exception granted by AWS.")
+    else:
+        message = ""
+    if lonely:
+        message += (f" Parcel(s) {', '.join(lonely)} lie in no catchment unit at level "
+                    f"{level!r}: extend the units to cover them.")
+    return OneCatchment(ok, level, tuple(units["unit_fid"].astype(str)), names, records,
+                        message.strip())
+
+
+# --- relied on / affected ---------------------------------------------------------------
+
+
+def _seed_geometries(scene: _Scene, chain: WaterChain) -> list[tuple[str, str, Any]]:
+    """(side, fid, geometry) of each seed: water sources / intakes; discharges / receivers.
+
+    A river reached from upstream is seeded by the point where the water enters it, so
+    the reaches upstream of the confluence are not counted as affected.
+    """
+    feats = scene.graph.features
+    seeds: list[tuple[str, str, Any]] = []
+    predecessor: dict[str, str] = {}
+    for edge in chain.edges:
+        predecessor.setdefault(edge.target, edge.source)
+    for node in chain.nodes:
+        if node.fid not in feats.index:
+            continue
+        geom = feats.at[node.fid, "geometry"]
+        if node.side == "supply" and node.kind == "water_source":
+            seeds.append(("relied", node.fid, geom))
+        elif node.side == "discharge" and node.kind in ("discharge_point", *WATER_BODY_KINDS):
+            prev = predecessor.get(node.fid)
+            if node.kind == "river" and prev in feats.index:
+                entry = shapely.shortest_line(feats.at[prev, "geometry"], geom)
+                geom = shapely.get_point(entry, 1)
+            seeds.append(("affected", node.fid, geom))
+    return seeds
+
+
+def _relied_on_affected(scene: _Scene, chain: WaterChain, *, walk: bool = True,
+                        ) -> tuple[tuple[ScopeUnit, ...], tuple[ScopeUnit, ...]]:
+    network = scene.graph.network
+    if network is None or scene.level_units.empty:
+        return (), ()
+    seeds = _seed_geometries(scene, chain)
+    if not seeds:
+        return (), ()
+    geoms = gpd.GeoSeries([g for _, _, g in seeds], crs="EPSG:4326")
+    pairs = units_intersecting(geoms, scene.level_units)
+    unit_fids = scene.level_units["fid"].astype(str).to_numpy()
+    names = {n.fid: (n.role, n.name) for n in chain.nodes}
+    result: dict[str, dict[str, ScopeUnit]] = {"relied": {}, "affected": {}}
+    for g, u in zip(pairs["geom"], pairs["unit"], strict=True):
+        side, fid, _ = seeds[g]
+        unit = unit_fids[u]
+        if unit not in result[side]:
+            role, name = names[fid]
+            result[side][unit] = _scope_unit(network, unit, f"contains {role} {name} ({fid})", 0)
+    for node in chain.nodes:  # units the chain itself runs through are affected too
+        if node.side == "discharge" and node.kind == "catchment_unit":
+            result["affected"].setdefault(node.fid, _scope_unit(
+                network, node.fid, "on the water chain downstream of the site", 0))
+    if walk:
+        for fid, seed, steps in network.upstream(list(result["relied"])):
+            result["relied"].setdefault(fid, _scope_unit(
+                network, fid, f"upstream of {network.names[network.index[seed]]} ({seed})",
+                steps))
+        for fid, seed, steps in network.downstream(list(result["affected"])):
+            result["affected"].setdefault(fid, _scope_unit(
+                network, fid, f"downstream of {network.names[network.index[seed]]} ({seed})",
+                steps))
+    return tuple(result["relied"].values()), tuple(result["affected"].values())
+
+
+def _scope_unit(network: Any, fid: str, why: str, steps: int) -> ScopeUnit:
+    i = network.index[fid]
+    return ScopeUnit(fid, network.names[i], network.levels[i], why, steps)
+
+
+# --- the 1.1.1 checklist ----------------------------------------------------------------
+
+
+def _evidence(rows: pd.DataFrame) -> tuple[Evidence, ...]:
+    return tuple(
+        Evidence(str(r["layer"]), str(r["fid"]), str(r["name"]),
+                 None if r.get("accuracy") is None or pd.isna(r.get("accuracy"))
+                 else str(r["accuracy"]), str(r["kind"]))
+        for _, r in rows.iterrows())
+
+
+def _node_evidence(nodes: Iterable[ChainNode]) -> tuple[Evidence, ...]:
+    return tuple(Evidence(n.layer, n.fid, n.name, n.accuracy, n.kind)
+                 for n in nodes if n.kind != "site")
+
+
+def _illustrative_caveat(evidence: Sequence[Evidence]) -> tuple[str, ...]:
+    shaky = [e for e in evidence if e.accuracy == AccuracyClass.ILLUSTRATIVE.value]
+    if not shaky:
+        return ()
+    names = ", ".join(e.name for e in shaky[:6]) + (" …" if len(shaky) > 6 else "")
+    return (f"Rests on {len(shaky)} illustrative feature(s) ({names}): placed without a "
+            "source. Replace them with surveyed or official positions before relying on "
+            "this map.",)
+
+
+def _inferred_caveat(chain: WaterChain, side: str) -> tuple[str, ...]:
+    names = {n.fid: n.name for n in chain.nodes}
+    sides = {n.fid: n.side for n in chain.nodes}
+    out = []
+    for e in chain.edges:
+        if e.how == "inferred" and e.via == "nearest water body" and (
+                sides.get(e.source) == side or sides.get(e.target) == side):
+            out.append(f"Link {names.get(e.source, e.source)} → {names.get(e.target, e.target)} "
+                       f"is inferred (nearest water body, {e.distance_m or 0:.0f} m); confirm it "
+                       "and record it as flows_to.")
+    return tuple(out)
+
+
+def _key_word(name: str) -> str:
+    words = [w for w in re.findall(r"[\w']+", name.lower()) if w not in _NAME_STOPWORDS]
+    return max(words, key=len) if words else name.lower().strip()
+
+
+def _unmatched(names: Iterable[str], nodes: Iterable[ChainNode]) -> list[str]:
+    """Record names no chain node matches (by their most telling word)."""
+    haystack = " ".join(n.name.lower() for n in nodes)
+    return [name for name in names if name.strip() and _key_word(name) not in haystack]
+
+
+def _missing_kind(scene: _Scene, kind: str) -> str:
+    if kind not in scene.declared:
+        return f"the workspace has no layer of kind '{kind}'"
+    if len(scene.empty_layers.get(kind, [])) == len(scene.declared[kind]):
+        return f"layer(s) {', '.join(scene.declared[kind])} hold no features"
+    return f"no feature of layer(s) {', '.join(scene.declared[kind])} has this site's aws_ref"
+
+
+def _check(element: AwsElement, status: Status, evidence: Sequence[Evidence] = (),
+           missing: Sequence[str] = (), caveats: Sequence[str] = (),
+           notes: Sequence[str] = ()) -> ElementCheck:
+    evidence = tuple(dict.fromkeys(evidence))
+    return ElementCheck(element, AWS_ELEMENTS[element], status, evidence,
+                        tuple(dict.fromkeys(missing)),
+                        tuple(dict.fromkeys((*_illustrative_caveat(evidence), *caveats))),
+                        tuple(notes))
+
+
+def _check_boundaries(scene: _Scene, aws_ref: str, record: SiteRecord | None,
+                      parcels: gpd.GeoDataFrame, area_m2: float) -> ElementCheck:
+    element = AwsElement.SITE_BOUNDARIES
+    if parcels.empty:
+        return _check(element, "missing", missing=(
+            f"Map every parcel of the site as polygons ({_missing_kind(scene, 'site')}); "
+            f"give each aws_ref = {aws_ref!r}.",))
+    evidence = _evidence(parcels)
+    missing = []
+    points = parcels[~parcels.geom_type.isin(["Polygon", "MultiPolygon"])]
+    if not points.empty:
+        missing.append(f"Parcel(s) {', '.join(points['fid'].astype(str))} are not polygons: "
+                       "draw each boundary as a polygon.")
+    notes = [f"{len(parcels)} parcel(s), {area_m2:,.0f} m² mapped."]
+    if record is not None and record.area_m2:
+        gap = abs(area_m2 - record.area_m2) / record.area_m2
+        if gap > _AREA_MISMATCH:
+            missing.append(
+                f"The mapped parcels cover {area_m2:,.0f} m² but the site record says "
+                f"{record.area_m2:,.0f} m²: map the missing blocks (1.1.1 asks for all "
+                "parcels) or correct the record's area.")
+        else:
+            notes.append(f"Matches the record's {record.area_m2:,.0f} m² within "
+                         f"{gap:.0%}.")
+    return _check(element, "partial" if missing else "present", evidence, missing, notes=notes)
+
+
+def _check_infrastructure(scene: _Scene, aws_ref: str, owned: pd.DataFrame) -> ElementCheck:
+    element = AwsElement.INFRASTRUCTURE
+    pipes = owned[owned["kind"] == "pipe"]
+    other = owned[owned["kind"] == "facility"]
+    if pipes.empty and other.empty:
+        return _check(element, "missing", missing=(
+            "Map the water-related infrastructure the site owns or manages — the piping "
+            "network (supply, rainwater, sewer), meters, tanks, treatment and reuse units — "
+            f"in layers of kind 'pipe' / 'facility' with aws_ref = {aws_ref!r} "
+            f"({_missing_kind(scene, 'pipe')}).",))
+    evidence = _evidence(pd.concat([pipes, other]))
+    if pipes.empty:
+        return _check(element, "partial", evidence, missing=(
+            "Map the site's piping network (supply, rainwater and sewer pipes) in a layer of "
+            f"kind 'pipe' with aws_ref = {aws_ref!r}; 1.1.1 names piping explicitly.",))
+    return _check(element, "present", evidence)
+
+
+def _check_owned_sources(scene: _Scene, aws_ref: str, record: SiteRecord | None,
+                         owned: pd.DataFrame) -> ElementCheck:
+    element = AwsElement.OWNED_WATER_SOURCES
+    sources = owned[owned["kind"] == "water_source"]
+    if not sources.empty:
+        return _check(element, "present", _evidence(sources))
+    if record is not None and record.water_service_provider.strip():
+        return _check(element, "present", caveats=(
+            "Rests on the site record, not on mapped features.",), notes=(
+            f"The site owns no water sources (record: supplied by "
+            f"{record.water_service_provider}). If it also has wells, intakes or rainwater "
+            f"harvesting it owns or manages, map them with aws_ref = {aws_ref!r}.",))
+    return _check(element, "missing", missing=(
+        "Map the wells, intakes or rainwater harvesting the site owns or manages (kind "
+        f"'water_source', aws_ref = {aws_ref!r}); if it has none because a provider supplies "
+        "it, record the water service provider in the site record.",))
+
+
+def _check_provider(scene: _Scene, aws_ref: str, record: SiteRecord | None,
+                    chain: WaterChain, owned: pd.DataFrame) -> ElementCheck:
+    element = AwsElement.SERVICE_PROVIDER
+    supply = [n for n in chain.nodes if n.side == "supply"]
+    plants = [n for n in supply if n.role == "water plant"]
+    sources = [n for n in supply if n.role == "ultimate water source"]
+    provider = record.water_service_provider.strip() if record is not None else ""
+    evidence = _node_evidence(n for n in supply if n.role != "owned water source")
+    gaps = [g for g in chain.gaps if any(f"({n.fid})" in g for n in supply)
+            or g.startswith(f"site {aws_ref}: no water source")]
+    caveats = _inferred_caveat(chain, "supply")
+    if not plants:
+        if not provider and (owned["kind"] == "water_source").any():
+            return _check(element, "present", notes=(
+                "Not applicable: the site is supplied by its own sources (no provider in the "
+                "record or on the map).",))
+        what = (f"Map the plant(s) of {provider} that supply the site"
+                if provider else "Record who supplies the site's water and map their plant")
+        return _check(element, "missing", evidence, (
+            f"{what} (kind 'facility', serves = {aws_ref!r} or flows_to = {aws_ref!r}), its "
+            "intakes and the water bodies they draw from.", *gaps), caveats)
+    missing = list(gaps)
+    if not sources:
+        missing.append("Map the provider's intakes and the rivers or lakes they draw from, "
+                       "and link them to the plant (flows_to / supplies).")
+    if record is not None:
+        for name in _unmatched(record.ultimate_water_sources, supply):
+            missing.append(f"The site record names {name} as an ultimate water source but no "
+                           "mapped chain reaches it: map its intake and link it to the plant.")
+    return _check(element, "partial" if missing else "present", evidence, missing, caveats)
+
+
+def _check_discharge(scene: _Scene, aws_ref: str, record: SiteRecord | None,
+                     chain: WaterChain) -> ElementCheck:
+    element = AwsElement.DISCHARGE
+    side = [n for n in chain.nodes if n.side == "discharge"]
+    points = [n for n in side if n.kind == "discharge_point"]
+    if not points:
+        return _check(element, "missing", missing=(
+            "Map the site's discharge points — rainwater outfalls, sewer connections, "
+            f"effluent outfalls — in a layer of kind 'discharge_point' with aws_ref = "
+            f"{aws_ref!r} ({_missing_kind(scene, 'discharge_point')}), and say where each "
+            "flows (flows_to).",))
+    evidence = _node_evidence(side)
+    gaps = [g for g in chain.gaps if any(f"({n.fid})" in g for n in side)]
+    missing = list(gaps)
+    receivers = [n for n in side if n.kind in WATER_BODY_KINDS or n.kind == "catchment_unit"]
+    if not receivers:
+        missing.append("No receiving water body is reached: link the discharge points (or the "
+                       "wastewater plant) to the river or lake they discharge into (flows_to).")
+    if record is not None and record.wastewater_service_provider.strip() and not any(
+            n.kind == "facility" for n in side):
+        missing.append(f"The site record names {record.wastewater_service_provider} as "
+                       "wastewater service provider: map its treatment plant (kind 'facility') "
+                       "and link the sewer connection to it (flows_to).")
+    if record is not None:
+        for name in _unmatched(record.receiving_water_bodies, side):
+            missing.append(f"The site record names {name} as a receiving water body but no "
+                           "mapped chain reaches it: map it and link the discharge to it.")
+    return _check(element, "partial" if missing else "present", evidence, missing,
+                  _inferred_caveat(chain, "discharge"))
+
+
+def _check_catchments(scene: _Scene, relied_on: Sequence[ScopeUnit],
+                      affected: Sequence[ScopeUnit], one: OneCatchment,
+                      containing: pd.DataFrame) -> ElementCheck:
+    element = AwsElement.CATCHMENTS
+    if scene.units.empty:
+        return _check(element, "missing", _evidence(containing), (
+            "Add catchment units (kind 'catchment_unit', with next_down and level) covering the "
+            "site, its water sources and its receiving waters "
+            f"({_missing_kind(scene, 'catchment_unit')}).",))
+    units = scene.units.set_index(scene.units["fid"].astype(str), drop=False)
+    fids = list(dict.fromkeys([*one.units, *(u.fid for u in relied_on),
+                               *(u.fid for u in affected)]))
+    evidence = _evidence(pd.concat([units.loc[fids], containing]))
+    missing = []
+    if not relied_on:
+        missing.append("No catchment unit contains the site's water sources or its provider's "
+                       "intakes: map them (see the supply elements) inside the units, or extend "
+                       "the units to where the water is taken.")
+    if not affected:
+        missing.append("No catchment unit contains the site's discharge points or receiving "
+                       "waters: map them (see the discharge element) inside the units.")
+    notes = [f"Relied on: {len(relied_on)} unit(s); affected: {len(affected)} unit(s)."]
+    if not one.ok:
+        notes.append(one.message)
+    status: Status = ("present" if not missing
+                      else "partial" if relied_on or affected else "missing")
+    return _check(element, status, evidence, missing, notes=notes)
+
+
+def _containing_catchments(scene: _Scene, parcels: gpd.GeoDataFrame) -> pd.DataFrame:
+    if scene.catchments.empty or parcels.empty:
+        return scene.catchments.iloc[0:0]
+    pairs = units_intersecting(parcels.geometry.reset_index(drop=True), scene.catchments)
+    return scene.catchments.iloc[np.unique(pairs["unit"].to_numpy())]
+
+
+def _checklist(scene: _Scene, aws_ref: str, record: SiteRecord | None,
+               parcels: gpd.GeoDataFrame, area_m2: float, chain: WaterChain,
+               relied_on: Sequence[ScopeUnit], affected: Sequence[ScopeUnit],
+               one: OneCatchment) -> tuple[ElementCheck, ...]:
+    owned = scene.by_site.get(aws_ref, scene.features.iloc[0:0])
+    containing = _containing_catchments(scene, parcels)
+    return (
+        _check_boundaries(scene, aws_ref, record, parcels, area_m2),
+        _check_infrastructure(scene, aws_ref, owned),
+        _check_owned_sources(scene, aws_ref, record, owned),
+        _check_provider(scene, aws_ref, record, chain, owned),
+        _check_discharge(scene, aws_ref, record, chain),
+        _check_catchments(scene, relied_on, affected, one, containing),
+    )
+
+
+# --- the scope map's features -----------------------------------------------------------
+
+_ROLE_ELEMENT = {
+    "owned water source": AwsElement.OWNED_WATER_SOURCES,
+    "intake": AwsElement.SERVICE_PROVIDER,
+    "water plant": AwsElement.SERVICE_PROVIDER,
+    "ultimate water source": AwsElement.SERVICE_PROVIDER,
+    "discharge point": AwsElement.DISCHARGE,
+    "wastewater treatment plant": AwsElement.DISCHARGE,
+    "receiving water body": AwsElement.DISCHARGE,
+    "ultimate receiving water body": AwsElement.DISCHARGE,
+    "downstream catchment unit": AwsElement.CATCHMENTS,
+}
+
+
+def _scope_features(scene: _Scene, aws_ref: str, parcels: gpd.GeoDataFrame,
+                    chain: WaterChain, relied_on: Sequence[ScopeUnit],
+                    affected: Sequence[ScopeUnit], one: OneCatchment,
+                    iwras: pd.DataFrame) -> gpd.GeoDataFrame:
+    """Every feature of the site's scope map, each once, with ``role`` and ``aws_element``."""
+    feats = scene.features.set_index(scene.features["fid"].astype(str), drop=False)
+    feats = feats[~feats.index.duplicated(keep="first")]
+    roles: dict[str, list[str]] = {}
+    elements: dict[str, str | None] = {}
+
+    def add(fids: Iterable[str], role: str, element: AwsElement | None) -> None:
+        for fid in fids:
+            if fid not in feats.index:
+                continue
+            roles.setdefault(fid, [])
+            if role not in roles[fid]:
+                roles[fid].append(role)
+            if elements.get(fid) is None:
+                elements[fid] = element.value if element is not None else None
+
+    add(parcels["fid"].astype(str), "site parcel", AwsElement.SITE_BOUNDARIES)
+    owned = scene.by_site.get(aws_ref, scene.features.iloc[0:0])
+    add(owned.loc[owned["kind"].isin(["pipe", "facility"]), "fid"].astype(str),
+        "site infrastructure", AwsElement.INFRASTRUCTURE)
+    for node in chain.nodes:
+        add([node.fid], node.role, _ROLE_ELEMENT.get(node.role))
+    add(one.units, "site catchment unit", AwsElement.CATCHMENTS)
+    relied = {u.fid for u in relied_on}
+    hit = {u.fid for u in affected}
+    for u in [*relied_on, *affected]:
+        role = ("relied-on and affected catchment unit" if u.fid in relied and u.fid in hit
+                else "relied-on catchment unit" if u.fid in relied else "affected catchment unit")
+        add([u.fid], role, AwsElement.CATCHMENTS)
+    add(_containing_catchments(scene, parcels)["fid"].astype(str), "catchment",
+        AwsElement.CATCHMENTS)
+    largest = max(scene.bands_km) * 1000.0
+    near = iwras[iwras["distance_m"] <= largest]
+    for fid, cls in zip(near["fid"], near["classification"], strict=True):
+        add([str(fid)], "on-site IWRA (1.3.6)" if cls == "onsite" else "catchment IWRA (1.5.5)",
+            None)
+    # Rivers and lakes around the site and its chain, for context on the map.
+    anchors = [parcels.geometry]
+    chain_fids = [n.fid for n in chain.nodes if n.kind in ("water_source", "facility",
+                                                           "discharge_point", "pipe")]
+    if chain_fids:
+        anchors.append(feats.loc[[f for f in chain_fids if f in feats.index], "geometry"])
+    anchor = gpd.GeoSeries(pd.concat(anchors, ignore_index=True), crs="EPSG:4326")
+    metric = _site_metric(anchor)
+    extent = shapely.box(*anchor.to_crs(metric).total_bounds).buffer(min(scene.bands_km) * 1000.0)
+    extent_4326 = gpd.GeoSeries([extent], crs=metric).to_crs("EPSG:4326").iloc[0]
+    bodies = feats[feats["kind"].isin(WATER_BODY_KINDS)]
+    if not bodies.empty:
+        inside = bodies.index[bodies.sindex.query(extent_4326, predicate="intersects")]
+        add(inside, "water body", None)
+    fids = list(roles)
+    out = feats.loc[fids].copy()
+    out["role"] = ["; ".join(roles[f]) for f in fids]
+    out["aws_element"] = [elements.get(f) for f in fids]
+    out = out.reset_index(drop=True)
+    front = [*STANDARD_COLUMNS, "aws_element", "role"]
+    rest = [c for c in out.columns if c not in front and c != "geometry"]
+    return gpd.GeoDataFrame(out[[*front, *rest, "geometry"]], geometry="geometry",
+                            crs="EPSG:4326")
+
+
+# --- orchestration ----------------------------------------------------------------------
+
+
+def _site_area_m2(parcels: gpd.GeoDataFrame) -> tuple[float, str]:
+    metric = _site_metric(parcels)
+    return float(parcels.geometry.to_crs(metric).union_all().area), metric.to_string()
+
+
+def _site_metric(geoms: gpd.GeoSeries | gpd.GeoDataFrame) -> Any:
+    """The metric CRS of the zone holding most of ``geoms``."""
+    groups = metric_groups(geoms)
+    return max(groups, key=lambda g: int(g[0].sum()))[1]
+
+
+def assess_site(
+    workspace: Workspace | str | Path | None,
+    aws_ref: str,
+    *,
+    bands_km: Iterable[float] | None = None,
+    onsite_tolerance_m: float | None = None,
+) -> SiteScope:
+    """Assess the physical scope of one site (AWS 1.1.1, 0.1.1.1, 1.3.6, 1.5.5).
+
+    Parameters
+    ----------
+    workspace : Workspace or path or None
+        An opened workspace, a workspace folder, or None for the bundled demo.
+    aws_ref : str
+        The site's AWS reference, e.g. ``"AWS-000521"``.
+    bands_km : iterable of float, optional
+        Proximity bands for IWRAs; default the workspace's ``scope.buffer_bands_km``.
+    onsite_tolerance_m : float, optional
+        IWRAs this close to a parcel are on-site; default ``scope.onsite_tolerance_m``.
+
+    Returns
+    -------
+    SiteScope
+        Geometry in EPSG:4326; distances and areas measured in the site's UTM zone.
+
+    Raises
+    ------
+    SiteNotFoundError
+        If no record and no feature carries ``aws_ref`` (the message lists the sites).
+    ScopeError
+        If the site has no parcels, or the bands / tolerance are invalid.
+    FlowNetworkError
+        If ``next_down`` or ``flows_to`` links form a cycle or name no feature.
+    """
+    ws = _open(workspace)
+    scene = _load_scene(ws, bands_km, onsite_tolerance_m)
+    return _assess(scene, aws_ref.strip())
+
+
+def _assess(scene: _Scene, aws_ref: str) -> SiteScope:
+    _check_site(scene, aws_ref)
+    record = scene.workspace.records.get(aws_ref)
+    parcels = _site_parcels(scene, aws_ref)
+    area_m2, metric = _site_area_m2(parcels)
+    overlaps = parcel_unit_overlaps(parcels, scene.level_units)
+    one = _one_catchment(overlaps, scene.level, not scene.level_units.empty)
+    chain = water_chain(scene.graph, aws_ref)
+    relied_on, affected = _relied_on_affected(scene, chain)
+    iwras = screen_iwras(parcels, scene.iwras, bands_km=scene.bands_km,
+                         onsite_tolerance_m=scene.onsite_tolerance_m).drop(columns="aws_ref")
+    relation = iwra_relations(scene.iwras, scene.units,
+                              relied_on=[u.fid for u in relied_on],
+                              affected=[u.fid for u in affected])
+    iwras["relation"] = relation.reindex(iwras["fid"]).fillna("neither").to_numpy()
+    checklist = _checklist(scene, aws_ref, record, parcels, area_m2, chain, relied_on,
+                           affected, one)
+    features = _scope_features(scene, aws_ref, parcels, chain, relied_on, affected, one, iwras)
+    notes = []
+    if scene.level_units is scene.units and not scene.units.empty:
+        notes.append(f"No catchment unit has level {scene.level!r}; all units were used.")
+    return SiteScope(
+        aws_ref=aws_ref, name=scene.site_names[aws_ref], record=record, parcels=parcels,
+        checklist=checklist, one_catchment=one, relied_on=relied_on, affected=affected,
+        iwras=iwras, chain=chain, features=features, bands_km=scene.bands_km,
+        onsite_tolerance_m=scene.onsite_tolerance_m,
+        inference_tolerance_m=scene.inference_tolerance_m, metric_crs=metric,
+        notes=tuple(notes))
+
+
+def assess_all(
+    workspace: Workspace | str | Path | None,
+    *,
+    bands_km: Iterable[float] | None = None,
+    progress: Progress | None = None,
+) -> pd.DataFrame:
+    """One summary row per site of the workspace (the portfolio view).
+
+    The spatial work — parcels × catchment units, sites × IWRAs — runs once for all sites
+    (vectorised, one STRtree query per UTM zone); only the small per-site graph walks of
+    the water chain run site by site.
+
+    Parameters
+    ----------
+    workspace : Workspace or path or None
+        As for :func:`assess_site`.
+    bands_km : iterable of float, optional
+        Proximity bands; default the workspace's.
+    progress : callable, optional
+        Called as ``progress(done, total, message)`` while sites are assessed.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``aws_ref, name, catchment_unit, single_catchment ("yes"/"no"), checklist
+        ("5/6 present"), present, partial, missing, iwras_onsite, iwras_within_<b>km…,
+        chain_gaps, problem`` (``problem`` says why a site could not be assessed, e.g. no
+        parcels; empty otherwise).
+    """
+    ws = _open(workspace)
+    scene = _load_scene(ws, bands_km, None)
+    refs = sorted(scene.site_names)
+    total = len(refs) + 2
+
+    def tick(done: int, message: str) -> None:
+        if progress is not None:
+            progress(done, total, message)
+
+    tick(0, "catchment units")
+    overlaps = parcel_unit_overlaps(scene.parcels[scene.parcels["aws_ref"].notna()],
+                                    scene.level_units)
+    by_site_overlaps = {str(k): v for k, v in overlaps.groupby("aws_ref", sort=False)}
+    tick(1, "IWRAs")
+    screen = screen_iwras(scene.parcels[scene.parcels["aws_ref"].notna()], scene.iwras,
+                          bands_km=scene.bands_km, onsite_tolerance_m=scene.onsite_tolerance_m,
+                          max_distance_m=max(scene.bands_km) * 1000.0)
+    counts = band_counts(screen, refs, scene.bands_km)
+    tick(2, "sites")
+    parcels_by_site = {str(k): v for k, v in scene.parcels.groupby("aws_ref", sort=False)}
+    metric_areas = _areas_by_site(scene.parcels[scene.parcels["aws_ref"].notna()])
+    rows = []
+    empty_overlaps = overlaps.iloc[0:0]
+    for k, ref in enumerate(refs):
+        record = ws.records.get(ref)
+        parcels = parcels_by_site.get(ref, scene.parcels.iloc[0:0])
+        row: dict[str, Any] = {"aws_ref": ref, "name": scene.site_names[ref]}
+        one = _one_catchment(by_site_overlaps.get(ref, empty_overlaps), scene.level,
+                             not scene.level_units.empty)
+        chain = water_chain(scene.graph, ref)
+        relied_on, affected = _relied_on_affected(scene, chain, walk=False)
+        checklist = _checklist(scene, ref, record, parcels, metric_areas.get(ref, 0.0), chain,
+                               relied_on, affected, one)
+        statuses = [c.status for c in checklist]
+        row.update({
+            "catchment_unit": ", ".join(one.unit_names),
+            "single_catchment": "yes" if one.ok else "no",
+            "checklist": f"{statuses.count('present')}/{len(statuses)} present",
+            "present": statuses.count("present"),
+            "partial": statuses.count("partial"),
+            "missing": statuses.count("missing"),
+            **counts.loc[ref].to_dict(),
+            "chain_gaps": len(chain.gaps),
+            "problem": "" if not parcels.empty else "no parcels mapped",
+        })
+        rows.append(row)
+        tick(3 + k, ref)
+    columns = ["aws_ref", "name", "catchment_unit", "single_catchment", "checklist",
+               "present", "partial", "missing", "iwras_onsite",
+               *(band_label(b) for b in scene.bands_km), "chain_gaps", "problem"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _areas_by_site(parcels: gpd.GeoDataFrame) -> dict[str, float]:
+    """Mapped area of each site (union of its parcels, m²), per UTM zone at once."""
+    if parcels.empty:
+        return {}
+    out: dict[str, float] = {}
+    for mask, metric in metric_groups(parcels):
+        group = parcels[mask]
+        projected = gpd.GeoDataFrame({"aws_ref": group["aws_ref"].astype(str).to_numpy()},
+                                     geometry=group.geometry.to_crs(metric).to_numpy(),
+                                     crs=metric)
+        dissolved = projected.dissolve("aws_ref")
+        out.update({str(k): float(v) for k, v in dissolved.area.items()})
+    return out
+
+
+# --- Markdown ---------------------------------------------------------------------------
+
+_STATUS_MARK = {"present": "✅ present", "partial": "🟡 partial", "missing": "❌ missing"}
+
+
+def _md(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _markdown(scope: SiteScope) -> str:
+    lines = [f"# Physical scope of {_md(scope.name)} ({scope.aws_ref})", ""]
+    lines += [f"AWS Standard v2.0 indicator 1.1.1 checklist: **{scope.score}**.", ""]
+    lines += ["## 1.1.1 checklist", "", "| element | status | evidence | to do |",
+              "|---|---|---|---|"]
+    for c in scope.checklist:
+        evidence = "; ".join(f"{_md(e.name)} ({e.layer}/{e.fid}, {e.accuracy or 'accuracy ?'})"
+                             for e in c.evidence[:8])
+        if len(c.evidence) > 8:
+            evidence += f"; … {len(c.evidence) - 8} more"
+        todo = " ".join(_md(m) for m in c.missing)
+        lines.append(f"| {_md(c.title)} | {_STATUS_MARK[c.status]} | {evidence} | {todo} |")
+    caveats = [(c.title, t) for c in scope.checklist for t in (*c.caveats, *c.notes)]
+    if caveats:
+        lines += ["", "Caveats and notes:", ""]
+        lines += [f"- *{_md(title)}*: {_md(text)}" for title, text in caveats]
+    one = scope.one_catchment
+    lines += ["", "## 0.1.1.1 one catchment", "",
+              f"**{'yes' if one.ok else 'no'}** — {_md(one.message)}", ""]
+    if one.overlaps:
+        lines += ["| parcel | catchment unit | area (m²) | share |", "|---|---|---|---|"]
+        lines += [f"| {_md(o.parcel_name)} | {_md(o.unit_name)} | {o.area_m2:,.0f} | "
+                  f"{o.share:.1%} |" for o in one.overlaps]
+    for title, units in (("Catchment units relied on", scope.relied_on),
+                         ("Catchment units affected", scope.affected)):
+        lines += ["", f"## {title}", ""]
+        if not units:
+            lines.append("None found (see the checklist for what to map).")
+        lines += [f"{k}. {_md(u.name)} ({u.fid}) — {_md(u.why)}" for k, u in enumerate(units, 1)]
+    lines += ["", "## IWRAs", "", f"On-site tolerance {scope.onsite_tolerance_m:g} m; bands "
+              + ", ".join(f"{b:g} km" for b in scope.bands_km) + ".", ""]
+    if scope.iwras.empty:
+        lines.append("No IWRA layer features in this workspace.")
+    else:
+        lines += ["| IWRA | category | class | distance (m) | band | relation |",
+                  "|---|---|---|---|---|---|"]
+        for r in scope.iwras.itertuples():
+            band = "beyond" if pd.isna(r.band_km) else f"≤ {r.band_km:g} km"
+            klass = "on-site (1.3.6)" if r.classification == "onsite" else "catchment (1.5.5)"
+            lines.append(f"| {_md(r.name)} | {_md(r.category or '')} | {klass} | "
+                         f"{r.distance_m:,.0f} | {band} | {r.relation} |")
+    lines += ["", "## Water chain", "", "→ explicit link, ⇢ inferred (nearest water body or "
+              "containing unit).", ""]
+    lines += [f"- {_md(line)}" for line in scope.chain.lines()]
+    if scope.chain.gaps:
+        lines += ["", "Gaps:", ""] + [f"- {_md(g)}" for g in scope.chain.gaps]
+    lines += ["", f"Distances and areas measured in {scope.metric_crs}.", ""]
+    return "\n".join(lines)

@@ -1,0 +1,276 @@
+"""The scope engine on tiny synthetic workspaces with known answers (and the demo, once present)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+from pyproj import Geod
+from shapely.geometry import LineString, Point, box
+
+from geo.catalogue import AwsElement
+from geo.errors import FlowNetworkError, ScopeError, SiteNotFoundError
+from geo.records import SiteRecord
+from geo.scope import assess_all, assess_site
+
+REF = "AWS-000001"
+REF2 = "AWS-000002"
+
+
+def frame(rows: list[dict[str, Any]], crs: str = "EPSG:4326") -> gpd.GeoDataFrame:
+    geoms = [r.pop("geometry") for r in rows]
+    out = gpd.GeoDataFrame(pd.DataFrame(rows), geometry=geoms, crs="EPSG:4326")
+    for column in ("accuracy", "source"):
+        if column not in out:
+            out[column] = "surveyed" if column == "accuracy" else "test"
+    return out.to_crs(crs)
+
+
+# Units on a 0.5° grid.  Branching: a and b join at c, c → d → sea; x → x_sea is another basin.
+UNITS = {
+    "u_a": ((120.0, 31.0), "u_c"), "u_b": ((120.5, 31.5), "u_c"), "u_c": ((120.5, 31.0), "u_d"),
+    "u_d": ((121.0, 31.0), "u_sea"), "u_sea": ((121.5, 31.0), None),
+    "u_x": ((120.0, 31.5), "u_xsea"), "u_xsea": ((119.5, 31.5), None),
+}
+SITE = box(120.745, 31.245, 120.747, 31.247)           # ≈ 190 × 220 m, inside u_c
+SITE_B = box(120.748, 31.245, 120.750, 31.247)         # second parcel, same site
+
+
+def layers(crs_units: str = "EPSG:4326", crs_iwra: str = "EPSG:4326",
+           with_discharge: bool = True) -> dict[str, tuple[str, gpd.GeoDataFrame, dict[str, Any]]]:
+    units = frame([{"fid": f, "name": f"Unit {f}", "next_down": nd, "level": "section",
+                    "accuracy": "derived", "geometry": box(x, y, x + 0.5, y + 0.5)}
+                   for f, ((x, y), nd) in UNITS.items()], crs_units)
+    sites = frame([
+        {"fid": "p1", "name": "Block A", "aws_ref": REF, "geometry": SITE},
+        {"fid": "p2", "name": "Block B", "aws_ref": REF, "geometry": SITE_B},
+        # site 2 straddles the u_c / u_d boundary at lon 121.0: 60 % west, 40 % east
+        {"fid": "q1", "name": "Straddler", "aws_ref": REF2,
+         "geometry": box(120.997, 31.30, 121.002, 31.302)},
+    ])
+    rivers = frame([
+        {"fid": "river_x", "name": "Far River",
+         "geometry": LineString([(120.1, 31.75), (120.4, 31.75)])},
+        {"fid": "river_d", "name": "Down River",
+         "geometry": LineString([(120.9, 31.2), (121.3, 31.2)])},
+    ])
+    lakes = frame([{"fid": "lake_l", "name": "Site Lake", "flows_to": "river_d",
+                    "accuracy": "illustrative", "geometry": box(120.75, 31.245, 120.76, 31.25)}])
+    sources = frame([{"fid": "intake_x", "name": "Far intake", "flows_to": "plant",
+                      "geometry": Point(120.25, 31.7503)}])
+    facilities = frame([{"fid": "plant", "name": "City Water Plant", "serves": f"{REF},{REF2}",
+                         "geometry": Point(120.7, 31.2)}])
+    out: dict[str, tuple[str, gpd.GeoDataFrame, dict[str, Any]]] = {
+        "units": ("catchment_unit", units, {}),
+        "sites": ("site", sites, {"evidences": ["site_boundaries"]}),
+        "rivers": ("river", rivers, {}),
+        "lakes": ("lake", lakes, {}),
+        "sources": ("water_source", sources, {}),
+        "facilities": ("facility", facilities, {}),
+        "iwras": ("iwra", iwra_frame(crs_iwra), {}),
+    }
+    if with_discharge:
+        dps = frame([
+            {"fid": "dp_rain", "name": "Rain outfall", "aws_ref": REF, "flows_to": "lake_l",
+             "geometry": Point(120.7495, 31.246)},
+            {"fid": "dp_far", "name": "Far outfall", "aws_ref": REF,
+             "geometry": Point(120.6, 31.1)},           # > 1 km from every water body
+        ])
+        out["discharge_points"] = ("discharge_point", dps, {})
+    return out
+
+
+def iwra_frame(crs: str = "EPSG:4326") -> gpd.GeoDataFrame:
+    return frame([
+        # shares the east edge of parcel p2 exactly: touching, on-site
+        {"fid": "iw_touch", "name": "Touching wetland", "category": "wetland",
+         "geometry": box(120.750, 31.2455, 120.7502, 31.2465)},
+        {"fid": "iw_near", "name": "Near park", "category": "landscape",
+         "geometry": box(120.745, 31.2500, 120.746, 31.2510)},   # ≈ 330 m north: 1 km band
+        {"fid": "iw_down", "name": "Downstream reserve", "category": "wetland",
+         "geometry": box(121.2, 31.3, 121.21, 31.31)},           # in u_d, ≈ 43 km
+        {"fid": "iw_side", "name": "Side-branch forest", "category": "landscape",
+         "geometry": box(120.8, 31.7, 120.81, 31.71)},           # in u_b: upstream branch, neither
+        {"fid": "iw_source", "name": "Source protection zone", "category": "water source",
+         "geometry": box(120.24, 31.74, 120.26, 31.76)},         # around the far intake, in u_x
+    ], crs)
+
+
+RECORD = SiteRecord(aws_ref=REF, site_name="Test site", area_m2=85_000.0,
+                    water_service_provider="City Water Group",
+                    ultimate_water_sources=["Far River"], receiving_water_bodies=["Site Lake"])
+RECORD2 = SiteRecord(aws_ref=REF2, site_name="Straddling site")
+
+
+@pytest.fixture
+def workspace(make_workspace: Any) -> Path:
+    return make_workspace(layers=layers(), records=[RECORD, RECORD2])
+
+
+def test_checklist_chain_units_and_iwras(workspace: Path) -> None:
+    scope = assess_site(workspace, REF)
+    assert scope.name == "Test site" and scope.record is not None
+    status = {c.element: c.status for c in scope.checklist}
+    assert len(scope.checklist) == 6
+    assert status[AwsElement.SITE_BOUNDARIES] == "present"
+    assert status[AwsElement.INFRASTRUCTURE] == "missing"   # no pipe / facility of the site
+    assert status[AwsElement.OWNED_WATER_SOURCES] == "present"  # record: provider supplies it
+    assert "owns no water sources" in scope.element("owned_water_sources").notes[0]
+    assert status[AwsElement.SERVICE_PROVIDER] == "present"
+    assert status[AwsElement.DISCHARGE] == "partial"         # the far outfall is a gap
+    discharge = scope.element(AwsElement.DISCHARGE)
+    assert any("Far outfall (dp_far): no water body within 1000 m" in m for m in discharge.missing)
+    assert any("illustrative" in c for c in discharge.caveats)
+    assert scope.score == "4/6 present"
+    # the intake in another basin counts: relied on = its unit (nothing upstream of it)
+    assert [u.fid for u in scope.relied_on] == ["u_x"]
+    assert "contains intake Far intake" in scope.relied_on[0].why
+    # affected: where the outfall and lake are, and downstream, not the side branches
+    assert [u.fid for u in scope.affected] == ["u_c", "u_d", "u_sea"]
+    assert {"u_a", "u_b"}.isdisjoint(u.fid for u in scope.affected)
+    # chain: Far River ⇢ intake → plant → site → outfall → lake → Down River ⇢ u_d → sea
+    fids = scope.chain.fids()
+    assert fids[:4] == ["river_x", "intake_x", "plant", REF]
+    assert fids.index("lake_l") < fids.index("river_d") < fids.index("u_d") < fids.index("u_sea")
+    assert scope.chain.node("u_sea").role == "ultimate receiving water body"
+    iw = scope.iwras.set_index("fid")
+    assert iw.loc["iw_touch", "classification"] == "onsite"
+    assert iw.loc["iw_touch", "distance_m"] == 0.0
+    assert iw.loc["iw_near", "classification"] == "catchment"
+    assert iw.loc["iw_near", "distance_m"] == pytest.approx(333.6, abs=3)
+    assert iw.loc["iw_near", "band_km"] == 1.0
+    assert iw.loc["iw_down", "band_km"] == 50.0
+    assert math.isnan(iw.loc["iw_source", "band_km"])          # ≈ 70 km: beyond all bands
+    assert iw.loc["iw_down", "relation"] == "downstream of discharge"
+    assert iw.loc["iw_source", "relation"] == "upstream of water source"
+    assert iw.loc["iw_side", "relation"] == "neither"
+    assert iw.loc["iw_touch", "relation"] == "downstream of discharge"
+    assert scope.iwras["fid"].iloc[0] == "iw_touch"              # on-site first
+
+
+def test_features_frame_is_the_scope_map(workspace: Path) -> None:
+    scope = assess_site(workspace, REF)
+    feats = scope.features.set_index("fid")
+    assert scope.features.crs.to_epsg() == 4326
+    assert not scope.features["fid"].duplicated().any()
+    assert feats.loc["p1", "role"] == "site parcel"
+    assert feats.loc["p1", "aws_element"] == "site_boundaries"
+    assert feats.loc["plant", "role"] == "water plant"
+    assert feats.loc["intake_x", "aws_element"] == "service_provider"
+    assert "on-site IWRA" in feats.loc["iw_touch", "role"]
+    assert "iw_source" not in feats.index                     # beyond the largest band
+    assert "relied-on catchment unit" in feats.loc["u_x", "role"]
+    assert "affected" in feats.loc["u_d", "role"]
+    for column in ("fid", "name", "layer", "kind", "aws_ref", "accuracy", "source", "datum",
+                   "aws_element", "role"):
+        assert column in scope.features.columns
+
+
+def test_one_catchment_and_straddling_parcel(workspace: Path) -> None:
+    one = assess_site(workspace, REF).one_catchment
+    assert one.ok and one.units == ("u_c",) and one.level == "section"
+    two = assess_site(workspace, REF2).one_catchment
+    assert not two.ok and set(two.units) == {"u_c", "u_d"}
+    areas = {o.unit_fid: o for o in two.overlaps}
+    total = areas["u_c"].area_m2 + areas["u_d"].area_m2
+    assert areas["u_c"].area_m2 / total == pytest.approx(0.6, abs=0.01)
+    assert areas["u_c"].share == pytest.approx(0.6, abs=0.01)
+    assert total == pytest.approx(475 * 222, rel=0.02)       # 0.005° × 0.002° at 31.3° N
+    assert "straddle" in two.message and "q1" in two.message
+
+
+def test_geographic_distance_is_geodesic_metres(make_workspace: Any) -> None:
+    ws_layers = layers()
+    north = box(120.745, 31.290, 120.747, 31.291)             # 0.043° north of the parcels
+    ws_layers["iwras"] = ("iwra", frame([{"fid": "iw", "name": "North", "geometry": north}]), {})
+    root = make_workspace(layers=ws_layers, records=[RECORD])
+    scope = assess_site(root, REF)
+    _, _, expected = Geod(ellps="WGS84").inv(120.746, 31.247, 120.746, 31.290)
+    assert expected == pytest.approx(4767, abs=5)
+    assert scope.iwras.loc[0, "distance_m"] == pytest.approx(expected, rel=1e-3)
+
+
+def test_layers_in_other_crs_give_identical_results(make_workspace: Any) -> None:
+    plain = assess_site(make_workspace(layers=layers(), records=[RECORD]), REF)
+    utm = assess_site(make_workspace(layers=layers(crs_units="EPSG:32651",
+                                                   crs_iwra="EPSG:32651"),
+                                     records=[RECORD]), REF)
+    cols = ["fid", "classification", "band_km", "relation"]
+    pd.testing.assert_frame_equal(plain.iwras[cols], utm.iwras[cols])
+    assert plain.iwras["distance_m"].to_numpy() == pytest.approx(
+        utm.iwras["distance_m"].to_numpy(), abs=0.01)
+    assert [u.fid for u in plain.affected] == [u.fid for u in utm.affected]
+    assert plain.one_catchment.units == utm.one_catchment.units
+    assert [c.status for c in plain.checklist] == [c.status for c in utm.checklist]
+
+
+def test_missing_layer_kind_is_an_element_missing(make_workspace: Any) -> None:
+    root = make_workspace(layers=layers(with_discharge=False), records=[RECORD])
+    scope = assess_site(root, REF)
+    discharge = scope.element("discharge")
+    assert discharge.status == "missing"
+    assert "no layer of kind 'discharge_point'" in discharge.missing[0]
+    assert scope.affected == ()
+    assert scope.element("catchments").status == "partial"
+
+
+def test_unknown_site_lists_the_known_ones(workspace: Path) -> None:
+    with pytest.raises(SiteNotFoundError, match=r"No site 'AWS-999999'.*AWS-000001, AWS-000002"):
+        assess_site(workspace, "AWS-999999")
+
+
+def test_empty_site_layer_is_a_clear_message(make_workspace: Any) -> None:
+    ws_layers = layers()
+    kind, sites, extra = ws_layers["sites"]
+    # a GeoPackage keeps its columns when empty (GPKG reserves 'fid', so the id is 'uid')
+    empty = sites.iloc[0:0].rename(columns={"fid": "uid"})
+    ws_layers["sites"] = (kind, empty, {**extra, "source": "sites.gpkg", "id_field": "uid"})
+    root = make_workspace(layers=ws_layers, records=[RECORD])
+    with pytest.raises(ScopeError, match=r"AWS-000001 has no parcels.*hold no features"):
+        assess_site(root, REF)
+
+
+def test_cycle_in_next_down_is_a_clear_message(make_workspace: Any) -> None:
+    ws_layers = layers()
+    units = ws_layers["units"][1]
+    units.loc[units["fid"] == "u_sea", "next_down"] = "u_c"
+    root = make_workspace(layers=ws_layers, records=[RECORD])
+    with pytest.raises(FlowNetworkError, match=r"cycle: .*Unit u_c \(u_c\) → Unit u_d"):
+        assess_site(root, REF)
+
+
+def test_bad_bands_are_refused(workspace: Path) -> None:
+    with pytest.raises(ScopeError, match="positive distances"):
+        assess_site(workspace, REF, bands_km=[0, 10])
+
+
+def test_to_dict_is_json_and_markdown_reads(workspace: Path) -> None:
+    scope = assess_site(workspace, REF, bands_km=[2, 20])
+    data = json.loads(json.dumps(scope.to_dict()))
+    assert data["score"] == "4/6 present"
+    assert data["settings"]["bands_km"] == [2.0, 20.0]
+    assert data["checklist"][0]["status"] == "present"
+    assert data["iwras"][0]["fid"] == "iw_touch"
+    md = scope.to_markdown()
+    assert "## 1.1.1 checklist" in md and "Touching wetland" in md and "❌ missing" in md
+
+
+def test_portfolio_one_row_per_site(workspace: Path) -> None:
+    seen: list[tuple[int, int]] = []
+    table = assess_all(workspace, progress=lambda done, total, _msg: seen.append((done, total)))
+    assert table["aws_ref"].tolist() == [REF, REF2]
+    rows = table.set_index("aws_ref")
+    assert rows.loc[REF, "single_catchment"] == "yes"
+    assert rows.loc[REF2, "single_catchment"] == "no"
+    assert rows.loc[REF, "catchment_unit"] == "Unit u_c"
+    assert rows.loc[REF, "iwras_onsite"] == 1
+    assert rows.loc[REF, "iwras_within_1km"] == 2
+    assert rows.loc[REF, "iwras_within_50km"] == 3
+    single = assess_site(workspace, REF)
+    assert rows.loc[REF, "checklist"] == single.score
+    assert seen and seen[-1][0] == seen[-1][1] and seen[0][0] == 0
