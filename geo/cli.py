@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from geo.errors import GeoError
@@ -52,8 +53,9 @@ def friendly_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except GeoError as err:
-            err_console.print(f"[bold red]error:[/] {err}", highlight=False, markup=True,
-                              soft_wrap=True)
+            # Escape: messages quote user data (file, column names) that may look like markup.
+            err_console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False,
+                              markup=True, soft_wrap=True)
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
@@ -227,6 +229,107 @@ def zonal(
         table.add_row(*(f"{v:,.4g}" if isinstance(v, float) else str(v) for v in values))
     console.print(table)
 
+
+# --- bring your own data (issue 7): import, history, undo -------------------------------
+
+
+@app.command("import")
+@friendly_errors
+def import_file(
+    file: Annotated[str, typer.Argument(
+        help="GeoJSON, zipped Shapefile, GeoPackage, KML/KMZ, CSV/XLSX (lon/lat) or GPX.")],
+    layer: Annotated[str, typer.Option("--layer", help="Target layer id.")],
+    kind: Annotated[str | None, typer.Option(
+        "--kind", help="Create the layer with this kind if it does not exist.")] = None,
+    site: Annotated[str | None, typer.Option(
+        "--site", help="Link every feature to this site (AWS-…).")] = None,
+    datum: Annotated[str | None, typer.Option(
+        "--datum", help="Datum the coordinates were taken in: wgs84, cgcs2000, gcj02 "
+        "(Amap/Tencent) or bd09 (Baidu); gcj02/bd09 are converted to WGS84.")] = None,
+    crs: Annotated[str | None, typer.Option(
+        "--crs", help="CRS of files that declare none, e.g. EPSG:4326.")] = None,
+    swap_axes: Annotated[bool, typer.Option(
+        "--swap-axes", help="Coordinates are latitude/longitude: swap them.")] = False,
+    src_layer: Annotated[str | None, typer.Option(
+        "--src-layer", help="Layer/sheet/shapefile inside the file.")] = None,
+    lon_col: Annotated[str | None, typer.Option("--lon-col", help="CSV/XLSX longitude column.")
+                       ] = None,
+    lat_col: Annotated[str | None, typer.Option("--lat-col", help="CSV/XLSX latitude column.")
+                       ] = None,
+    field_map: Annotated[str | None, typer.Option(
+        "--field-map", help="Rename source fields: src=dst,src2=dst2.")] = None,
+    mode: Annotated[str, typer.Option("--mode", help="append or replace.")] = "append",
+    accuracy: Annotated[str | None, typer.Option(
+        "--accuracy", help="surveyed (default), official, derived or illustrative.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and report only.")] = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Import your own features into a layer (safely; nothing saved on bad input)."""
+    from geo.catalogue import Datum
+    from geo.errors import CRSError
+    from geo.importer import import_into, parse_field_map, workspace_reference
+    from geo.ingest import ImportOptions, ingest_bytes, read_user_file
+    from geo.workspace import open_workspace
+
+    try:
+        datum_value = Datum(datum.lower()) if datum else None
+    except ValueError:
+        raise CRSError(f"--datum {datum!r} is not one of wgs84, cgcs2000, gcj02, bd09.") from None
+    ws = open_workspace(workspace)
+    options = ImportOptions(crs=crs, datum=datum_value, swap_axes=swap_axes,
+                            src_layer=src_layer, lon_col=lon_col, lat_col=lat_col)
+    mapping = parse_field_map(field_map)
+    data, name = read_user_file(file, limits=options.limits)
+    result = ingest_bytes(data, name, options, reference=workspace_reference(ws))
+    report = import_into(ws, layer, result, kind=kind, site=site, field_map=mapping,
+                         mode=mode, accuracy=accuracy, dry_run=dry_run)
+    console.print(f"Read {name} as {result.format.value}, CRS {result.source_crs}, "
+                  f"datum {result.datum.value}.", markup=False, highlight=False)
+    for line in report.lines():
+        console.print(line, markup=False, highlight=False)
+    if report.legal_note:
+        console.print(report.legal_note, markup=False, highlight=False, style="yellow")
+
+
+@app.command()
+@friendly_errors
+def history(
+    layer: Annotated[str, typer.Argument(help="Layer id.")],
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Show every save of a layer in the edit store (undo with `catchscope undo LAYER`)."""
+    from geo.store import history as layer_history
+    from geo.workspace import open_workspace
+
+    ws = open_workspace(workspace)
+    entries = layer_history(ws, layer)
+    if not entries:
+        console.print(f"Layer {layer!r} has no history: it is read from "
+                      f"{ws.spec(layer).source} and has never been saved in the edit store.",
+                      markup=False)
+        return
+    table = Table(title=f"History of {layer}")
+    for column in ("version", "saved (UTC)", "by", "action", "features", "what"):
+        table.add_column(column)
+    for entry in entries:
+        table.add_row(str(entry.version), entry.saved_at, escape(entry.author), entry.action,
+                      str(entry.n_features), escape(entry.summary))
+    console.print(table)
+
+
+@app.command()
+@friendly_errors
+def undo(
+    layer: Annotated[str, typer.Argument(help="Layer id.")],
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Undo the latest save of a layer (the undo is itself recorded in the history)."""
+    from geo.store import undo as undo_save
+    from geo.workspace import open_workspace
+
+    ws = open_workspace(workspace)
+    result = undo_save(ws, layer)
+    console.print(result.message, markup=False, highlight=False)
 
 def main() -> None:
     """Console-script entry point."""
