@@ -21,7 +21,14 @@ from rich.table import Table
 
 from geo.errors import ReportError
 from geo.records import SiteRecord, record_path, save_record
-from geo.reports import FieldChange, ImportedReport, ImportPlan, plan_import, read_report
+from geo.reports import (
+    FieldChange,
+    ImportedReport,
+    ImportPlan,
+    plan_import,
+    read_report,
+    review_facts,
+)
 from geo.workspace import open_workspace
 
 __all__ = ["import_reports", "read_report_files", "render_review"]
@@ -171,47 +178,9 @@ def _facts_table(record: SiteRecord) -> Table:
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
-    answers = [i.answer for i in record.indicators]
-    scored = [i.score for i in record.indicators if i.score is not None]
-    rows: list[tuple[str, Any]] = [
-        ("Audit", f"{record.audit_number} · {record.audit_type} · start "
-                  f"{record.audit_start_date or '?'} · lead {record.lead_auditor}"),
-        ("Certification", f"{record.certification_status} · decided {record.decision_date or '?'}"
-                          f" · valid until {record.valid_until or '?'} · next audit "
-                          f"{record.next_audit_date or '?'}"),
-        ("Score", "" if record.score is None else f"{record.score:.2f}"),
-        ("Organisation", record.organisation),
-        ("Registration address", record.registration_address or record.address),
-        ("Operation addresses", "\n".join(record.operation_addresses)),
-        ("Area", _number(record.area_m2, "m²")
-         + (f" (construction {_number(record.construction_area_m2, 'm²')})"
-            if record.construction_area_m2 else "")),
-        ("Staff / capacity", f"{record.staff or '?'} · {record.capacity or '?'}"),
-        ("Catchment", record.catchment_name),
-        ("Water supply", f"{record.water_service_provider or '(provider not named)'} ← "
-                         f"{', '.join(record.ultimate_water_sources) or '?'}"),
-        ("Wastewater", f"{record.wastewater_service_provider or '?'} → "
-                       f"{', '.join(record.receiving_water_bodies) or '?'}"),
-        ("On-site IWRAs", ", ".join(record.onsite_iwras)),
-        ("Catchment IWRAs", (f"{record.catchment_iwra_count} stated; " if
-                             record.catchment_iwra_count is not None else "")
-         + ", ".join(record.catchment_iwras)),
-        ("Shared challenges", "\n".join(
-            f"{c.text}" + (f" ({c.priority})" if c.priority else "")
-            for c in record.shared_water_challenges)),
-        ("Indicators", f"{len(record.indicators)}: Yes {answers.count('Yes')} · No "
-                       f"{answers.count('No')} · N/A {answers.count('N/A')} · unanswered "
-                       f"{answers.count('')}; {sum(i.advanced for i in record.indicators)} "
-                       f"advanced, scores add up to {sum(scored):g}"),
-        ("Announcements", str(len(record.stakeholder_announcements))),
-    ]
-    for label, value in rows:
-        table.add_row(label, escape(str(value)) if value else "[dim]—[/]")
+    for label, value in review_facts(record):
+        table.add_row(label, escape(value) if value else "[dim]—[/]")
     return table
-
-
-def _number(value: float | None, unit: str) -> str:
-    return "?" if value is None else f"{value:,.0f} {unit}"
 
 
 def _short(value: Any, width: int = 60) -> str:

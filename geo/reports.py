@@ -52,6 +52,7 @@ __all__ = [
     "parse_report_text",
     "plan_import",
     "read_report",
+    "review_facts",
     "save_plan",
 ]
 
@@ -614,3 +615,49 @@ def save_plan(data_dir: Path, plan: ImportPlan) -> Path:
     ``data_dir`` is the workspace's ``data/`` folder (``Workspace.data_dir``).
     """
     return save_record(data_dir, plan.record)
+
+
+def review_facts(record: SiteRecord) -> list[tuple[str, str]]:
+    """The facts a reviewer checks before saving, as (label, text) rows.
+
+    The CLI prints them as a table; the app can show the same rows.
+    """
+    answers = [i.answer for i in record.indicators]
+    scored = [i.score for i in record.indicators if i.score is not None]
+    rows: list[tuple[str, str]] = [
+        ("Audit", f"{record.audit_number} · {record.audit_type} · start "
+                  f"{record.audit_start_date or '?'} · lead {record.lead_auditor}"),
+        ("Certification", f"{record.certification_status} · decided {record.decision_date or '?'}"
+                          f" · valid until {record.valid_until or '?'} · next audit "
+                          f"{record.next_audit_date or '?'}"),
+        ("Score", "" if record.score is None else f"{record.score:.2f}"),
+        ("Organisation", record.organisation),
+        ("Registration address", record.registration_address or record.address),
+        ("Operation addresses", "\n".join(record.operation_addresses)),
+        ("Area", _number(record.area_m2, "m²")
+         + (f" (construction {_number(record.construction_area_m2, 'm²')})"
+            if record.construction_area_m2 else "")),
+        ("Staff / capacity", f"{record.staff or '?'} · {record.capacity or '?'}"),
+        ("Catchment", record.catchment_name),
+        ("Water supply", f"{record.water_service_provider or '(provider not named)'} ← "
+                         f"{', '.join(record.ultimate_water_sources) or '?'}"),
+        ("Wastewater", f"{record.wastewater_service_provider or '?'} → "
+                       f"{', '.join(record.receiving_water_bodies) or '?'}"),
+        ("On-site IWRAs", ", ".join(record.onsite_iwras)),
+        ("Catchment IWRAs", (f"{record.catchment_iwra_count} stated; " if
+                             record.catchment_iwra_count is not None else "")
+         + ", ".join(record.catchment_iwras)),
+        ("Shared challenges", "\n".join(
+            f"{c.text}" + (f" ({c.priority})" if c.priority else "")
+            for c in record.shared_water_challenges)),
+        ("Indicators", f"{len(record.indicators)}: Yes {answers.count('Yes')} · No "
+                       f"{answers.count('No')} · N/A {answers.count('N/A')} · unanswered "
+                       f"{answers.count('')}; {sum(i.advanced for i in record.indicators)} "
+                       f"advanced, scores add up to {sum(scored):g}"),
+        ("Announcements", str(len(record.stakeholder_announcements))),
+    ]
+    return rows
+
+
+def _number(value: float | None, unit: str) -> str:
+    return "?" if value is None else f"{value:,.0f} {unit}"

@@ -698,3 +698,18 @@ def test_page_numbers_and_headers_inside_a_comment_are_dropped() -> None:
     comments = {i.id: i.comment for i in parse_report_text(text).record.indicators}
     assert comments["1.4.3"] == "Quantified for the main\nsupplier."
     assert comments["1.3.8"] == "Drinking water points are missing in one workshop."
+
+
+def test_bom_and_windows_line_ends_import_the_same() -> None:
+    plain = read_report(MINI_REPORT.encode(), name="r").record
+    windows = read_report(b"\xef\xbb\xbf" + MINI_REPORT.replace("\n", "\r\n").encode(), name="r")
+    assert windows.record == plain
+
+
+def test_review_facts_for_the_app() -> None:
+    from geo.reports import review_facts
+
+    rows = dict(review_facts(parse_report_text(MINI_REPORT).record))
+    assert rows["Area"] == "12,500 m² (construction 8,000 m²)"
+    assert rows["On-site IWRAs"] == "Little Pond"
+    assert rows["Indicators"].startswith("5: Yes 3 · No 2 · N/A 0")
