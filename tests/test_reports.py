@@ -713,3 +713,25 @@ def test_review_facts_for_the_app() -> None:
     assert rows["Area"] == "12,500 m² (construction 8,000 m²)"
     assert rows["On-site IWRAs"] == "Little Pond"
     assert rows["Indicators"].startswith("5: Yes 3 · No 2 · N/A 0")
+
+
+@pytest.mark.seeds
+@pytest.mark.parametrize("seed", [SEED_158, SEED_LANTO])
+def test_seed_without_tabs_or_blank_lines_imports_the_same(shared_dir: Path, seed: str) -> None:
+    """Extractors differ in whitespace: tabs as spaces, no empty lines."""
+    text = (shared_dir / seed).read_text(encoding="utf-8")
+    squashed = "\n".join(line.replace("\t", " ") for line in text.split("\n") if line.strip())
+    assert read_report(squashed.encode()).record == read_report(text.encode()).record
+
+
+def test_several_findings() -> None:
+    second = ("Finding No:\tTNR-000002\nChecklist Item No:\t2.4.2\nStatus:\tClosed\n"
+              "Finding level:\tMajor non-conformity\nChecklist item:\tA plan.\n"
+              "Findings:\tNo plan.\nCorrective action:\tWrite one.\n\nReport Details")
+    text = _report(**{"\nReport Details": "\n" + second,
+                      "A total of 1 finding": "A total of 2 findings",
+                      "0 major non-conformity": "1 major non-conformity"})
+    imported = parse_report_text(text)
+    assert [(f.id, f.level, f.indicator, f.status) for f in imported.record.findings] == [
+        ("TNR-000001", "Minor", "1.3.8", "Open"), ("TNR-000002", "Major", "2.4.2", "Closed")]
+    assert "findings-count" not in _codes(imported)  # summary 2 = 1 major + 1 minor listed
