@@ -74,14 +74,14 @@ def record_values(header: dict[str, Any], sections: dict[str, list[str]],
         "site_participants": header.get("participants", []),
         "summary_of_findings": header.get("summary", ""),
         "scope_of_assessment": scope,
-        "score": _score(sections.get("score", []), warnings),
-        "next_audit_date": _first_date(sections.get("surveillance", []), "next audit", warnings),
+        "score": _score([*sections.get("score", []), header.get("score", "")]),
+        "next_audit_date": _first_date(sections.get("surveillance", [])),
         "stakeholder_announcements": _announcements(sections.get("stakeholder announcements",
                                                                  [])),
         "report_prepared_by": report_details.get("prepared by", ""),
         "report_approved_by": report_details.get("approved by", ""),
         "report_approved_on": _iso_or_text(report_details.get("approved on", "")),
-        "registration_address": _addresses(scope, "Registration")[:1] or [""],
+        "registration_address": next(iter(_addresses(scope, "Registration")), ""),
         "operation_addresses": (_addresses(scope, "Operation") + _addresses(scope, "Production")),
         "area_m2": _area(facts_text, r"(?:covers|covering|occupies|with) an? (?:total )?area of"),
         "construction_area_m2": _area(facts_text, r"construction area of"),
@@ -105,7 +105,6 @@ def record_values(header: dict[str, Any], sections: dict[str, list[str]],
         "findings": findings,
         "indicators": indicators,
     }
-    values["registration_address"] = values["registration_address"][0]
     values["operation_addresses"] = _unique(values["operation_addresses"])
     for key, label in (("decision", "decision_date"), ("valid", "valid_until"),
                        ("start", "audit_start_date")):
@@ -132,7 +131,7 @@ def _report_details(lines: list[str]) -> dict[str, str]:
     return out
 
 
-def _score(lines: list[str], warnings: list[ReportWarning]) -> float | None:
+def _score(lines: list[str]) -> float | None:
     for line in lines:
         match = re.match(r"^\s*(\d{1,3}(?:\.\d+)?)\s*$", line)
         if match:
@@ -164,7 +163,7 @@ def _date(text: str, label: str, warnings: list[ReportWarning]) -> date | None:
     return parsed
 
 
-def _first_date(lines: list[str], label: str, warnings: list[ReportWarning]) -> date | None:
+def _first_date(lines: list[str]) -> date | None:
     for line in lines:
         for token in re.findall(r"\d{4}-[A-Za-z]{3}-\d{1,2}|\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}/\d{4}"
                                 r"|\d{1,2} [A-Z][a-z]+ \d{4}", line):

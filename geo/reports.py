@@ -114,7 +114,7 @@ _HEADER_LABELS = {
     "audit start date": "start", "lead auditor": "lead",
     "audit team participants": "team", "audit team": "team",
     "site participants": "participants", "summary of audit findings": "summary",
-    "scope of assessment": "scope",
+    "scope of assessment": "scope", "total score": "score", "score": "score",
 }
 _FINDING_LABELS = {
     "finding no": "id", "checklist item no": "indicator", "status": "status",
@@ -207,6 +207,11 @@ def parse_report_text(text: str, name: str = "report") -> ImportedReport:
         header["audit"] = first_header.group("audit")
     aws_ref = _aws_ref(header, text, name, warnings)
     sections = _sections(lines[:start])
+    if "surveillance" not in sections:  # no heading: the lines after "...next audit"
+        at = next((i for i, line in enumerate(lines[:start])
+                   if re.search(r"next (?:surveillance )?audit", line, re.IGNORECASE)), None)
+        if at is not None:
+            sections["surveillance"] = lines[at:at + 4]
     indicators, finding_refs = _read_checklist(lines[start:end], warnings)
     findings = _read_findings(sections.get("finding details", []), warnings)
     values = record_values(header, sections, indicators, findings, warnings)

@@ -735,3 +735,12 @@ def test_several_findings() -> None:
     assert [(f.id, f.level, f.indicator, f.status) for f in imported.record.findings] == [
         ("TNR-000001", "Minor", "1.3.8", "Open"), ("TNR-000002", "Major", "2.4.2", "Closed")]
     assert "findings-count" not in _codes(imported)  # summary 2 = 1 major + 1 minor listed
+
+
+def test_other_layout_of_score_and_next_audit() -> None:
+    text = _report(**{"SCORE\n\n3.00\n": "Total score: 3.00\n",
+                      "Surveillance\n\nProposed date for next audit\n2025-Mar-11":
+                      "Proposed date for next audit: 11 March 2025"})
+    record = parse_report_text(text).record
+    assert record.score == 3.0
+    assert str(record.next_audit_date) == "2025-03-11"
