@@ -20,7 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from geo.errors import ReportError
-from geo.records import SiteRecord, record_path, save_record
+from geo.records import SiteRecord, record_path
 from geo.reports import (
     FieldChange,
     ImportedReport,
@@ -28,6 +28,7 @@ from geo.reports import (
     plan_import,
     read_report,
     review_facts,
+    save_plan,
 )
 from geo.workspace import open_workspace
 
@@ -126,11 +127,21 @@ def import_reports(
         to_save = [p for p in to_save if ask(_question(p))]
     last_plan = {p.record.aws_ref: p for p in to_save}  # the last plan of a site has all merges
     for plan in last_plan.values():
-        path = save_record(ws.data_dir, plan.record)
+        path = save_plan(ws.data_dir, _against_disk(plan, ws.records))
         review.print(f"Saved [bold]{plan.record.aws_ref}[/] → {escape(str(path))}")
     if not last_plan:
         review.print("Nothing saved.")
     return 0
+
+
+def _against_disk(plan: ImportPlan, stored: dict[str, SiteRecord]) -> ImportPlan:
+    """The plan of a site's last report, based on the record as loaded from disk.
+
+    Several reports of one site merge in turn; the last plan's ``existing`` is the
+    previous report's result, while the file still holds what the workspace loaded.
+    """
+    return ImportPlan(record=plan.record, existing=stored.get(plan.record.aws_ref),
+                      changes=plan.changes)
 
 
 def _question(plan: ImportPlan) -> str:

@@ -28,9 +28,16 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from geo.errors import ReportError
+from geo.errors import RecordError, ReportError
 from geo.record_merge import FieldChange, diff_records, merge_records
-from geo.records import Finding, IndicatorAnswer, SiteRecord, save_record
+from geo.records import (
+    Finding,
+    IndicatorAnswer,
+    SiteRecord,
+    load_record,
+    record_path,
+    save_record,
+)
 from geo.report_facts import ReportWarning, address_warnings, record_values
 from geo.report_text import (
     PAGE_HEADER_RE,
@@ -615,10 +622,24 @@ def plan_import(records: dict[str, SiteRecord],
 
 
 def save_plan(data_dir: Path, plan: ImportPlan) -> Path:
-    """Save the record of an accepted :class:`ImportPlan` atomically; return its path.
+    """Save the record of a reviewed :class:`ImportPlan` atomically; return its path.
 
-    ``data_dir`` is the workspace's ``data/`` folder (``Workspace.data_dir``).
+    ``data_dir`` is the workspace's ``data/`` folder (``Workspace.data_dir``).  The
+    stored record must still be the one the plan was made from, so an edit saved
+    in the meantime (another tab, another person) is never silently overwritten.
+
+    Raises
+    ------
+    RecordError
+        If the stored record changed (or appeared) since the plan was made.
     """
+    path = record_path(data_dir, plan.record.aws_ref)
+    current = load_record(path) if path.exists() else None
+    if current != plan.existing:
+        raise RecordError(
+            f"{path.name} changed since this import was reviewed; nothing was saved. "
+            f"Review the import again against the current record."
+        )
     return save_record(data_dir, plan.record)
 
 

@@ -744,3 +744,33 @@ def test_other_layout_of_score_and_next_audit() -> None:
     record = parse_report_text(text).record
     assert record.score == 3.0
     assert str(record.next_audit_date) == "2025-03-11"
+
+
+def test_save_refuses_when_the_record_changed_since_review(tmp_path: Path) -> None:
+    from geo.errors import RecordError
+    from geo.reports import save_plan
+
+    data = tmp_path / "data"
+    stored = parse_report_text(MINI_REPORT).record
+    save_record(data, stored)
+    plan = plan_import({stored.aws_ref: stored},
+                       parse_report_text(_report(**{"SCORE\n\n3.00": "SCORE\n\n4.00"})))
+    save_record(data, stored.model_copy(update={"notes": "edited in another tab"}))
+    with pytest.raises(RecordError, match="changed since this import was reviewed"):
+        save_plan(data, plan)
+    assert load_record(data / "sites" / "AWS-009999.json").notes == "edited in another tab"
+    fresh = plan_import({stored.aws_ref: load_record(data / "sites" / "AWS-009999.json")},
+                        parse_report_text(_report(**{"SCORE\n\n3.00": "SCORE\n\n4.00"})))
+    save_plan(data, fresh)
+    saved = load_record(data / "sites" / "AWS-009999.json")
+    assert (saved.score, saved.notes) == (4.0, "edited in another tab")
+
+
+def test_two_reports_of_one_site_in_one_run(tmp_path: Path, mini_file: Path) -> None:
+    ws = _workspace(tmp_path)
+    later = tmp_path / "later.txt"
+    later.write_text(_report(**{"SCORE\n\n3.00": "SCORE\n\n4.00"}), encoding="utf-8")
+    result = CliRunner().invoke(app, ["import-report", str(mini_file), str(later), "-w", str(ws),
+                                      "--yes"])
+    assert result.exit_code == 0, result.output
+    assert load_record(ws / "data" / "sites" / "AWS-009999.json").score == 4.0
