@@ -306,7 +306,13 @@ def test_basin_holds_the_wusong_units(vector_layers: dict[str, gpd.GeoDataFrame]
 
 def test_kinds_carry_their_typed_columns(ws: Workspace) -> None:
     facilities = ws.load_kind(LayerKind.FACILITY)
-    assert {"wwtp", "water_plant"} <= set(facilities["facility_type"])
+    assert {"wwtp", "water_plant", "onsite_wwtp"} <= set(facilities["facility_type"])
+    onsite = facilities[facilities["facility_type"] == "onsite_wwtp"]
+    assert set(onsite["aws_ref"]) == set(SITE_AREAS_M2) and onsite["owned_by_site"].all()
+    parcels = ws.load("sites")
+    for _, plant in onsite.iterrows():
+        own = parcels[parcels["aws_ref"] == plant["aws_ref"]].union_all()
+        assert plant.geometry.within(own), plant["fid"]
     discharge = ws.load_kind(LayerKind.DISCHARGE_POINT)
     for ref in SITE_AREAS_M2:
         types = set(discharge.loc[discharge["aws_ref"] == ref, "discharge_type"])

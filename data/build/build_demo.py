@@ -910,10 +910,31 @@ def _facilities(scene: Scene) -> gpd.GeoDataFrame:
          "geometry": Point(*PLANT_YANGTZE)},
     ]
     for row in rows:
-        row.update(accuracy="illustrative", datum="wgs84", aws_ref=None, capacity=None)
+        row.update(accuracy="illustrative", datum="wgs84", aws_ref=None, capacity=None,
+                   owned_by_site=False)
     rows[1]["capacity"] = rows[2]["capacity"] = "1.5 million m³/day (Kunshan Water Group total)"
-    return _frame(rows, ["fid", "name", "name_zh", "facility_type", "operator", "serves",
-                         "capacity", "flows_to", "aws_ref", *PROVENANCE])
+    # The sites' own industrial wastewater treatment and reuse plants (zero discharge).
+    for ref, parcel, operator in (
+        ("AWS-000521", "site-521-area-c", "Luxshare Electronic Technology (Kunshan) Co., Ltd."),
+        ("AWS-000522", "site-522-baisheng-299", "Lanto Electronic Ltd."),
+    ):
+        inside = scene.lay.parcels[parcel]
+        spot = Point(inside.bounds[0] + 40, inside.bounds[1] + 40)  # a corner of the block
+        rows.append({
+            "fid": f"fac-{ref[-3:]}-onsite-wwtp",
+            "name": f"On-site industrial wastewater treatment and reuse, {ref}",
+            "name_zh": None, "facility_type": "onsite_wwtp", "operator": operator,
+            "serves": ref, "capacity": None, "flows_to": None, "aws_ref": ref,
+            "owned_by_site": True, "accuracy": "illustrative",
+            "source": REPORT_521 if ref == "AWS-000521" else REPORT_522, "datum": "wgs84",
+            "note": "Illustrative: the reports say industrial wastewater is treated on site and "
+                    "reused, with no discharge (concentrate goes out as hazardous waste), so no "
+                    f"flows_to. Drawn in a corner of {parcel}; its real position is not "
+                    "reported. " + REPLACE_GENERIC,
+            "geometry": _to_wgs84(spot),
+        })
+    return _frame(rows, ["fid", "name", "name_zh", "facility_type", "operator", "owned_by_site",
+                         "serves", "capacity", "flows_to", "aws_ref", *PROVENANCE])
 
 
 def _water_sources(scene: Scene) -> gpd.GeoDataFrame:
