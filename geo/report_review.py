@@ -128,7 +128,8 @@ def import_reports(
     last_plan = {p.record.aws_ref: p for p in to_save}  # the last plan of a site has all merges
     for plan in last_plan.values():
         path = save_plan(ws.data_dir, _against_disk(plan, ws.records))
-        review.print(f"Saved [bold]{plan.record.aws_ref}[/] → {escape(str(path))}")
+        review.print(f"Saved [bold]{plan.record.aws_ref}[/] → {escape(str(path))}",
+                     highlight=False)
     if not last_plan:
         review.print("Nothing saved.")
     return 0
@@ -152,7 +153,7 @@ def _question(plan: ImportPlan) -> str:
 
 
 def _ask(console: Console, question: str) -> bool:
-    answer = console.input(f"{escape(question)} [y/N] ")
+    answer = console.input(escape(f"{question} [y/N] "))
     return answer.strip().lower() in ("y", "yes")
 
 
@@ -178,9 +179,10 @@ def render_review(console: Console, report: ImportedReport, plan: ImportPlan,
         console.print("[green]No consistency warnings.[/]")
     where = f" ({escape(str(target))})" if target else ""
     if plan.is_new:
-        console.print(f"[bold]New record[/]{where}: no stored record of {record.aws_ref}.")
+        console.print(f"[bold]New record[/]{where}: no stored record of {record.aws_ref}.",
+                      highlight=False)
     elif not plan.changes:
-        console.print(f"The stored record{where} already holds exactly this.")
+        console.print(f"The stored record{where} already holds exactly this.", highlight=False)
     else:
         console.print(_changes_table(plan.changes, where))
 

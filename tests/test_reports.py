@@ -774,3 +774,15 @@ def test_two_reports_of_one_site_in_one_run(tmp_path: Path, mini_file: Path) -> 
                                       "--yes"])
     assert result.exit_code == 0, result.output
     assert load_record(ws / "data" / "sites" / "AWS-009999.json").score == 4.0
+
+
+def test_password_protected_pdf() -> None:
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    writer.add_blank_page(100, 100)
+    writer.encrypt("secret")
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    with pytest.raises(ReportError, match=r"locked\.pdf: the PDF is password-protected"):
+        read_report(buffer.getvalue(), name="locked.pdf")
