@@ -1,0 +1,565 @@
+"""The printable map sheet of a site's physical scope (PDF / PNG, A4 or A3 landscape).
+
+AWS asks that maps let "an external party identify the location, scale and physical
+properties" of the scope.  The sheet therefore carries: a title with the site and
+its catchment, the main map drawn in the site's UTM zone (so the scale bar is true),
+a legend, a scale bar measured in metres, a north arrow pointing at true north, a
+lon/lat graticule with labels, an inset locating the site in its wider basin
+(catchment units and the site marker), the data sources with their dates, the
+illustrative-feature caveat, the generation date and the software version.
+
+Rendered server-side with matplotlib's object API (no pyplot state, no network).
+Chinese names are drawn when a CJK font is installed (Debian ``fonts-noto-cjk``);
+without one the sheet shows the English names only, silently.
+
+Tests find the parts by ``gid``: ``legend``, ``scalebar``, ``north_arrow``,
+``graticule``, ``inset``, ``sources``, ``caveat``, ``footer``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import io
+import math
+import re
+import textwrap
+from typing import TYPE_CHECKING, Any
+
+import geopandas as gpd
+import matplotlib
+import numpy as np
+import pandas as pd
+import shapely
+from matplotlib import font_manager
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import FancyArrow, Patch, Rectangle
+from pyproj import CRS, Transformer
+
+import geo
+from geo.catalogue import LayerKind, LayerSpec
+from geo.errors import GeoError
+
+if TYPE_CHECKING:
+    from geo.export import ExportSet
+
+__all__ = ["PAPER_SIZES", "build_sheet", "find_cjk_font", "render_sheet", "render_sheets"]
+
+#: Landscape paper sizes in inches (width, height).
+PAPER_SIZES: dict[str, tuple[float, float]] = {
+    "a4": (297 / 25.4, 210 / 25.4),
+    "a3": (420 / 25.4, 297 / 25.4),
+}
+_DPI = {"a4": 200, "a3": 150}
+_CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans CJK", "Source Han Sans SC", "Source Han Sans",
+                 "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "Droid Sans Fallback",
+                 "Microsoft YaHei", "SimHei", "PingFang SC", "Heiti SC", "Arial Unicode MS")
+_CJK_RE = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]")
+_MIN_SPAN_M = 2_500.0
+_MARKERS = {"circle": "o", "square": "s", "triangle": "^", "diamond": "D", "star": "*",
+            "cross": "X"}
+_INK = "#222222"
+_MUTED = "#666666"
+
+
+@functools.lru_cache(maxsize=1)
+def find_cjk_font() -> str | None:
+    """The family name of an installed font with Chinese glyphs, or None."""
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    for family in _CJK_FAMILIES:
+        if family in installed:
+            return family
+    return next((name for name in sorted(installed) if "CJK" in name and "Mono" not in name),
+                None)
+
+
+def _label(row: pd.Series, cjk: bool, seen_local: set[str]) -> str:
+    """Feature label: the English name, plus the Chinese one (once) when it can be drawn.
+
+    A parcel named ``"<site>: <block>"`` is labelled by its block: the title names the site.
+    """
+    name = str(row.get("name") or row.get("fid") or "")
+    if row.get("kind") == LayerKind.SITE.value and ": " in name:
+        name = name.split(": ", 1)[1]
+    if not cjk and _CJK_RE.search(name):
+        name = str(row.get("fid") or "")
+    local = row.get("name_zh")
+    if cjk and isinstance(local, str) and local.strip() and local not in name \
+            and local not in seen_local:
+        seen_local.add(local)
+        return f"{name}\n{local}"
+    return name
+
+
+# --- geometry helpers ----------------------------------
+
+
+def _nice_step(span: float, target: int) -> float:
+    raw = span / max(target, 1)
+    power = 10 ** math.floor(math.log10(raw))
+    for factor in (1, 2, 2.5, 5, 10):
+        if raw <= factor * power:
+            return factor * power
+    return 10 * power
+
+
+def _extent(frame: gpd.GeoDataFrame, aspect: float, pad: float = 0.15,
+            min_span: float = _MIN_SPAN_M) -> tuple[float, float, float, float]:
+    """A box around ``frame`` (metric CRS) with the axes' width/height ratio."""
+    xmin, ymin, xmax, ymax = frame.total_bounds
+    width = max((xmax - xmin) * (1 + 2 * pad), min_span)
+    height = max((ymax - ymin) * (1 + 2 * pad), min_span / aspect)
+    if width / height < aspect:
+        width = height * aspect
+    else:
+        height = width / aspect
+    cx, cy = (xmin + xmax) / 2, (ymin + ymax) / 2
+    return cx - width / 2, cx + width / 2, cy - height / 2, cy + height / 2
+
+
+def _axes_aspect(fig: Figure, ax: Axes) -> float:
+    box = ax.get_position()
+    fig_w, fig_h = fig.get_size_inches()
+    return (box.width * fig_w) / (box.height * fig_h)
+
+
+def _draw_layer(ax: Axes, frame: gpd.GeoDataFrame, spec: LayerSpec | None, *,
+                muted: bool = False, zorder: float = 1.0) -> None:
+    if frame.empty:
+        return
+    style = spec.style if spec is not None else None
+    colour = style.color if style else "#555555"
+    fill = (style.fill_color or style.color) if style else "#999999"
+    alpha = style.fill_opacity if style else 0.2
+    weight = (style.weight if style else 1.5) * 0.6
+    marker = _MARKERS[style.marker] if style else "o"
+    illustrative = frame["accuracy"].astype(str).eq("illustrative") if "accuracy" in frame \
+        else pd.Series(False, index=frame.index)
+    dims = frame.geometry.geom_type.str.replace("Multi", "")
+    for dashed in (False, True):
+        part = frame[illustrative == dashed]
+        if part.empty:
+            continue
+        linestyle = (0, (4, 2)) if dashed else "solid"
+        polys = part[dims[part.index] == "Polygon"]
+        lines = part[dims[part.index] == "LineString"]
+        points = part[dims[part.index] == "Point"]
+        if not polys.empty:
+            polys.plot(ax=ax, facecolor=fill, alpha=None, edgecolor=colour,
+                       linewidth=weight * (0.6 if muted else 1), linestyle=linestyle,
+                       zorder=zorder).collections[-1].set_facecolor(
+                matplotlib.colors.to_rgba(fill, alpha * (0.6 if muted else 1)))
+        if not lines.empty:
+            lines.plot(ax=ax, color=colour, linewidth=weight * 1.3, linestyle=linestyle,
+                       zorder=zorder + 0.1)
+        if not points.empty:
+            ax.scatter(points.geometry.x, points.geometry.y, s=(style.radius if style else 6)
+                       ** 2 * 1.4, marker=marker, facecolor=fill, edgecolor=colour,
+                       linewidths=0.8, linestyle="--" if dashed else "-", zorder=zorder + 0.2)
+
+
+# --- the parts of the sheet ----------------------------------
+
+
+def _graticule(ax: Axes, to_metric: Transformer, to_wgs: Transformer, fontsize: float) -> None:
+    """Lon/lat lines across the map, labelled on the bottom and left edges."""
+    xmin, xmax = ax.get_xlim()
+    ymin, ymax = ax.get_ylim()
+    xs = np.array([xmin, xmax, xmax, xmin])
+    ys = np.array([ymin, ymin, ymax, ymax])
+    lons, lats = to_wgs.transform(xs, ys)
+    lon_lo, lon_hi, lat_lo, lat_hi = lons.min(), lons.max(), lats.min(), lats.max()
+    # at least three lines across the shorter side, in steps of 1, 2 or 5 × 10^n degrees
+    raw = min(lon_hi - lon_lo, lat_hi - lat_lo) / 3
+    power = 10 ** math.floor(math.log10(raw))
+    step = max(f * power for f in (1, 2, 5) if f * power <= raw)
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9))
+    line_kw = {"color": "#7a7a7a", "linewidth": 0.4, "linestyle": (0, (2, 2)), "zorder": 8,
+               "gid": "graticule"}
+    text_kw = {"fontsize": fontsize, "color": _MUTED}
+    dense = np.linspace(0, 1, 60)
+    for lon in np.arange(math.ceil(lon_lo / step) * step, lon_hi, step):
+        x, y = to_metric.transform(np.full_like(dense, lon),
+                                   lat_lo - step + dense * (lat_hi - lat_lo + 2 * step))
+        ax.plot(x, y, **line_kw)
+        x_bottom = float(np.interp(ymin, y, x))
+        if xmin < x_bottom < xmax:
+            label = f"{abs(lon):.{decimals}f}°{'E' if lon >= 0 else 'W'}"
+            ax.text(x_bottom, ymin, label, ha="center", va="top",
+                    transform=ax.transData, clip_on=False, gid="graticule_label",
+                    **text_kw).set_y(ymin - (ymax - ymin) * 0.008)
+    for lat in np.arange(math.ceil(lat_lo / step) * step, lat_hi, step):
+        x, y = to_metric.transform(lon_lo - step + dense * (lon_hi - lon_lo + 2 * step),
+                                   np.full_like(dense, lat))
+        ax.plot(x, y, **line_kw)
+        y_left = float(np.interp(xmin, x, y))
+        if ymin < y_left < ymax:
+            label = f"{abs(lat):.{decimals}f}°{'N' if lat >= 0 else 'S'}"
+            ax.text(xmin - (xmax - xmin) * 0.006, y_left, label, ha="right",
+                    va="center", rotation=90, clip_on=False, gid="graticule_label", **text_kw)
+    ax.set_xlim(xmin, xmax)
+    ax.set_ylim(ymin, ymax)
+
+
+def _scale_bar(ax: Axes, fontsize: float, paper_width_m: float, paper: str) -> str:
+    """A four-segment scale bar in metres (the map is in a metric CRS); returns its text."""
+    xmin, xmax = ax.get_xlim()
+    ymin, ymax = ax.get_ylim()
+    width = xmax - xmin
+    length = _nice_step(width * 0.22, 1)
+    unit, divisor = ("km", 1000.0) if length >= 1000 else ("m", 1.0)
+    x0 = xmin + width * 0.04
+    y0 = ymin + (ymax - ymin) * 0.045
+    height = (ymax - ymin) * 0.011
+    ax.add_patch(Rectangle((x0 - width * 0.015, y0 - height * 2.4), length + width * 0.05,
+                           height * 6.2, facecolor="white", edgecolor="none", alpha=0.85,
+                           zorder=20, gid="scalebar"))
+    segments = 4
+    for i in range(segments):
+        ax.add_patch(Rectangle((x0 + i * length / segments, y0), length / segments, height,
+                               facecolor=_INK if i % 2 == 0 else "white", edgecolor=_INK,
+                               linewidth=0.6, zorder=21, gid="scalebar"))
+    for value in (0, length / 2, length):
+        text = f"{value / divisor:g}"
+        if value == length:
+            text += f" {unit}"
+        ax.text(x0 + value, y0 + height * 1.6, text, ha="center", va="bottom",
+                fontsize=fontsize, color=_INK, zorder=22, gid="scalebar")
+    scale = width / paper_width_m
+    ratio = _nice_step(scale, 1) if scale > 0 else 0
+    label = f"Scale 1:{scale:,.0f} printed on {paper.upper()}" if ratio else ""
+    ax.text(x0, y0 - height * 0.9, label, ha="left", va="top", fontsize=fontsize * 0.85,
+            color=_MUTED, zorder=22, gid="scalebar")
+    return f"{length / divisor:g} {unit}"
+
+
+def _north_arrow(ax: Axes, to_metric: Transformer, to_wgs: Transformer, fontsize: float) -> None:
+    """An arrow to true north (UTM grid north differs by the meridian convergence)."""
+    xmin, xmax = ax.get_xlim()
+    ymin, ymax = ax.get_ylim()
+    cx, cy = (xmin + xmax) / 2, (ymin + ymax) / 2
+    lon, lat = to_wgs.transform(cx, cy)
+    nx, ny = to_metric.transform(lon, lat + 0.01)
+    angle = math.atan2(nx - cx, ny - cy)  # clockwise from grid north
+    width, height = xmax - xmin, ymax - ymin
+    length = height * 0.075
+    base_x, base_y = xmax - width * 0.05, ymax - height * 0.17
+    dx, dy = length * math.sin(angle), length * math.cos(angle)
+    ax.add_patch(Rectangle((base_x - width * 0.025, base_y - height * 0.025), width * 0.05,
+                           height * 0.155, facecolor="white", edgecolor="none", alpha=0.85,
+                           zorder=20, gid="north_arrow"))
+    ax.add_patch(FancyArrow(base_x, base_y, dx, dy, width=width * 0.006,
+                            head_width=width * 0.02, head_length=length * 0.35,
+                            length_includes_head=True, color=_INK, zorder=21,
+                            gid="north_arrow"))
+    ax.text(base_x + dx * 1.25, base_y + dy * 1.25, "N", ha="center", va="bottom",
+            fontsize=fontsize * 1.6, fontweight="bold", color=_INK, zorder=22,
+            gid="north_arrow")
+
+
+def _inset(fig: Figure, rect: tuple[float, float, float, float], data: ExportSet,
+           metric: CRS, main_extent: tuple[float, float, float, float], fs: float,
+           cjk: bool) -> None:
+    """The site in its wider basin: catchment units, big lakes and rivers, the site marker."""
+    ax = fig.add_axes(rect)
+    ax.set_gid("inset")
+    units = _load_kinds(data.workspace, LayerKind.CATCHMENT_UNIT).to_crs(metric)
+    scope_units = set(data.features.loc[data.features["kind"] == LayerKind.CATCHMENT_UNIT.value,
+                                        "fid"].astype(str))
+    site = data.features[data.features["kind"] == LayerKind.SITE.value].to_crs(metric)
+    if site.empty:
+        site = data.features.to_crs(metric)
+    centre = shapely.centroid(shapely.union_all(site.geometry.values))
+    if not units.empty:
+        in_scope = units["fid"].astype(str).isin(scope_units)
+        for part, face, edge in ((units[~in_scope], "#f2f2f2", "#9a9a9a"),
+                                 (units[in_scope], "#d6e6f4", "#2b6ca3")):
+            if not part.empty:
+                part.plot(ax=ax, facecolor=face, edgecolor=edge, linewidth=0.5)
+    water = _load_kinds(data.workspace, LayerKind.LAKE, LayerKind.RIVER).to_crs(metric)
+    if not water.empty:
+        water.plot(ax=ax, color="#6baed6", linewidth=0.5, alpha=0.8)
+    xmin, xmax, ymin, ymax = main_extent
+    ax.add_patch(Rectangle((xmin, ymin), xmax - xmin, ymax - ymin, fill=False,
+                           edgecolor="#b2182b", linewidth=0.8, zorder=5))
+    ax.plot([centre.x], [centre.y], marker="*", markersize=fs * 1.8, color="#b2182b",
+            markeredgecolor="white", markeredgewidth=0.6, zorder=6, gid="inset_site")
+    one = getattr(data.scope, "one_catchment", None)
+    home = ", ".join(getattr(one, "unit_names", ()) or ())
+    if home:
+        ax.text(0.02, 0.02, _drawable(f"Site's catchment unit: {home}", cjk),
+                transform=ax.transAxes, fontsize=fs * 0.85, color="#1d4f7a", va="bottom",
+                bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1.5})
+    ext = _extent(units if not units.empty else site, _axes_aspect(fig, ax), pad=0.02,
+                  min_span=20_000)
+    ax.set_xlim(ext[0], ext[1])
+    ax.set_ylim(ext[2], ext[3])
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    ax.set_title("Location in the wider basin (catchment units in scope shaded blue)",
+                 fontsize=fs, loc="left", color=_INK)
+    for spine in ax.spines.values():
+        spine.set_edgecolor("#9a9a9a")
+
+
+def _load_kinds(ws: Any, *kinds: LayerKind) -> gpd.GeoDataFrame:
+    try:
+        frame = ws.load_kind(*kinds)
+    except GeoError:
+        frame = gpd.GeoDataFrame(geometry=[], crs="EPSG:4326")
+    return frame[frame.geometry.notna()] if not frame.empty else frame
+
+
+def _legend(fig: Figure, renderer: Any, anchor: tuple[float, float], drawn: list[LayerSpec],
+            frames: dict[str, gpd.GeoDataFrame], any_illustrative: bool, fs: float,
+            cjk: bool) -> float:
+    """Draw the legend with its top-left at ``anchor``; return the figure y of its bottom."""
+    handles: list[Any] = []
+    for spec in drawn:
+        style = spec.style
+        title = _drawable(spec.title, cjk)
+        dims = set(frames[spec.id].geometry.geom_type.str.replace("Multi", ""))
+        if "Polygon" in dims:
+            handles.append(Patch(facecolor=matplotlib.colors.to_rgba(
+                style.fill_color or style.color, max(style.fill_opacity, 0.12)),
+                edgecolor=style.color, label=title))
+        elif "LineString" in dims:
+            handles.append(Line2D([], [], color=style.color, linewidth=style.weight * 0.8,
+                                  label=title))
+        else:
+            handles.append(Line2D([], [], linestyle="none", marker=_MARKERS[style.marker],
+                                  markersize=fs, markerfacecolor=style.fill_color or style.color,
+                                  markeredgecolor=style.color, label=title))
+    if any_illustrative:
+        handles.append(Patch(facecolor="white", edgecolor=_INK, linestyle=(0, (4, 2)),
+                             label="Dashed outline: illustrative, not surveyed"))
+    handles.append(Line2D([], [], linestyle="none", marker="*", markersize=fs * 1.3,
+                          color="#b2182b", label="The site (inset map)"))
+    legend = fig.legend(handles=handles, loc="upper left", bbox_to_anchor=anchor,
+                        bbox_transform=fig.transFigure, fontsize=fs, frameon=False,
+                        title="Legend", title_fontsize=fs * 1.2, alignment="left",
+                        borderaxespad=0.0, borderpad=0.0, handlelength=2.0, labelspacing=0.45)
+    legend.set_gid("legend")
+    legend.get_title().set_fontweight("bold")
+    box = legend.get_window_extent(renderer).transformed(fig.transFigure.inverted())
+    return float(box.y0)
+
+
+def _wrap(text: str, width: int) -> str:
+    return "\n".join(textwrap.fill(part, width=width) if part else ""
+                     for part in text.split("\n"))
+
+
+# --- the sheet ----------------------------------
+
+
+def build_sheet(data: ExportSet, *, paper: str = "a4") -> Figure:
+    """Compose the map sheet of an export set as a matplotlib Figure.
+
+    Parameters
+    ----------
+    data : ExportSet
+        From :func:`geo.export.collect` (features in EPSG:4326; drawn in the site's UTM zone).
+    paper : {"a4", "a3"}
+        Landscape paper size.
+
+    Returns
+    -------
+    Figure
+        Not attached to pyplot; save it with ``fig.savefig`` or :func:`render_sheet`.
+    """
+    if paper not in PAPER_SIZES:
+        raise GeoError(f"Unknown paper size {paper!r}; use one of: {', '.join(PAPER_SIZES)}.")
+    cjk = find_cjk_font()
+    families = ["DejaVu Sans", cjk] if cjk else ["DejaVu Sans"]
+    with matplotlib.rc_context({"font.family": families, "pdf.fonttype": 3,
+                                "axes.unicode_minus": False}):
+        return _compose(data, paper, cjk is not None)
+
+
+def _compose(data: ExportSet, paper: str, cjk: bool) -> Figure:
+    width_in, height_in = PAPER_SIZES[paper]
+    fs = 7.0 * width_in / PAPER_SIZES["a4"][0]
+    fig = Figure(figsize=(width_in, height_in), facecolor="white")
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    metric = CRS.from_user_input(data.metric_crs)
+    to_metric = Transformer.from_crs("EPSG:4326", metric, always_xy=True)
+    to_wgs = Transformer.from_crs(metric, "EPSG:4326", always_xy=True)
+    features = data.features.to_crs(metric)
+    record = data.record
+
+    def text(x: float, y: float, value: str, **kwargs: Any) -> float:
+        """Draw text with its top at ``y``; return the figure y of its bottom."""
+        artist = fig.text(x, y, _drawable(value, cjk), va="top", **kwargs)
+        box = artist.get_window_extent(renderer).transformed(fig.transFigure.inverted())
+        return float(box.y0)
+
+    # title band
+    text(0.03, 0.975, f"Physical scope map: {data.title}", fontsize=fs * 2.0,
+         fontweight="bold", color=_INK, gid="title")
+    catchment = (record.catchment_name if record is not None and record.catchment_name
+                 else "catchment not recorded")
+    text(0.03, 0.925, f"AWS Standard v2.0, indicator 1.1.1 (physical scope) · Catchment: "
+         f"{catchment}", fontsize=fs * 1.25, color=_MUTED)
+
+    # main map
+    map_rect = (0.045, 0.315, 0.585, 0.585)
+    ax = fig.add_axes(map_rect, gid="main_map")
+    ax.set_facecolor("#fbfbf8")
+    site_linked = features[features["aws_ref"].astype(str) == data.aws_ref]
+    extent = _extent(site_linked if not site_linked.empty else features, _axes_aspect(fig, ax))
+    box = shapely.box(extent[0], extent[2], extent[1], extent[3])
+    drawn: list[LayerSpec] = []
+    frames: dict[str, gpd.GeoDataFrame] = {}
+    for spec in sorted(data.specs, key=lambda s: s.style.z):
+        frame = features[(features["layer"] == spec.id) & features.intersects(box)]
+        if frame.empty:
+            continue
+        _draw_layer(ax, frame, spec, zorder=2 + spec.style.z * 0.01)
+        drawn.append(spec)
+        frames[spec.id] = frame
+    labelled = features[features.intersects(box) & (
+        (features["aws_ref"].astype(str) == data.aws_ref)
+        | features["kind"].isin([LayerKind.FACILITY.value, LayerKind.LAKE.value,
+                                 LayerKind.WATER_SOURCE.value,
+                                 LayerKind.DISCHARGE_POINT.value]))]
+    ax.set_xlim(extent[0], extent[1])
+    ax.set_ylim(extent[2], extent[3])
+    _labels(ax, renderer, labelled, box, cjk, fs)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    ax.set_aspect("equal", adjustable="box")
+    _graticule(ax, to_metric, to_wgs, fs)
+    _scale_bar(ax, fs, width_in * map_rect[2] * 0.0254, paper)
+    _north_arrow(ax, to_metric, to_wgs, fs)
+    below = text(map_rect[0], map_rect[1] - 0.03,
+                 f"Map projection {metric.name} (EPSG:{metric.to_epsg()}); graticule WGS84 "
+                 "longitude/latitude (EPSG:4326). Exports are WGS84 (RFC 7946).",
+                 fontsize=fs * 0.85, color=_MUTED)
+    from geo.export import _sheet_caveat
+
+    map_chars = int(map_rect[2] * width_in * 72 / (fs * 0.95 * 0.55))
+    below = text(map_rect[0], below - 0.008, _wrap(_sheet_caveat(data), map_chars),
+                 fontsize=fs * 0.95, color="#8a1c1c", gid="caveat", linespacing=1.25)
+
+    # right panel: inset, legend, site facts
+    panel_x, panel_w = 0.665, 0.31
+    _inset(fig, (panel_x, 0.625, panel_w, 0.275), data, metric, extent, fs, cjk)
+    any_illustrative = bool((features["accuracy"].astype(str) == "illustrative").any())
+    legend_bottom = _legend(fig, renderer, (panel_x, 0.595), drawn, frames,
+                            any_illustrative, fs, cjk)
+    panel_chars = int(panel_w * width_in * 72 / (fs * 0.55))
+    text(panel_x, legend_bottom - 0.015, _wrap(_site_facts(data), panel_chars), fontsize=fs,
+         color=_INK, gid="site_facts", linespacing=1.25)
+
+    # bottom band: data sources in two columns, then the footer
+    top = min(below, 0.215) - 0.012
+    text(0.03, top, "Data sources and their dates", fontsize=fs * 1.05, fontweight="bold",
+         color=_INK, gid="sources")
+    entries = [f"• {spec.title}: {spec.attribution or 'source not stated'} "
+               f"({spec.source_date or 'undated'}); licence: {spec.licence or 'not stated'}"
+               for spec in data.specs]
+    half = (len(entries) + 1) // 2
+    column_chars = int(0.46 * width_in * 72 / (fs * 0.8 * 0.55))
+    for column, chunk in enumerate((entries[:half], entries[half:])):
+        if chunk:
+            text(0.03 + column * 0.48, top - 0.025,
+                 "\n".join(_wrap(e, column_chars) for e in chunk), fontsize=fs * 0.8,
+                 color=_INK, gid="sources", linespacing=1.2)
+    generated = data.generated.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    fig.text(0.975, 0.012, f"Generated {generated} by catchscope {geo.__version__} · "
+             f"{paper.upper()} landscape", fontsize=fs * 0.85, color=_MUTED,
+             ha="right", va="bottom", gid="footer")
+    return fig
+
+
+def _drawable(value: str, cjk: bool) -> str:
+    """Without a CJK font, drop Chinese text (and the brackets it leaves empty)."""
+    if cjk or not _CJK_RE.search(value):
+        return value
+    stripped = _CJK_RE.sub("", value)
+    stripped = re.sub(r"\s*[(（]\s*[)）]", "", stripped)
+    return re.sub(r"[ \t]{2,}", " ", stripped)
+
+
+def _site_facts(data: ExportSet) -> str:
+    record = data.record
+    lines = [f"Site: {data.title}"]
+    if record is not None:
+        if record.organisation:
+            lines.append(f"Organisation: {record.organisation}")
+        if record.address:
+            lines.append(f"Address: {record.address}")
+        details = []
+        if record.area_m2:
+            details.append(f"area {record.area_m2:,.0f} m²")
+        if record.certification_status:
+            valid = f", valid until {record.valid_until}" if record.valid_until else ""
+            details.append(f"{record.certification_status}{valid}")
+        if details:
+            lines.append("; ".join(details).capitalize())
+    layers = data.features["layer"].nunique()
+    lines.append(f"In scope: {len(data.features)} features in {layers} layers "
+                 "(all listed in the GeoPackage / GeoJSON export)")
+    return "\n".join(lines)
+
+
+def _labels(ax: Axes, renderer: Any, frame: gpd.GeoDataFrame, box: Any, cjk: bool,
+            fs: float) -> None:
+    """Label features inside the map frame, skipping a label that would hide another."""
+    taken: list[Any] = []
+    seen_local: set[str] = set()
+    frame_box = ax.get_window_extent(renderer)
+    offsets = ((4, 3, "left", "bottom"), (-4, 3, "right", "bottom"),
+               (4, -3, "left", "top"), (-4, -3, "right", "top"))
+    for _, row in frame.iterrows():
+        geom = row.geometry.intersection(box)
+        if geom.is_empty:
+            continue
+        anchor = geom if geom.geom_type == "Point" else geom.representative_point()
+        text = _drawable(_label(row, cjk, seen_local), cjk)
+        for dx, dy, ha, va in offsets:
+            label = ax.annotate(text, (anchor.x, anchor.y), xytext=(dx, dy),
+                                textcoords="offset points", ha=ha, va=va, fontsize=fs * 0.8,
+                                color=_INK, zorder=30, annotation_clip=True,
+                                bbox={"boxstyle": "round,pad=0.15", "facecolor": "white",
+                                      "alpha": 0.75, "edgecolor": "none"})
+            extent = label.get_window_extent(renderer)
+            inside = (extent.x0 >= frame_box.x0 and extent.x1 <= frame_box.x1
+                      and extent.y0 >= frame_box.y0 and extent.y1 <= frame_box.y1)
+            if inside and not any(extent.overlaps(other) for other in taken):
+                taken.append(extent)
+                break
+            label.remove()
+
+
+def render_sheets(data: ExportSet, *, paper: str = "a4",
+                  formats: tuple[str, ...] = ("pdf",)) -> dict[str, bytes]:
+    """Render the sheet once and save it in each of ``formats`` (``pdf``, ``png``)."""
+    fig = build_sheet(data, paper=paper)
+    cjk = find_cjk_font()
+    families = ["DejaVu Sans", cjk] if cjk else ["DejaVu Sans"]
+    out: dict[str, bytes] = {}
+    with matplotlib.rc_context({"font.family": families, "pdf.fonttype": 3}):
+        for fmt in formats:
+            buffer = io.BytesIO()
+            metadata = ({"Title": f"Physical scope map — {data.title}",
+                         "Creator": f"catchscope {geo.__version__}"} if fmt == "pdf"
+                        else {"Software": f"catchscope {geo.__version__}"})
+            fig.savefig(buffer, format=fmt, dpi=_DPI[paper], metadata=metadata)
+            out[fmt] = buffer.getvalue()
+    return out
+
+
+def render_sheet(data: ExportSet, *, fmt: str = "pdf", paper: str = "a4") -> bytes:
+    """The map sheet as PDF or PNG bytes (A4 or A3 landscape)."""
+    if fmt not in ("pdf", "png"):
+        raise GeoError(f"The map sheet is PDF or PNG, not {fmt!r}.")
+    return render_sheets(data, paper=paper, formats=(fmt,))[fmt]
