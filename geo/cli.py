@@ -331,6 +331,38 @@ def undo(
     result = undo_save(ws, layer)
     console.print(result.message, markup=False, highlight=False)
 
+@app.command()
+@friendly_errors
+def export(
+    aws_ref: Annotated[str, typer.Argument(help="AWS reference of the site, e.g. AWS-000522.")],
+    fmt: Annotated[str, typer.Option(
+        "--format", "-f",
+        help="geojson, gpkg, kml, kmz, csv, html, pdf, png or bundle (a ZIP of everything).")
+    ] = "bundle",
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="File, or folder for every file of the format (GeoJSON then "
+        "adds one file per layer). Default: the current folder.", show_default=False)] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing files.")] = False,
+    redact: Annotated[str | None, typer.Option(
+        "--redact", help="'sensitive': coarsen intakes and outfalls to 1 km; 'drop-sensitive': "
+        "leave them out (for public exports).", show_default=False)] = None,
+    paper: Annotated[str, typer.Option("--paper", help="Map sheet paper: a4 or a3 (landscape).")
+                     ] = "a4",
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Export a site's physical scope for stakeholders (GeoJSON, GeoPackage, KML, map sheet...)."""
+    from geo.export import export_site
+    from geo.workspace import open_workspace
+
+    ws = open_workspace(workspace)
+    with console.status(f"Exporting {escape(aws_ref)} as {escape(fmt)}…"):
+        written = export_site(ws, aws_ref, fmt, output, overwrite=overwrite, redact=redact,
+                              paper=paper)
+    for path in written:
+        console.print(f"wrote {escape(str(path))} ({path.stat().st_size:,} bytes)",
+                      highlight=False)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:
