@@ -333,6 +333,34 @@ def undo(
 
 @app.command()
 @friendly_errors
+def scope(
+    aws_ref: Annotated[str | None, typer.Argument(
+        help="AWS reference of the site, e.g. AWS-000521.", show_default=False)] = None,
+    all_sites: Annotated[bool, typer.Option(
+        "--all", help="Every site of the workspace, one summary row each.")] = False,
+    json_path: Annotated[str | None, typer.Option(
+        "--json", help="Write the assessment as JSON to PATH ('-': stdout only).",
+        show_default=False)] = None,
+    md_path: Annotated[Path | None, typer.Option(
+        "--md", help="Write a Markdown report to PATH.", show_default=False)] = None,
+    csv_path: Annotated[Path | None, typer.Option(
+        "--csv", help="With --all: write the portfolio table as CSV.", show_default=False)] = None,
+    bands: Annotated[str | None, typer.Option(
+        "--bands", help="IWRA proximity bands in km, e.g. 1,10,50 (default: the workspace's).",
+        show_default=False)] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing files.")] = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Physical scope of a site (AWS 1.1.1 checklist, one catchment, IWRAs, water chain)."""
+    from geo.scope_report import run_scope_command
+
+    run_scope_command(console, aws_ref=aws_ref, all_sites=all_sites, workspace=workspace,
+                      json_path=json_path, md_path=md_path, csv_path=csv_path, bands=bands,
+                      overwrite=overwrite)
+
+
+@app.command()
+@friendly_errors
 def export(
     aws_ref: Annotated[str, typer.Argument(help="AWS reference of the site, e.g. AWS-000522.")],
     fmt: Annotated[str, typer.Option(

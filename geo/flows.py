@@ -55,7 +55,7 @@ __all__ = [
 ]
 
 #: Feature properties that link one element of the water chain to the next.
-LINK_COLUMNS = ("flows_to", "supplies", "serves")
+LINK_COLUMNS = ("flows_to", "supplies", "receiving_body", "water_body", "serves")
 #: Kinds a chain may end in or be inferred to: surface water bodies.
 WATER_BODY_KINDS = frozenset({"river", "lake"})
 _POINTISH_KINDS = frozenset({"water_source", "discharge_point", "facility", "pipe"})
@@ -439,6 +439,7 @@ class FlowGraph:
     network: UnitNetwork | None
     units: gpd.GeoDataFrame | None
     tolerance_m: float
+    serves: dict[str, list[str]] = field(default_factory=dict)
     _nearest: dict[str, tuple[str, float] | None] = field(default_factory=dict)
 
     def kind(self, fid: str) -> str:
@@ -498,22 +499,41 @@ def build_flow_graph(
     features: gpd.GeoDataFrame,
     *,
     site_names: dict[str, str],
+    parcels: dict[str, str] | None = None,
     units: gpd.GeoDataFrame | None = None,
     inference_tolerance_m: float = 1000.0,
 ) -> FlowGraph:
     """Collect the explicit links of every chain feature of a workspace.
 
+    Link properties (fids or AWS references, comma-separated):
+
+    * ``flows_to`` — the next element downstream.  It wins: where a feature has it,
+      its summary links ``supplies`` / ``receiving_body`` are not drawn again.
+    * ``supplies`` (water sources) and ``receiving_body`` (discharge points) — used
+      where the feature has no ``flows_to``.
+    * ``water_body`` (water sources) — the river or lake the intake draws from (an
+      edge *into* the intake).
+    * ``serves`` (facilities) — the sites a plant serves; a fallback used by
+      :func:`water_chain` only when no other link brings the plant into the site's chain.
+      Wastewater plants (by ``facility_type`` / name, or because they flow into a water
+      body) receive from the site; water plants supply it.
+    * a feature's ``aws_ref`` — the site's own water sources supply it; its discharge
+      points, and its pipes and facilities that lead somewhere, receive from it.
+    * ``next_down`` (catchment units) — the chain continues through the units to the sink.
+
+    A link to a site parcel counts as a link to its site.
+
     Parameters
     ----------
     features : GeoDataFrame
         Water sources, facilities, discharge points, pipes, rivers and lakes (EPSG:4326,
-        standard columns) with optional link columns ``flows_to`` (next element),
-        ``supplies`` (for water sources) and ``serves`` (for facilities): fids or AWS
-        references, comma-separated.
+        standard columns) with any of the link columns above.
     site_names : dict
         AWS reference → display name of every site of the workspace.
+    parcels : dict, optional
+        Parcel fid → AWS reference, so links may name a parcel.
     units : GeoDataFrame, optional
-        Catchment units (with ``next_down``); chains continue through them to the sink.
+        Catchment units (with ``next_down``).
     inference_tolerance_m : float
         How far a feature without links may be from the nearest water body for an
         inferred edge.
@@ -527,61 +547,81 @@ def build_flow_graph(
     FlowNetworkError
         If the units' ``next_down`` links are broken (see :func:`build_unit_network`).
     """
+    parcels = dict(parcels or {})
     frames = [features]
     network = None
     if units is not None and not units.empty:
         network = build_unit_network(units)
         frames.append(units)
-    allf = pd.concat([f for f in frames if not f.empty], ignore_index=True) if any(
-        not f.empty for f in frames) else features
+    present = [f for f in frames if not f.empty]
+    allf = pd.concat(present, ignore_index=True) if present else features
     allf = gpd.GeoDataFrame(allf, geometry="geometry", crs="EPSG:4326")
     allf = allf[~allf["fid"].astype(str).duplicated(keep="first")]
     allf = allf.set_index(allf["fid"].astype(str), drop=False)
     graph = FlowGraph(allf, dict(site_names), {}, {}, [], network,
                       units if network is not None else None, inference_tolerance_m)
+    known = set(allf.index) | set(site_names) | set(parcels)
 
     def add(edge: ChainEdge) -> None:
+        if edge.source == edge.target:
+            return
         graph.out_edges.setdefault(edge.source, []).append(edge)
         graph.in_edges.setdefault(edge.target, []).append(edge)
 
-    known = set(allf.index) | set(site_names)
-    for column in LINK_COLUMNS:
+    def targets(fid: str, column: str) -> list[str]:
         if column not in allf.columns:
-            continue
-        linked = allf[allf[column].notna()]
-        for fid, kind, value in zip(linked.index, linked["kind"], linked[column], strict=True):
-            for target in split_refs(value):
-                if target not in known:
-                    graph.problems.append(
-                        f"{allf.at[fid, 'name']} ({fid}): {column} = {target!r} names no "
-                        "feature or site of the workspace; fix the link.")
-                    continue
-                if column == "serves" and kind == "facility" and target in site_names:
-                    continue  # direction depends on the plant's role; resolved below
-                add(ChainEdge(str(fid), target, "explicit", column))
-    if "serves" in allf.columns:
-        served = allf[allf["serves"].notna() & (allf["kind"] == "facility")]
-        for fid, value in zip(served.index, served["serves"], strict=True):
-            for target in split_refs(value):
-                if target in site_names:
-                    if graph.is_wastewater_plant(str(fid)):
-                        add(ChainEdge(target, str(fid), "explicit", "serves"))
-                    else:
-                        add(ChainEdge(str(fid), target, "explicit", "serves"))
-    # A site's own water sources supply it and its own discharge points receive from it.
-    owned = allf[allf["aws_ref"].notna() & allf["aws_ref"].isin(list(site_names))]
-    for fid, kind, ref in zip(owned.index, owned["kind"], owned["aws_ref"], strict=True):
+            return []
+        out = []
+        for target in split_refs(allf.at[fid, column]):
+            if target not in known:
+                graph.problems.append(
+                    f"{allf.at[fid, 'name']} ({fid}): {column} = {target!r} names no feature "
+                    "or site of the workspace; fix the link.")
+                continue
+            out.append(parcels.get(target, target))
+        return out
+
+    has_links = allf.index[allf[[c for c in LINK_COLUMNS if c in allf.columns]].notna().any(
+        axis=1)] if any(c in allf.columns for c in LINK_COLUMNS) else []
+    for fid in has_links:
         fid = str(fid)
-        if kind == "water_source" and not any(
-                e.via in ("supplies", "flows_to") for e in graph.out_edges.get(fid, [])):
-            add(ChainEdge(fid, str(ref), "explicit", "aws_ref"))
-        elif kind == "discharge_point" and fid not in graph.in_edges:
-            add(ChainEdge(str(ref), fid, "explicit", "aws_ref"))
+        downstream = targets(fid, "flows_to")
+        via = "flows_to"
+        if not downstream:
+            downstream, via = targets(fid, "supplies"), "supplies"
+        if not downstream:
+            downstream, via = targets(fid, "receiving_body"), "receiving_body"
+        for target in downstream:
+            add(ChainEdge(fid, target, "explicit", via))
+        for body in targets(fid, "water_body"):
+            add(ChainEdge(body, fid, "explicit", "water_body"))
+        for site in targets(fid, "serves"):
+            if site in site_names:
+                graph.serves.setdefault(site, []).append(fid)
+    _link_owned(graph, allf, site_names, add)
     if network is not None:
         for i, p in enumerate(network.parent):
             if p >= 0:
                 add(ChainEdge(network.fids[i], network.fids[int(p)], "explicit", "next_down"))
     return graph
+
+
+def _link_owned(graph: FlowGraph, allf: gpd.GeoDataFrame, site_names: dict[str, str],
+                add: Any) -> None:
+    """Edges implied by ownership: a site's sources feed it, its outlets receive from it."""
+    owned = allf[allf["aws_ref"].notna() & allf["aws_ref"].isin(list(site_names))]
+    for fid, kind, ref in zip(owned.index, owned["kind"], owned["aws_ref"], strict=True):
+        fid, ref = str(fid), str(ref)
+        outgoing = graph.out_edges.get(fid, [])
+        if kind == "water_source":
+            if not outgoing:
+                add(ChainEdge(fid, ref, "explicit", "aws_ref"))
+        elif fid in graph.in_edges:
+            continue
+        elif kind == "discharge_point" or (
+                kind in ("pipe", "facility") and outgoing
+                and not any(e.target == ref for e in outgoing)):
+            add(ChainEdge(ref, fid, "explicit", "aws_ref"))
 
 
 def _outlet_unit(graph: FlowGraph, fid: str) -> tuple[str, str] | None:
@@ -635,14 +675,18 @@ def _describe(graph: FlowGraph, fid: str) -> str:
     return f"{kind} {graph.features.at[fid, 'name']} ({fid})"
 
 
+Extra = dict[str, list[ChainEdge]]
+
+
 def _walk_supply(graph: FlowGraph, aws_ref: str, edges: dict[tuple[str, str], ChainEdge],
-                 gaps: list[str]) -> list[str]:
+                 gaps: list[str], extra_in: Extra) -> list[str]:
     seen = [aws_ref]
     queue = deque([aws_ref])
     tol = graph.tolerance_m
     while queue:
         fid = queue.popleft()
-        incoming = [e for e in graph.in_edges.get(fid, []) if e.via != "next_down"]
+        incoming = [e for e in [*graph.in_edges.get(fid, []), *extra_in.get(fid, [])]
+                    if e.via != "next_down"]
         if fid != aws_ref and graph.kind(fid) in WATER_BODY_KINDS | {"site"}:
             continue  # a water body is the ultimate source; another site is not followed
         if not incoming and fid != aws_ref:
@@ -667,7 +711,7 @@ def _walk_supply(graph: FlowGraph, aws_ref: str, edges: dict[tuple[str, str], Ch
 
 
 def _walk_discharge(graph: FlowGraph, aws_ref: str, edges: dict[tuple[str, str], ChainEdge],
-                    gaps: list[str], supply: set[str]) -> list[str]:
+                    gaps: list[str], supply: set[str], extra_out: Extra) -> list[str]:
     seen: list[str] = []
     queue = deque([aws_ref])
     tol = graph.tolerance_m
@@ -676,7 +720,7 @@ def _walk_discharge(graph: FlowGraph, aws_ref: str, edges: dict[tuple[str, str],
         kind = graph.kind(fid)
         if fid != aws_ref and kind == "site":
             continue
-        outgoing = [e for e in graph.out_edges.get(fid, [])
+        outgoing = [e for e in [*graph.out_edges.get(fid, []), *extra_out.get(fid, [])]
                     if e.via != "supplies" and e.target not in supply
                     and graph.kind(e.target) not in ("site", "water_source")]
         if not outgoing and fid == aws_ref:
@@ -755,8 +799,27 @@ def water_chain(graph: FlowGraph, aws_ref: str) -> WaterChain:
     """
     edges: dict[tuple[str, str], ChainEdge] = {}
     gaps: list[str] = []
-    supply = _walk_supply(graph, aws_ref, edges, gaps)
-    discharge = _walk_discharge(graph, aws_ref, edges, gaps, set(supply))
+    extra_in: Extra = {}
+    extra_out: Extra = {}
+    supply = _walk_supply(graph, aws_ref, edges, gaps, extra_in)
+    discharge = _walk_discharge(graph, aws_ref, edges, gaps, set(supply), extra_out)
+    # `serves` is a fallback: a provider's plant serving the site that no other link brings
+    # in.  The site's own facilities (e.g. on-site treatment and reuse with zero discharge)
+    # join the chain only through their own links.
+    unreached = [f for f in graph.serves.get(aws_ref, [])
+                 if f not in {*supply, *discharge} and _aws_ref(graph, f) != aws_ref]
+    if unreached:
+        for fid in unreached:
+            if graph.is_wastewater_plant(fid):
+                extra_out.setdefault(aws_ref, []).append(
+                    ChainEdge(aws_ref, fid, "explicit", "serves"))
+            else:
+                extra_in.setdefault(aws_ref, []).append(
+                    ChainEdge(fid, aws_ref, "explicit", "serves"))
+        edges.clear()
+        gaps.clear()
+        supply = _walk_supply(graph, aws_ref, edges, gaps, extra_in)
+        discharge = _walk_discharge(graph, aws_ref, edges, gaps, set(supply), extra_out)
     gaps += [p for p in graph.problems if any(f"({f})" in p for f in [*supply, *discharge])]
     nodes = list(dict.fromkeys([*supply, aws_ref, *discharge]))
     rank: dict[str, tuple[int, int]] = {}

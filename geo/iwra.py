@@ -167,43 +167,86 @@ def iwra_relations(
     *,
     relied_on: Iterable[str],
     affected: Iterable[str],
-) -> pd.Series:
-    """Hydrological relation of each IWRA to one site, through the catchment units.
+    supply_features: gpd.GeoDataFrame | None = None,
+    discharge_features: gpd.GeoDataFrame | None = None,
+) -> pd.DataFrame:
+    """Hydrological relation of each IWRA to one site, and what it rests on.
 
-    An IWRA is "upstream of water source" when it lies in a unit the site relies on
-    (a unit containing or upstream of one of its water sources or its provider's
-    intakes), "downstream of discharge" when it lies in a unit the site affects
-    (containing or downstream of its discharges and receiving waters), "both" or
-    "neither".  The answer is only as fine as the units: an IWRA in the same unit as
-    an intake counts as upstream of it.
+    The water chain decides first: an IWRA that meets a feature of the supply chain
+    (an intake, the river or lake it draws from) is "upstream of water source"; one that
+    meets a discharge point or a receiving water body is "downstream of discharge".
+    Otherwise the catchment units decide: an IWRA in a unit the site relies on (containing
+    or upstream of its water sources and its provider's intakes) is upstream, one in a
+    unit it affects (containing or downstream of its discharges and receiving waters) is
+    downstream.  Either can give "both"; nothing gives "neither".  The unit answer is only
+    as fine as the units: an IWRA in the same unit as an intake counts as upstream of it.
 
     Parameters
     ----------
     iwras : GeoDataFrame
-        IWRAs (EPSG:4326) with a ``fid`` column.
+        IWRAs (EPSG:4326) with ``fid``.
     units : GeoDataFrame
         The catchment units the relied-on / affected fids refer to (EPSG:4326).
     relied_on, affected : iterable of str
         Unit fids.
+    supply_features, discharge_features : GeoDataFrame, optional
+        Chain features (EPSG:4326, with ``name``) on either side of the site.
 
     Returns
     -------
-    Series
-        Indexed by IWRA fid, values from :data:`RELATIONS`.
+    DataFrame
+        Indexed by IWRA fid: ``relation`` (one of :data:`RELATIONS`) and ``relation_via``
+        (in words: which chain features or units it rests on).
     """
     fids = iwras["fid"].astype(str).to_numpy()
-    result = pd.Series("neither", index=pd.Index(fids, name="fid"), dtype="object")
-    if iwras.empty or units.empty:
-        return result
-    pairs = units_intersecting(iwras.geometry.reset_index(drop=True),
-                               units.reset_index(drop=True))
-    unit_fids = units["fid"].astype(str).to_numpy()[pairs["unit"].to_numpy()]
-    iwra_fids = fids[pairs["geom"].to_numpy()]
-    up = set(iwra_fids[np.isin(unit_fids, list(relied_on))])
-    down = set(iwra_fids[np.isin(unit_fids, list(affected))])
-    is_up = result.index.isin(list(up))
-    is_down = result.index.isin(list(down))
-    result[is_up & ~is_down] = "upstream of water source"
-    result[is_down & ~is_up] = "downstream of discharge"
-    result[is_up & is_down] = "both"
-    return result
+    out = pd.DataFrame({"relation": "neither", "relation_via": ""},
+                       index=pd.Index(fids, name="fid"))
+    if iwras.empty:
+        return out
+    geoms = iwras.geometry.reset_index(drop=True)
+    touched: dict[str, dict[str, list[str]]] = {"up": {}, "down": {}}
+    for side, chain in (("up", supply_features), ("down", discharge_features)):
+        if chain is None or chain.empty:
+            continue
+        chain = chain.reset_index(drop=True)
+        i_idx, c_idx = chain.sindex.query(np.asarray(geoms.values), predicate="intersects")
+        names = chain["name"].astype(str).to_numpy()
+        for i, c in zip(i_idx, c_idx, strict=True):
+            touched[side].setdefault(fids[i], []).append(names[c])
+    in_units: dict[str, dict[str, list[str]]] = {"up": {}, "down": {}}
+    if not units.empty:
+        pairs = units_intersecting(geoms, units.reset_index(drop=True))
+        unit_fids = units["fid"].astype(str).to_numpy()[pairs["unit"].to_numpy()]
+        unit_names = units["name"].astype(str).to_numpy()[pairs["unit"].to_numpy()]
+        relied, hit = set(relied_on), set(affected)
+        for i, u, name in zip(pairs["geom"].to_numpy(), unit_fids, unit_names, strict=True):
+            if u in relied:
+                in_units["up"].setdefault(fids[i], []).append(name)
+            if u in hit:
+                in_units["down"].setdefault(fids[i], []).append(name)
+    relation, via = [], []
+    for fid in fids:
+        if fid in touched["up"] or fid in touched["down"]:
+            up, down = fid in touched["up"], fid in touched["down"]
+            parts = []
+            if up:
+                parts.append("meets " + ", ".join(dict.fromkeys(touched["up"][fid]))
+                             + " (supply chain)")
+            if down:
+                parts.append("meets " + ", ".join(dict.fromkeys(touched["down"][fid]))
+                             + " (discharge chain)")
+        else:
+            up, down = fid in in_units["up"], fid in in_units["down"]
+            parts = []
+            if up:
+                parts.append("in " + ", ".join(dict.fromkeys(in_units["up"][fid]))
+                             + " (relied on)")
+            if down:
+                parts.append("in " + ", ".join(dict.fromkeys(in_units["down"][fid]))
+                             + " (affected)")
+        relation.append("both" if up and down else "upstream of water source" if up
+                        else "downstream of discharge" if down else "neither")
+        via.append("; ".join(parts))
+    out["relation"] = relation
+    out["relation_via"] = via
+    return out

@@ -213,7 +213,9 @@ class SiteScope:
 
     def to_markdown(self) -> str:
         """A readable report (GitHub-flavoured Markdown)."""
-        return _markdown(self)
+        from geo.scope_report import scope_markdown
+
+        return scope_markdown(self)
 
 
 def _plain(value: Any) -> Any:
@@ -308,7 +310,9 @@ def _load_scene(ws: Workspace, bands_km: Iterable[float] | None,
         site_names.setdefault(ref, ref)
     chain_kinds = (LayerKind.WATER_SOURCE, LayerKind.FACILITY, LayerKind.DISCHARGE_POINT,
                    LayerKind.PIPE, LayerKind.RIVER, LayerKind.LAKE)
+    parcel_sites = dict(zip(parcels["fid"].astype(str), parcels["aws_ref"], strict=True))
     graph = build_flow_graph(of(*chain_kinds), site_names=site_names,
+                             parcels={k: str(v) for k, v in parcel_sites.items() if v},
                              units=units if not units.empty else None,
                              inference_tolerance_m=cfg.inference_tolerance_m)
     scene = _Scene(ws, _bands(bands_km, cfg.buffer_bands_km), tolerance,
@@ -501,7 +505,21 @@ def _relied_on_affected(scene: _Scene, chain: WaterChain, *, walk: bool = True,
             result["affected"].setdefault(fid, _scope_unit(
                 network, fid, f"downstream of {network.names[network.index[seed]]} ({seed})",
                 steps))
-    return tuple(result["relied"].values()), tuple(result["affected"].values())
+    affected = sorted(result["affected"].values(),
+                      key=lambda u: -int(network.depth[network.index[u.fid]]))
+    return tuple(result["relied"].values()), tuple(affected)
+
+
+def _chain_contacts(scene: _Scene, chain: WaterChain) -> tuple[gpd.GeoDataFrame,
+                                                                gpd.GeoDataFrame]:
+    """Chain features an IWRA can meet: sources and intakes; outfalls and receiving waters."""
+    feats = scene.graph.features
+    up = [n.fid for n in chain.nodes if n.side == "supply"
+          and (n.kind == "water_source" or n.role == "ultimate water source")]
+    down = [n.fid for n in chain.nodes if n.side == "discharge"
+            and n.kind in ("discharge_point", *WATER_BODY_KINDS)]
+    return (feats.loc[[f for f in up if f in feats.index]],
+            feats.loc[[f for f in down if f in feats.index]])
 
 
 def _scope_unit(network: Any, fid: str, why: str, steps: int) -> ScopeUnit:
@@ -529,10 +547,10 @@ def _illustrative_caveat(evidence: Sequence[Evidence]) -> tuple[str, ...]:
     shaky = [e for e in evidence if e.accuracy == AccuracyClass.ILLUSTRATIVE.value]
     if not shaky:
         return ()
-    names = ", ".join(e.name for e in shaky[:6]) + (" …" if len(shaky) > 6 else "")
-    return (f"Rests on {len(shaky)} illustrative feature(s) ({names}): placed without a "
-            "source. Replace them with surveyed or official positions before relying on "
-            "this map.",)
+    names = ", ".join(e.name for e in shaky[:3]) + (
+        f" and {len(shaky) - 3} more" if len(shaky) > 3 else "")
+    return (f"Rests on {len(shaky)} illustrative feature(s) placed without a source "
+            f"({names}): replace them with surveyed or official positions.",)
 
 
 def _inferred_caveat(chain: WaterChain, side: str) -> tuple[str, ...]:
@@ -899,10 +917,14 @@ def _assess(scene: _Scene, aws_ref: str) -> SiteScope:
     relied_on, affected = _relied_on_affected(scene, chain)
     iwras = screen_iwras(parcels, scene.iwras, bands_km=scene.bands_km,
                          onsite_tolerance_m=scene.onsite_tolerance_m).drop(columns="aws_ref")
+    supply, discharge = _chain_contacts(scene, chain)
     relation = iwra_relations(scene.iwras, scene.units,
                               relied_on=[u.fid for u in relied_on],
-                              affected=[u.fid for u in affected])
-    iwras["relation"] = relation.reindex(iwras["fid"]).fillna("neither").to_numpy()
+                              affected=[u.fid for u in affected],
+                              supply_features=supply, discharge_features=discharge)
+    relation = relation.reindex(iwras["fid"])
+    iwras["relation"] = relation["relation"].fillna("neither").to_numpy()
+    iwras["relation_via"] = relation["relation_via"].fillna("").to_numpy()
     checklist = _checklist(scene, aws_ref, record, parcels, area_m2, chain, relied_on,
                            affected, one)
     features = _scope_features(scene, aws_ref, parcels, chain, relied_on, affected, one, iwras)
@@ -1013,62 +1035,3 @@ def _areas_by_site(parcels: gpd.GeoDataFrame) -> dict[str, float]:
         dissolved = projected.dissolve("aws_ref")
         out.update({str(k): float(v) for k, v in dissolved.area.items()})
     return out
-
-
-# --- Markdown ---------------------------------------------------------------------------
-
-_STATUS_MARK = {"present": "✅ present", "partial": "🟡 partial", "missing": "❌ missing"}
-
-
-def _md(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def _markdown(scope: SiteScope) -> str:
-    lines = [f"# Physical scope of {_md(scope.name)} ({scope.aws_ref})", ""]
-    lines += [f"AWS Standard v2.0 indicator 1.1.1 checklist: **{scope.score}**.", ""]
-    lines += ["## 1.1.1 checklist", "", "| element | status | evidence | to do |",
-              "|---|---|---|---|"]
-    for c in scope.checklist:
-        evidence = "; ".join(f"{_md(e.name)} ({e.layer}/{e.fid}, {e.accuracy or 'accuracy ?'})"
-                             for e in c.evidence[:8])
-        if len(c.evidence) > 8:
-            evidence += f"; … {len(c.evidence) - 8} more"
-        todo = " ".join(_md(m) for m in c.missing)
-        lines.append(f"| {_md(c.title)} | {_STATUS_MARK[c.status]} | {evidence} | {todo} |")
-    caveats = [(c.title, t) for c in scope.checklist for t in (*c.caveats, *c.notes)]
-    if caveats:
-        lines += ["", "Caveats and notes:", ""]
-        lines += [f"- *{_md(title)}*: {_md(text)}" for title, text in caveats]
-    one = scope.one_catchment
-    lines += ["", "## 0.1.1.1 one catchment", "",
-              f"**{'yes' if one.ok else 'no'}** — {_md(one.message)}", ""]
-    if one.overlaps:
-        lines += ["| parcel | catchment unit | area (m²) | share |", "|---|---|---|---|"]
-        lines += [f"| {_md(o.parcel_name)} | {_md(o.unit_name)} | {o.area_m2:,.0f} | "
-                  f"{o.share:.1%} |" for o in one.overlaps]
-    for title, units in (("Catchment units relied on", scope.relied_on),
-                         ("Catchment units affected", scope.affected)):
-        lines += ["", f"## {title}", ""]
-        if not units:
-            lines.append("None found (see the checklist for what to map).")
-        lines += [f"{k}. {_md(u.name)} ({u.fid}) — {_md(u.why)}" for k, u in enumerate(units, 1)]
-    lines += ["", "## IWRAs", "", f"On-site tolerance {scope.onsite_tolerance_m:g} m; bands "
-              + ", ".join(f"{b:g} km" for b in scope.bands_km) + ".", ""]
-    if scope.iwras.empty:
-        lines.append("No IWRA layer features in this workspace.")
-    else:
-        lines += ["| IWRA | category | class | distance (m) | band | relation |",
-                  "|---|---|---|---|---|---|"]
-        for r in scope.iwras.itertuples():
-            band = "beyond" if pd.isna(r.band_km) else f"≤ {r.band_km:g} km"
-            klass = "on-site (1.3.6)" if r.classification == "onsite" else "catchment (1.5.5)"
-            lines.append(f"| {_md(r.name)} | {_md(r.category or '')} | {klass} | "
-                         f"{r.distance_m:,.0f} | {band} | {r.relation} |")
-    lines += ["", "## Water chain", "", "→ explicit link, ⇢ inferred (nearest water body or "
-              "containing unit).", ""]
-    lines += [f"- {_md(line)}" for line in scope.chain.lines()]
-    if scope.chain.gaps:
-        lines += ["", "Gaps:", ""] + [f"- {_md(g)}" for g in scope.chain.gaps]
-    lines += ["", f"Distances and areas measured in {scope.metric_crs}.", ""]
-    return "\n".join(lines)

@@ -1,0 +1,290 @@
+"""Showing a scope: Markdown, rich terminal tables, and the ``catchscope scope`` command.
+
+The assessment itself lives in :mod:`geo.scope`; this module only presents it.  Every
+value that comes from data (names, ids, messages) is escaped for where it goes: rich
+markup for the terminal, Markdown and HTML for the report, since a layer may hold text
+such as ``<img onerror=…>`` or ``[link](javascript:…)``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from geo.errors import ScopeError
+from geo.io import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from geo.scope import SiteScope
+
+__all__ = [
+    "parse_bands",
+    "render_portfolio",
+    "render_scope",
+    "run_scope_command",
+    "scope_markdown",
+]
+
+_STATUS_MARK = {"present": "✅ present", "partial": "🟡 partial", "missing": "❌ missing"}
+_STATUS_STYLE = {"present": "bold green", "partial": "bold yellow", "missing": "bold red"}
+#: Short element names for narrow terminals (the report keeps the AWS wording).
+_SHORT = {
+    "site_boundaries": "1 Site boundaries",
+    "infrastructure": "2 Water infrastructure incl. piping",
+    "owned_water_sources": "3 Owned water sources",
+    "service_provider": "4 Water service provider & ultimate source",
+    "discharge": "5 Discharge points, WWTP & receiving water",
+    "catchments": "6 Catchments affected & relied on",
+}
+_MD_SPECIAL = str.maketrans({"|": "\\|", "\n": " ", "<": "&lt;", ">": "&gt;", "&": "&amp;",
+                             "[": "\\[", "]": "\\]", "`": "\\`", "*": "\\*", "_": "\\_"})
+
+
+def _md(text: object) -> str:
+    return str(text).translate(_MD_SPECIAL)
+
+
+def parse_bands(text: str | None) -> tuple[float, ...] | None:
+    """Parse ``"1,10,50"`` into kilometres (None stays None: the workspace default).
+
+    Raises
+    ------
+    ScopeError
+        If a part is not a positive number.
+    """
+    if text is None:
+        return None
+    try:
+        bands = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise ScopeError(f"--bands {text!r}: give kilometres separated by commas, "
+                         "e.g. --bands 1,10,50.") from None
+    if not bands or any(not math.isfinite(b) or b <= 0 for b in bands):
+        raise ScopeError(f"--bands {text!r}: every band must be a positive number of km.")
+    return bands
+
+
+# --- Markdown ---------------------------------------------------------------------------
+
+
+def scope_markdown(scope: SiteScope) -> str:
+    """The assessment as a GitHub-flavoured Markdown report (values escaped)."""
+    lines = [f"# Physical scope of {_md(scope.name)} ({_md(scope.aws_ref)})", ""]
+    lines += [f"AWS Standard v2.0 indicator 1.1.1 checklist: **{scope.score}**.", ""]
+    lines += ["## 1.1.1 checklist", "", "| element | status | evidence | to do |",
+              "|---|---|---|---|"]
+    for c in scope.checklist:
+        evidence = "; ".join(
+            f"{_md(e.name)} ({_md(e.layer)}/{_md(e.fid)}, {_md(e.accuracy or 'accuracy ?')})"
+            for e in c.evidence[:8])
+        if len(c.evidence) > 8:
+            evidence += f"; … {len(c.evidence) - 8} more"
+        todo = " ".join(_md(m) for m in c.missing)
+        lines.append(f"| {_md(c.title)} | {_STATUS_MARK[c.status]} | {evidence} | {todo} |")
+    caveats = [(c.title, t) for c in scope.checklist for t in (*c.caveats, *c.notes)]
+    if caveats:
+        lines += ["", "Caveats and notes:", ""]
+        lines += [f"- *{_md(title)}*: {_md(text)}" for title, text in caveats]
+    one = scope.one_catchment
+    lines += ["", "## 0.1.1.1 one catchment", "",
+              f"**{'yes' if one.ok else 'no'}** — {_md(one.message)}", ""]
+    if one.overlaps:
+        lines += ["| parcel | catchment unit | area (m²) | share |", "|---|---|---|---|"]
+        lines += [f"| {_md(o.parcel_name)} | {_md(o.unit_name)} | {o.area_m2:,.0f} | "
+                  f"{o.share:.1%} |" for o in one.overlaps]
+    for title, units in (("Catchment units relied on", scope.relied_on),
+                         ("Catchment units affected", scope.affected)):
+        lines += ["", f"## {title}", ""]
+        if not units:
+            lines.append("None found (see the checklist for what to map).")
+        lines += [f"{k}. {_md(u.name)} ({_md(u.fid)}) — {_md(u.why)}"
+                  for k, u in enumerate(units, 1)]
+    lines += ["", "## IWRAs", "", f"On-site (1.3.6): touching a parcel or within "
+              f"{scope.onsite_tolerance_m:g} m; catchment (1.5.5) otherwise. Bands: "
+              + ", ".join(f"{b:g} km" for b in scope.bands_km) + ".", ""]
+    if scope.iwras.empty:
+        lines.append("No IWRA features in this workspace.")
+    else:
+        lines += ["| IWRA | category | class | distance (m) | band | relation | because |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in scope.iwras.to_dict(orient="records"):
+            lines.append(f"| {_md(r['name'])} | {_md(r['category'] or '')} | "
+                         f"{_klass(r['classification'])} | {r['distance_m']:,.0f} | "
+                         f"{_band(r['band_km'])} | {r['relation']} | "
+                         f"{_md(r.get('relation_via', ''))} |")
+    lines += ["", "## Water chain", "", "→ link stated in the data; ⇢ inferred (nearest "
+              "water body with its distance, or the catchment unit holding a water body's "
+              "outlet).", ""]
+    lines += [f"- {_md(line)}" for line in scope.chain.lines()]
+    if scope.chain.gaps:
+        lines += ["", "Gaps in the chain:", ""] + [f"- {_md(g)}" for g in scope.chain.gaps]
+    lines += ["", f"Distances and areas measured in {scope.metric_crs}.", ""]
+    return "\n".join(lines)
+
+
+def _klass(value: str) -> str:
+    return "on-site (1.3.6)" if value == "onsite" else "catchment (1.5.5)"
+
+
+def _band(value: Any) -> str:
+    return "beyond" if value is None or pd.isna(value) else f"≤ {value:g} km"
+
+
+# --- the terminal -----------------------------------------------------------------------
+
+
+def render_scope(scope: SiteScope, console: Console) -> None:
+    """Print the assessment as rich tables (data values are plain text, never markup)."""
+    console.print(Text.assemble(("Physical scope of ", "bold"), (scope.name, "bold"),
+                                f" ({scope.aws_ref}) — AWS 1.1.1 checklist: ",
+                                (scope.score, "bold")))
+    table = Table(title="1.1.1 checklist", show_lines=True, expand=True)
+    table.add_column("element", ratio=2)
+    table.add_column("status", no_wrap=True, min_width=7)
+    table.add_column("evidence (accuracy)", ratio=3)
+    table.add_column("to do · caveats (⚠) · notes", ratio=4)
+    for c in scope.checklist:
+        names = [f"{e.name} ({e.accuracy or '?'})" for e in c.evidence[:4]]
+        if len(c.evidence) > 4:
+            names.append(f"… {len(c.evidence) - 4} more")
+        todo = "\n".join([*(f"→ {m}" for m in c.missing), *(f"⚠ {t}" for t in c.caveats),
+                          *(f"· {t}" for t in c.notes)])
+        table.add_row(Text(_SHORT.get(c.element.value, c.title)),
+                      Text(c.status, style=_STATUS_STYLE[c.status]),
+                      Text("\n".join(names) or "—"), Text(todo))
+    console.print(table)
+    one = scope.one_catchment
+    console.print(Text.assemble(("0.1.1.1 one catchment: ", "bold"),
+                                ("yes" if one.ok else "no", "green" if one.ok else "red"),
+                                " — ", one.message))
+    if not one.ok and one.overlaps:
+        overlaps = Table(title="Parcels by catchment unit")
+        for column in ("parcel", "unit", "area m²", "share"):
+            overlaps.add_column(column, justify="right" if column in ("area m²", "share")
+                                else "left")
+        for o in one.overlaps:
+            overlaps.add_row(Text(o.parcel_name), Text(o.unit_name), f"{o.area_m2:,.0f}",
+                             f"{o.share:.1%}")
+        console.print(overlaps)
+    units = Table(title="Catchment units relied on and affected")
+    for column in ("", "unit", "why"):
+        units.add_column(column)
+    for label, group in (("relied on", scope.relied_on), ("affected", scope.affected)):
+        for u in group:
+            units.add_row(label, Text(f"{u.name} ({u.fid})"), Text(u.why))
+        if not group:
+            units.add_row(label, Text("none found"), Text("see the checklist"))
+    console.print(units)
+    _render_iwras(scope, console)
+    console.print(Text("Water chain (→ stated link, ⇢ inferred)", style="bold"))
+    for line in scope.chain.lines():
+        console.print(Text(f"  {line}"))
+    for gap in scope.chain.gaps:
+        console.print(Text(f"  gap: {gap}", style="yellow"))
+    console.print(Text(f"Distances and areas in {scope.metric_crs}.", style="dim"))
+
+
+def _render_iwras(scope: SiteScope, console: Console) -> None:
+    if scope.iwras.empty:
+        console.print("No IWRA features in this workspace.")
+        return
+    table = Table(title=f"IWRAs (on-site within {scope.onsite_tolerance_m:g} m; bands "
+                  + ", ".join(f"{b:g} km" for b in scope.bands_km) + ")")
+    for column in ("IWRA", "category", "class", "distance m", "band", "relation"):
+        table.add_column(column, justify="right" if column == "distance m" else "left")
+    for r in scope.iwras.to_dict(orient="records"):
+        table.add_row(Text(str(r["name"])), Text(str(r["category"] or "")),
+                      _klass(r["classification"]), f"{r['distance_m']:,.0f}",
+                      _band(r["band_km"]), Text(str(r["relation"])))
+    console.print(table)
+
+
+def render_portfolio(table: pd.DataFrame, console: Console) -> None:
+    """Print the portfolio (one row per site) as a rich table."""
+    out = Table(title=f"Portfolio: {len(table)} site(s)")
+    for column in table.columns:
+        out.add_column(str(column), justify="right" if pd.api.types.is_numeric_dtype(
+            table[column]) else "left")
+    for values in table.itertuples(index=False):
+        out.add_row(*(Text(str(v)) for v in values))
+    console.print(out)
+
+
+# --- the command ------------------------------------------------------------------------
+
+
+def _write(path: Path, payload: bytes, overwrite: bool, console: Console) -> None:
+    atomic_write_bytes(path, payload, overwrite=overwrite)
+    console.print(Text(f"Wrote {path}"))
+
+
+def run_scope_command(
+    console: Console,
+    *,
+    aws_ref: str | None,
+    all_sites: bool,
+    workspace: Path | None,
+    json_path: str | None = None,
+    md_path: Path | None = None,
+    csv_path: Path | None = None,
+    bands: str | None = None,
+    overwrite: bool = False,
+) -> None:
+    """What ``catchscope scope`` does: assess one site or all, print, write files.
+
+    Raises
+    ------
+    GeoError
+        On any bad input (unknown site, no parcels, cycles, bad bands, existing file).
+    """
+    from geo.scope import assess_all, assess_site
+    from geo.workspace import open_workspace
+
+    band_values = parse_bands(bands)
+    if all_sites and aws_ref:
+        raise ScopeError("Give either a site (e.g. AWS-000521) or --all, not both.")
+    if not all_sites and not aws_ref:
+        raise ScopeError("Which site? Give its AWS reference (e.g. `catchscope scope "
+                         "AWS-000521`), or --all for every site; `catchscope sites` lists them.")
+    ws = open_workspace(workspace)
+    if all_sites:
+        if json_path or md_path:
+            raise ScopeError("--json and --md describe one site; with --all use --csv PATH.")
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=console, transient=True) as progress:
+            task = progress.add_task("Assessing sites", total=None)
+
+            def tick(done: int, total: int, message: str) -> None:
+                progress.update(task, completed=done, total=total,
+                                description=f"Assessing {message}")
+
+            table = assess_all(ws, bands_km=band_values, progress=tick)
+        render_portfolio(table, console)
+        if csv_path is not None:
+            _write(csv_path, table.to_csv(index=False).encode("utf-8"), overwrite, console)
+        return
+    if csv_path is not None:
+        raise ScopeError("--csv writes the portfolio table: use it with --all.")
+    assert aws_ref is not None
+    scope = assess_site(ws, aws_ref, bands_km=band_values)
+    payload = json.dumps(scope.to_dict(), ensure_ascii=False, indent=2) + "\n"
+    if json_path == "-":
+        # stdout carries only the JSON, so it can be piped
+        sys.stdout.write(payload)
+        if md_path is not None:
+            atomic_write_bytes(md_path, scope.to_markdown().encode("utf-8"), overwrite=overwrite)
+        return
+    render_scope(scope, console)
+    if json_path is not None:
+        _write(Path(json_path), payload.encode("utf-8"), overwrite, console)
+    if md_path is not None:
+        _write(md_path, scope.to_markdown().encode("utf-8"), overwrite, console)
