@@ -209,7 +209,7 @@ def parse_report_text(text: str, name: str = "report") -> ImportedReport:
     text = remove_page_headers(text)
     lines = text.split("\n")
     start, end = _checklist_bounds(lines)
-    header = _read_header(lines[:start], warnings)
+    header = _read_header(lines[:start])
     if first_header and first_header.group("audit") and not header.get("audit"):
         header["audit"] = first_header.group("audit")
     aws_ref = _aws_ref(header, text, name, warnings)
@@ -237,11 +237,20 @@ def parse_report_text(text: str, name: str = "report") -> ImportedReport:
 
 
 def _checklist_bounds(lines: list[str]) -> tuple[int, int]:
-    start = next(
-        (i for i, line in enumerate(lines)
-         if _INDICATOR_LINE_RE.match(line) or re.match(r"^\s*0\.1\s", line)),
-        len(lines),
-    )
+    """Where the indicator checklist starts and ends.
+
+    It starts at "0.1 General Requirements…" (or 0.1.1.1) when the report has it,
+    else at the first indicator id that is not the value of a label such as
+    "Checklist Item No:" whose value an extractor put on the next line.
+    """
+    def previous(i: int) -> str:
+        return next((lines[j].strip() for j in range(i - 1, -1, -1) if lines[j].strip()), "")
+
+    candidates = [i for i, line in enumerate(lines)
+                  if (_INDICATOR_LINE_RE.match(line) or re.match(r"^\s*0\.1\s", line))
+                  and not previous(i).endswith(":")]
+    general = [i for i in candidates if re.match(r"^\s*0\.1(?:\.1(?:\.1)?)?\s", lines[i])]
+    start = (general or candidates or [len(lines)])[0]
     end = next((i for i in range(start, len(lines)) if _END_OF_CHECKLIST_RE.match(lines[i])),
                len(lines))
     return start, end
@@ -273,7 +282,7 @@ def _labelled(lines: list[str], labels: dict[str, str],
     return out
 
 
-def _read_header(lines: list[str], warnings: list[ReportWarning]) -> dict[str, Any]:
+def _read_header(lines: list[str]) -> dict[str, Any]:
     header: dict[str, Any] = {}
     for key, value_lines in _labelled(lines, _HEADER_LABELS):
         if key in header:

@@ -786,3 +786,19 @@ def test_password_protected_pdf() -> None:
     writer.write(buffer)
     with pytest.raises(ReportError, match=r"locked\.pdf: the PDF is password-protected"):
         read_report(buffer.getvalue(), name="locked.pdf")
+
+
+def test_finding_table_with_values_on_their_own_lines() -> None:
+    """Extractors may put each table cell on its own line, ids included."""
+    table_layout = ("Finding No:\nTNR-000001\nChecklist Item No:\n1.3.8\nStatus:\nOpen\n"
+                    "Finding level:\nMinor\nChecklist item:\nLevels of access and adequacy of "
+                    "WASH at the site shall be identified.\nFindings:\nNo drinking water point."
+                    "\nCorrective action:\nInstall one.\n")
+    start = MINI_REPORT.index("Finding No:")
+    end = MINI_REPORT.index("\nReport Details")
+    imported = parse_report_text(MINI_REPORT[:start] + table_layout + MINI_REPORT[end:])
+    [finding] = imported.record.findings
+    assert (finding.id, finding.indicator, finding.level) == ("TNR-000001", "1.3.8", "Minor")
+    assert finding.text == "No drinking water point."
+    assert len(imported.record.indicators) == 5
+    assert _codes(imported) == ["missing-indicators"]
