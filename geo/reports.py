@@ -97,6 +97,7 @@ _INDICATOR_LINE_RE = re.compile(r"^\s*(\d\.\d{1,2}\.\d{1,2}(?:\.\d{1,2})?)(?=[\s
 _SECTION_LINE_RE = re.compile(r"^\s*(\d(?:\.\d{1,2})?)(?:\s+|\t)+(?:[*<A-Z]|STEP\b)")
 _ANSWER_RE = re.compile(r"(?:^|[\s*\u2713\u2714\u2717\u2718\u2193\u25a1])\**"
                         r"(Yes|No|N/A|Not applicable)\**\s*$", re.IGNORECASE)
+_LEADING_ANSWER_RE = re.compile(r"^[\s\u2713\u2714\u2717\u2718]*\**(Yes|No|N/A)\**(?=\s|$)")
 _COMMENT_RE = re.compile(r"^\s*Comments?\b\s*:?\s*(.*)$", re.IGNORECASE)
 _SCORE_RE = re.compile(r"^\s*Score\s*:?\s*(\d+(?:\.\d+)?)\s*$", re.IGNORECASE)
 _FINDING_REF_RE = re.compile(r"^\s*Finding No\.?\s*:?\s*([A-Z]{2,5}-\d+)\s*$", re.IGNORECASE)
@@ -423,12 +424,18 @@ def _feed(block: _Block, line: str) -> None:
 
 
 def _answer(head: list[str]) -> Literal["Yes", "No", "N/A", ""]:
+    """The answer at the end of a line of the indicator's text, or right after its id."""
+    match = None
     for line in reversed(head):
         match = _ANSWER_RE.search(line.replace("</p>", "").replace("</i>", "").rstrip())
         if match:
-            word = match.group(1).lower()
-            return "Yes" if word == "yes" else "No" if word == "no" else "N/A"
-    return ""
+            break
+    if match is None and head:  # "1.2.2 Yes Current and potential…" (answer column first)
+        match = _LEADING_ANSWER_RE.match(head[0])
+    if match is None:
+        return ""
+    word = match.group(1).lower()
+    return "Yes" if word == "yes" else "No" if word == "no" else "N/A"
 
 
 # ---------------------------------------------------------------------------

@@ -802,3 +802,11 @@ def test_finding_table_with_values_on_their_own_lines() -> None:
     assert finding.text == "No drinking water point."
     assert len(imported.record.indicators) == 5
     assert _codes(imported) == ["missing-indicators"]
+
+
+def test_answer_right_after_the_indicator_id() -> None:
+    text = _report(**{"1.3.6\t<i>On-site Important Water-Related Areas shall be identified.</i>"
+                      "\t Yes": "1.3.6 Yes On-site Important Water-Related Areas shall be "
+                                "identified."})
+    answers = {i.id: i.answer for i in parse_report_text(text).record.indicators}
+    assert answers["1.3.6"] == "Yes"
