@@ -12,11 +12,10 @@ import time
 
 import streamlit as st
 import streamlit.components.v1 as components
-from streamlit_folium import st_folium
 
 from geo.errors import GeoError
-from geo.webmap import BASEMAPS, STATIC_DIR, localise_assets, render_map
-from ui import panels, state
+from geo.webmap import BASEMAPS, STATIC_DIR
+from ui import mapview, panels, state
 
 st.set_page_config(page_title="Catchscope", page_icon="💧", layout="wide")
 
@@ -73,12 +72,7 @@ def _sidebar() -> state.Choice:
 
 def _map(choice: state.Choice, scope: object | None) -> dict | None:
     data = state.map_data(choice, scope)
-    fmap = localise_assets(render_map(data), STATIC_URL)
-    return st_folium(
-        fmap, key=MAP_KEY, height=620, use_container_width=True,
-        # Only clicks come back: panning and zooming must not rerun the script.
-        returned_objects=["last_active_drawing", "last_object_clicked_tooltip"],
-    )
+    return mapview.show_map(data, state.map_key(choice), static_url=STATIC_URL, key=MAP_KEY)
 
 
 def run() -> None:

@@ -40,6 +40,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from folium.utilities import JsCode
 from jinja2 import Template
 
 from geo.catalogue import AccuracyClass, Datum, LayerKind, LayerSpec
@@ -69,9 +70,13 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 #: Points beyond this many in one layer are clustered (MarkerCluster).
 CLUSTER_THRESHOLD = 200
-#: Simplification tolerance as a fraction of the map extent (≈ ¼ pixel at the fitted zoom
-#: of a 1,000 px map, so two zoom levels in still look exact).
-_TOLERANCE_FRACTION = 1 / 4000
+#: Simplification tolerance as a fraction of the map extent: ≈ ⅓ pixel at the fitted zoom
+#: of an 800 px map, so one zoom level in still looks exact.
+_TOLERANCE_FRACTION = 1 / 2500
+#: Context layers (admin boundaries) are simplified this much more and clipped to the view.
+_CONTEXT_FACTOR = 3.0
+#: How far beyond the fitted view context features are kept (fraction of the view span).
+_CONTEXT_MARGIN = 0.5
 _DECIMALS = 6
 _ILLUSTRATIVE_DASH = "6 4"
 _NO_TILES = "data:image/gif;base64,R0lGODlhAQABAAAAACH5BAEKAAEALAAAAAABAAEAAAICTAEAOw=="
@@ -235,6 +240,8 @@ class MapData:
     display_datum: Datum = Datum.WGS84
     focus_ref: str | None = None
     notes: list[str] = field(default_factory=list)
+    #: (lat, lon, escaped label) of each site, pinned so a site stays visible at any zoom.
+    pins: list[tuple[float, float, str]] = field(default_factory=list)
 
 
 # --- preparing data -----------------------------------------------------------------------
@@ -283,14 +290,18 @@ def prepare_map(
     span = max(bounds[1][0] - bounds[0][0], bounds[1][1] - bounds[0][1], 1e-4)
     tolerance = span * _TOLERANCE_FRACTION
     prepared = [
-        _prepare_layer(spec, frames[spec.id], tolerance=tolerance, datum=base.datum,
-                       roles=roles, focus_ref=focus_ref, for_export=for_export)
+        _prepare_layer(spec, _clip_context(spec, frames[spec.id], bounds),
+                       tolerance=tolerance * (_CONTEXT_FACTOR if spec.kind is LayerKind.ADMIN
+                                              else 1.0),
+                       datum=base.datum, roles=roles, focus_ref=focus_ref,
+                       for_export=for_export)
         for spec in specs
     ]
     chain = _chain_lines(scope, frames, base.datum)
     if base.datum is Datum.GCJ02:
         bounds = _shift_bounds(bounds)
     notes = [GCJ02_NOTE] if base.datum is Datum.GCJ02 else []
+    pins = _site_pins(workspace, focus_ref, base.datum)
     title = workspace.settings.name
     if focus_ref is not None:
         record = workspace.records.get(focus_ref)
@@ -298,8 +309,30 @@ def prepare_map(
     return MapData(
         title=escape_text(title), bounds=bounds, layers=[p for p in prepared if p is not None],
         chain=chain, basemap=base.key, display_datum=base.datum, focus_ref=focus_ref,
-        notes=notes,
+        notes=notes, pins=pins,
     )
+
+
+def _site_pins(
+    workspace: Workspace, focus_ref: str | None, datum: Datum,
+) -> list[tuple[float, float, str]]:
+    sites = workspace.load_kind(LayerKind.SITE)
+    if sites.empty:
+        return []
+    sites = sites[sites["aws_ref"].notna()]
+    if focus_ref is not None:
+        sites = sites[sites["aws_ref"] == focus_ref]
+    pins = []
+    for ref, group in sites.groupby("aws_ref"):
+        point = gpd.GeoSeries([shapely.union_all(group.geometry.values).representative_point()],
+                              crs="EPSG:4326")
+        if datum is not Datum.WGS84:
+            point = convert_datum(point, Datum.WGS84, datum)
+        record = workspace.records.get(str(ref))
+        label = record.label if record is not None else str(ref)
+        pins.append((round(point.iloc[0].y, _DECIMALS), round(point.iloc[0].x, _DECIMALS),
+                     escape_text(label)))
+    return pins
 
 
 def _check_basemap(basemap: str) -> Basemap:
@@ -355,6 +388,10 @@ def _scope_roles(scope: object | None) -> dict[str, str]:
     return dict(grouped)
 
 
+_CHAIN_KINDS = {LayerKind.SITE.value, LayerKind.DISCHARGE_POINT.value,
+                LayerKind.WATER_SOURCE.value, LayerKind.FACILITY.value, LayerKind.PIPE.value}
+
+
 def _map_bounds(
     frames: dict[str, gpd.GeoDataFrame],
     specs: list[LayerSpec],
@@ -363,7 +400,10 @@ def _map_bounds(
 ) -> tuple[tuple[float, float], tuple[float, float]]:
     features = getattr(scope, "features", None)
     if isinstance(features, gpd.GeoDataFrame) and not features.empty:
-        total = features.to_crs("EPSG:4326").total_bounds
+        # Fit to the water chain around the site (parcels, sources, plants, outfalls,
+        # pipes); the catchment and the big water bodies are a zoom-out away.
+        near = features[features["kind"].isin(_CHAIN_KINDS)] if "kind" in features else features
+        total = (near if not near.empty else features).to_crs("EPSG:4326").total_bounds
     else:
         parts = []
         for spec in specs:
@@ -390,6 +430,22 @@ def _map_bounds(
     half_x = max((east - west) / 2 * 1.05, min_half)
     half_y = max((north - south) / 2 * 1.05, min_half)
     return ((cy - half_y, cx - half_x), (cy + half_y, cx + half_x))
+
+
+def _clip_context(
+    spec: LayerSpec,
+    frame: gpd.GeoDataFrame,
+    bounds: tuple[tuple[float, float], tuple[float, float]],
+) -> gpd.GeoDataFrame:
+    """Keep only admin (context) features near the view, cut to a margin around it."""
+    if spec.kind is not LayerKind.ADMIN or frame.empty:
+        return frame
+    (south, west), (north, east) = bounds
+    margin = max(north - south, east - west) * _CONTEXT_MARGIN
+    window = shapely.box(west - margin, south - margin, east + margin, north + margin)
+    near = frame[frame.geometry.intersects(window)].copy()
+    near["geometry"] = near.geometry.intersection(window)
+    return near[~near.geometry.is_empty]
 
 
 def _shift_bounds(
@@ -438,10 +494,11 @@ def _prepare_layer(
     geoms = np.asarray(frame.geometry.values, dtype=object)
     geoms = _round_coords(_simplify(geoms, tolerance))
     keep = ~(shapely.is_empty(geoms) | shapely.is_missing(geoms))
-    features = []
+    features: list[dict[str, Any]] = []
     n_illustrative = 0
-    for position in np.flatnonzero(keep):
-        row = frame.iloc[position]
+    records = frame.drop(columns=frame.geometry.name).to_dict("records")
+    for position in np.flatnonzero(keep).tolist():
+        row = records[position]
         illustrative = str(row.get("accuracy") or "") == AccuracyClass.ILLUSTRATIVE.value
         n_illustrative += illustrative
         properties = _feature_properties(spec, row, position, illustrative=illustrative,
@@ -471,7 +528,7 @@ _HIDDEN_FIELDS = {"geometry"}
 
 def _feature_properties(
     spec: LayerSpec,
-    row: pd.Series,
+    row: dict[str, Any],
     position: int,
     *,
     illustrative: bool,
@@ -480,20 +537,19 @@ def _feature_properties(
     for_export: bool,
 ) -> dict[str, Any]:
     name = escape_text(row.get("name"))
-    local = next((escape_text(row[f]) for f in _TIP_FIELDS[1:] if f in row.index
-                  and row[f] is not None and str(row[f]) not in ("", "nan")), "")
+    local = next((escape_text(row[f]) for f in _TIP_FIELDS[1:]
+                  if row.get(f) is not None and str(row[f]) not in ("", "nan")), "")
     lines = [f"<b>{name}</b>" + (f" {local}" if local else ""),
              f"{escape_text(spec.title)}" + (f" · {escape_text(role)}" if role else "")]
     if illustrative:
         lines.append("<i>illustrative: placed plausibly, not surveyed</i>")
     properties: dict[str, Any] = {
         "ref": feature_ref(spec.id, int(position)),
-        "name": name,
-        "layer": spec.id,
-        "illustrative": illustrative,
-        "focus": focus,
         "tip": "<br>".join(lines),
+        "illustrative": illustrative,
     }
+    if focus:
+        properties["focus"] = True
     if for_export:
         rows = "".join(
             f"<tr><th>{escape_text(key)}</th><td>{escape_text(_plain(value))}</td></tr>"
@@ -653,6 +709,8 @@ def render_map(data: MapData, *, for_export: bool = False) -> folium.Map:
         _add_layer(fmap, layer, for_export=for_export)
     if data.chain:
         _add_chain(fmap, data.chain)
+    if data.pins:
+        _add_pins(fmap, data.pins)
     folium.LayerControl(collapsed=True, position="topright").add_to(fmap)
     folium.plugins.Fullscreen(position="topleft", title="Full screen",
                               title_cancel="Exit full screen").add_to(fmap)
@@ -675,15 +733,18 @@ def _centre(bounds: tuple[tuple[float, float], tuple[float, float]]) -> tuple[fl
 _PAGE_CSS = f"""<style>
 .leaflet-container.leaflet-container {{ background: {_OFFLINE_BACKGROUND};
   font: 12px/1.4 system-ui, sans-serif; }}
-.leaflet-control.cs-legend {{ font-size: 12px; line-height: 1.35;
+.leaflet-control.cs-legend {{ font-size: 11px; line-height: 1.3;
   background: rgba(255,255,255,.92); padding: 6px 8px; border-radius: 4px;
-  box-shadow: 0 1px 4px rgba(0,0,0,.3); max-height: 300px; overflow-y: auto; max-width: 260px; }}
-.cs-legend h4 {{ margin: 0 0 4px; font-size: 12px; }}
+  box-shadow: 0 1px 4px rgba(0,0,0,.3); max-height: 45vh; overflow-y: auto; max-width: 250px; }}
+.cs-legend summary {{ cursor: pointer; margin-bottom: 3px; }}
 .cs-legend .row {{ display: flex; align-items: center; gap: 6px; margin: 2px 0; }}
 .cs-legend svg {{ flex: none; }}
 .leaflet-control.cs-note {{ background: #fff4d6; border: 1px solid #e0b84a; padding: 4px 8px;
   max-width: 420px; border-radius: 4px; font-size: 11px; }}
 .cs-attrs th {{ text-align: left; padding-right: 6px; vertical-align: top; color: #555; }}
+.cs-site-pin {{ font: bold 12px system-ui, sans-serif; color: #7a0b0b; white-space: nowrap;
+  text-shadow: 0 0 3px #fff, 0 0 3px #fff, 0 0 3px #fff; }}
+.cs-site-pin span {{ font-size: 18px; color: #d62728; }}
 .cs-pin {{ font-size: 18px; line-height: 18px; text-align: center;
   text-shadow: 0 0 2px #fff, 0 0 2px #fff; }}
 </style>"""
@@ -733,20 +794,67 @@ def _add_layer(fmap: folium.Map, layer: LayerData, *, for_export: bool) -> None:
                 icon_size=(size, size), icon_anchor=(size // 2, size // 2), class_name="cs-div",
             )
             marker = folium.Marker(icon=icon)
-    geojson = folium.GeoJson(
+    geojson = _GeoJson(
         layer.geojson, name=layer.title, marker=marker,
         style_function=_Styler(style), zoom_on_click=False, embed=True, control=False,
+        on_each_feature=JsCode(_BIND_EXPORT if for_export else _BIND),
     )
-    folium.GeoJsonTooltip(fields=["tip"], labels=False, sticky=True).add_to(geojson)
-    if for_export:
-        folium.GeoJsonPopup(fields=["popup"], labels=False, localize=False,
-                            max_width=420).add_to(geojson)
     geojson.add_to(container)
 
 
 def _layer_label(layer: LayerData) -> str:
     extra = f" — {layer.n_illustrative} illustrative" if layer.n_illustrative else ""
     return f"{layer.title} ({layer.n_features}){extra}"
+
+
+# Tooltip (and, in a standalone export, popup) from the feature's pre-escaped HTML: one
+# line of JS per layer instead of a GeoJsonTooltip element (each costs a Jinja compile).
+_BIND = "function(feature, layer) { layer.bindTooltip(feature.properties.tip, {sticky: true}); }"
+_BIND_EXPORT = (
+    "function(feature, layer) { layer.bindTooltip(feature.properties.tip, {sticky: true});"
+    " layer.bindPopup(feature.properties.popup, {maxWidth: 420}); }"
+)
+
+
+class _RawScript(branca.element.Element):
+    """Already-rendered JavaScript, added to the page as it is.
+
+    branca wraps each element's rendered script in a new ``Element``, i.e. compiles it
+    as a Jinja template again: slow for big GeoJSON (≈ 1 s/MB) and a second template
+    pass over data.  This element skips both.
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self._text = text
+
+    def render(self, **kwargs: Any) -> str:
+        """Return the script text unchanged."""
+        return self._text
+
+
+class _GeoJson(folium.GeoJson):
+    """folium.GeoJson whose (large) script is added raw, not re-compiled by Jinja."""
+
+    def render(self, **kwargs: Any) -> None:
+        """Compute the style map as folium does, then add the script without recompiling."""
+        from folium.elements import ElementAddToElement
+        from folium.features import GeoJsonStyleMapper
+        from folium.utilities import get_obj_in_upper_tree
+
+        if self.show:  # what folium's Layer.render does: add the layer to its parent
+            self.add_child(ElementAddToElement(element_name=self.get_name(),
+                                               element_parent_name=self._parent.get_name()),
+                           name=self.get_name() + "_add")
+        self.parent_map = get_obj_in_upper_tree(self, folium.Map)
+        if self.style and self.data["features"]:
+            mapper = GeoJsonStyleMapper(self.data, self.feature_identifier, self)
+            self.style_map = mapper.get_style_map(self.style_function)
+        figure = self.get_root()
+        script = self._template.module.__dict__["script"]
+        figure.script.add_child(_RawScript(script(self, kwargs)), name=self.get_name())
+        for child in self._children.values():
+            child.render(**kwargs)
 
 
 class _Styler:
@@ -784,6 +892,18 @@ def _add_chain(fmap: folium.Map, chain: list[ChainLine]) -> None:
         ).add_to(group)
 
 
+def _add_pins(fmap: folium.Map, pins: list[tuple[float, float, str]]) -> None:
+    group = folium.FeatureGroup(name="Site location", show=True, overlay=True)
+    group.add_to(fmap)
+    for lat, lon, label in pins:
+        short = label.split(" — ")[0]
+        icon = folium.DivIcon(
+            html=f'<div class="cs-site-pin"><span>★</span> {short}</div>',
+            icon_size=(120, 22), icon_anchor=(9, 11), class_name="cs-div",
+        )
+        folium.Marker((lat, lon), icon=icon, tooltip=label).add_to(group)
+
+
 def _svg_symbol(layer: LayerData) -> str:
     s = layer.style
     colour, fill = s["color"], s["fillColor"]
@@ -817,7 +937,8 @@ def _legend_html(data: MapData) -> str:
                     f'stroke-dasharray="{_ILLUSTRATIVE_DASH}"/></svg>'
                     '<span><i>Dashed outline: illustrative (placed plausibly, not surveyed)'
                     '</i></span></div>')
-    return f'<h4>{data.title}</h4>' + "".join(rows)
+    return (f'<details open><summary><b>{data.title}</b></summary>' + "".join(rows)
+            + "</details>")
 
 
 class _Legend(branca.element.MacroElement):

@@ -21,7 +21,7 @@ from geo.records import AWS_REF_RE
 from geo.webmap import MapData, prepare_map
 from geo.workspace import Workspace, open_workspace
 
-__all__ = ["Choice", "map_data", "parse_bands", "portfolio", "scope", "site_choices",
+__all__ = ["Choice", "map_data", "map_key", "parse_bands", "portfolio", "scope", "site_choices",
            "workspace"]
 
 
@@ -179,15 +179,24 @@ def portfolio(choice: Choice) -> Any | None:
     return _portfolio((choice.key, choice.bands), choice.workspace, choice.bands)
 
 
-@st.cache_resource(show_spinner="Preparing the map…", max_entries=32)
-def _map_data(key: tuple[Any, ...], _ws: Workspace, site: str | None, basemap: str,
-              layers: tuple[str, ...], _scope: Any) -> MapData:
-    return prepare_map(_ws, _scope if _scope is not None else site, basemap=basemap,
-                       layers=layers)
+@st.cache_resource(show_spinner="Preparing the map…", max_entries=16)
+def _all_layers(key: tuple[Any, ...], _ws: Workspace, site: str | None, basemap: str,
+                _scope: Any) -> MapData:
+    return prepare_map(_ws, _scope if _scope is not None else site, basemap=basemap)
+
+
+def map_key(choice: Choice) -> tuple[Any, ...]:
+    """Cache key of the map: workspace files, site, basemap, layers, bands."""
+    return (choice.key, choice.site, choice.basemap, choice.layers, choice.bands)
 
 
 def map_data(choice: Choice, current_scope: Any | None) -> MapData:
-    """Prepared (simplified, escaped) map layers for the current choice, cached."""
-    return _map_data((choice.key, choice.site, choice.basemap, choice.layers, choice.bands),
-                     choice.workspace, choice.site, choice.basemap, choice.layers,
-                     current_scope)
+    """Prepared (simplified, escaped) map layers for the current choice, cached.
+
+    Every layer is prepared once per site and basemap; toggling layers only filters.
+    """
+    data = _all_layers((choice.key, choice.site, choice.basemap, choice.bands),
+                       choice.workspace, choice.site, choice.basemap, current_scope)
+    chosen = set(choice.layers)
+    return dataclasses.replace(data, layers=[lay for lay in data.layers
+                                             if lay.layer_id in chosen])
