@@ -238,7 +238,8 @@ def _standardise(frame: gpd.GeoDataFrame, spec: LayerSpec) -> gpd.GeoDataFrame:
     out["layer"] = spec.id
     out["kind"] = spec.kind.value
     if spec.site_field and spec.site_field in out.columns:
-        out["aws_ref"] = out[spec.site_field].where(out[spec.site_field].notna(), None)
+        site_refs = out[spec.site_field].astype(object)
+        out["aws_ref"] = site_refs.where(site_refs.notna() & (site_refs != ""), None)
     else:
         out["aws_ref"] = None
     default_accuracy = spec.accuracy.value if spec.accuracy else None
@@ -298,9 +299,9 @@ def load_catchment_units(workspace: Workspace, spec: LayerSpec) -> gpd.GeoDataFr
                 f"Layer {spec.id!r} ({spec.source}): catchment units need a {column!r} column "
                 "(next_down: fid of the unit downstream, empty at the sink; level: e.g. 'section')."
             )
-    frame["next_down"] = frame["next_down"].where(
-        frame["next_down"].notna() & (frame["next_down"].astype(str) != ""), None
-    )
+    # object dtype: pandas' string dtype would turn None back into NaN at the sink
+    next_down = frame["next_down"].astype(object)
+    frame["next_down"] = next_down.where(next_down.notna() & (next_down.astype(str) != ""), None)
     return frame
 
 

@@ -106,3 +106,15 @@ def test_layer_accuracy_fills_features_without_their_own(make_workspace, three_p
     root = make_workspace(layers={"sites": ("site", frame, {"accuracy": "illustrative"})})
     loaded = open_workspace(root).load("sites")
     assert list(loaded["accuracy"]) == ["illustrative", "surveyed", "illustrative"]
+
+
+def test_sink_and_unlinked_features_come_back_as_none(make_workspace, three_parcels) -> None:
+    units = three_parcels.drop(columns="aws_ref")
+    units["level"] = "section"
+    units["next_down"] = ["p2", "p3", None]
+    parcels = three_parcels.copy()
+    parcels.loc[2, "aws_ref"] = None
+    ws = open_workspace(make_workspace(layers={"units": ("catchment_unit", units, {}),
+                                               "sites": ("site", parcels, {})}))
+    assert list(ws.load("units")["next_down"]) == ["p2", "p3", None]
+    assert ws.load("sites")["aws_ref"].iloc[2] is None
