@@ -576,6 +576,8 @@ def _layer_style(spec: LayerSpec) -> dict[str, Any]:
         "dashArray": style.dash,
         "marker": style.marker,
         "radius": style.radius,
+        # a CSS class per layer (ids are [a-z0-9_]): lets tests and stylesheets find features
+        "className": f"cs-layer-{spec.id}",
     }
 
 
@@ -901,7 +903,8 @@ def _add_pins(fmap: folium.Map, pins: list[tuple[float, float, str]]) -> None:
             html=f'<div class="cs-site-pin"><span>★</span> {short}</div>',
             icon_size=(120, 22), icon_anchor=(9, 11), class_name="cs-div",
         )
-        folium.Marker((lat, lon), icon=icon, tooltip=label).add_to(group)
+        # Not interactive: a click on the pin reaches the parcel beneath it.
+        folium.Marker((lat, lon), icon=icon, interactive=False, keyboard=False).add_to(group)
 
 
 def _svg_symbol(layer: LayerData) -> str:

@@ -93,9 +93,9 @@ def selection(choice: state.Choice, returned: dict | None) -> None:
         "source date": spec.source_date,
     }
     st.dataframe(pd.DataFrame({"": list(provenance), "value": list(provenance.values())}),
-                 hide_index=True, use_container_width=True)
+                 hide_index=True, width="stretch")
     st.markdown("**Attributes**")
-    st.dataframe(_attributes_table(row), hide_index=True, use_container_width=True,
+    st.dataframe(_attributes_table(row), hide_index=True, width="stretch",
                  height=min(35 * (len(row) + 1), 320))
     aws_ref = _text(row.get("aws_ref"))
     if spec.kind is LayerKind.SITE and aws_ref in ws.records:
@@ -122,14 +122,14 @@ def _certification(record: Any) -> None:
         "next audit": record.next_audit_date,
     }
     st.dataframe(pd.DataFrame({"": list(facts), "value": [_text(v) for v in facts.values()]}),
-                 hide_index=True, use_container_width=True)
+                 hide_index=True, width="stretch")
     if record.findings:
         st.markdown(f"**Findings ({len(record.findings)})**")
         st.dataframe(pd.DataFrame([
             {"id": f.id, "indicator": f.indicator, "level": f.level, "status": f.status,
              "finding": f.text, "corrective action": f.corrective_action}
             for f in record.findings
-        ]), hide_index=True, use_container_width=True)
+        ]), hide_index=True, width="stretch")
 
 
 # --- tabs ---------------------------------------------------------------------------------
@@ -167,7 +167,7 @@ def checklist(choice: state.Choice, scope: Any) -> None:
     table = pd.DataFrame(rows).style.map(
         lambda v: f"background-color: {_STATUS_COLOURS.get(v, 'transparent')}",
         subset=["status"])
-    st.dataframe(table, hide_index=True, use_container_width=True,
+    st.dataframe(table, hide_index=True, width="stretch",
                  column_config={"element": st.column_config.TextColumn(width="medium"),
                                 "evidence": st.column_config.TextColumn(width="large"),
                                 "missing": st.column_config.TextColumn(width="large")})
@@ -180,7 +180,7 @@ def checklist(choice: state.Choice, scope: Any) -> None:
         st.dataframe(pd.DataFrame({
             "catchment units": ["relied on"] * len(relied) + ["affected"] * len(affected),
             "unit (why)": relied + affected,
-        }), hide_index=True, use_container_width=True)
+        }), hide_index=True, width="stretch")
 
 
 def iwras(choice: state.Choice, scope: Any) -> None:
@@ -196,7 +196,7 @@ def iwras(choice: state.Choice, scope: Any) -> None:
                "sidebar. Click a column header to sort.")
     st.dataframe(frame.astype({c: "string" for c in frame.columns
                                if frame[c].dtype == object}),
-                 hide_index=True, use_container_width=True)
+                 hide_index=True, width="stretch")
 
 
 def water_chain(choice: state.Choice, scope: Any) -> None:
@@ -207,7 +207,7 @@ def water_chain(choice: state.Choice, scope: Any) -> None:
     if not chain.nodes:
         st.info("No water chain could be followed for this site.")
     else:
-        st.graphviz_chart(chain_dot(chain), use_container_width=True)
+        st.graphviz_chart(chain_dot(chain), width="stretch")
         st.caption("Solid arrows: links stated in the data · dashed: inferred from proximity.")
     for line in chain.lines():
         st.text(line)
@@ -254,7 +254,7 @@ def portfolio(choice: state.Choice) -> None:
         st.info("The scope engine (geo.scope) is not available.")
         return
     frame = pd.DataFrame(table).drop(columns=["geometry"], errors="ignore")
-    st.dataframe(frame, hide_index=True, use_container_width=True)
+    st.dataframe(frame, hide_index=True, width="stretch")
 
 
 def site_record(choice: state.Choice) -> None:

@@ -1,0 +1,119 @@
+"""The Streamlit script, run headless with streamlit.testing.v1.AppTest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import pytest
+from shapely.geometry import box
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import HOSTILE_VALUES
+from ui.panels import md
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+TIMEOUT = 60
+
+
+def _app() -> AppTest:
+    return AppTest.from_file(APP, default_timeout=TIMEOUT)
+
+
+def _by_label(widgets, label: str):
+    return next(w for w in widgets if w.label == label)
+
+
+def _open_folder(at: AppTest, path: Path | str) -> AppTest:
+    _by_label(at.radio, "Workspace").set_value("Folder on this machine").run()
+    _by_label(at.text_input, "Workspace folder").input(str(path)).run()
+    return at
+
+
+def _texts(at: AppTest) -> str:
+    parts = [h.value for h in at.header] + [m.value for m in at.markdown]
+    parts += [t.value for t in at.text] + [c.value for c in at.caption]
+    return "\n".join(str(p) for p in parts)
+
+
+@pytest.fixture(scope="module")
+def demo_sites() -> list[str]:
+    from geo.workspace import open_workspace
+
+    refs = sorted(open_workspace().records)
+    if not refs:
+        pytest.skip("the demo workspace has no sites yet")
+    return refs
+
+
+def test_demo_runs_and_switches_site(demo_sites: list[str]) -> None:
+    at = _app().run()
+    assert not at.exception, at.exception
+    assert not at.error
+    site = _by_label(at.selectbox, "Site")
+    assert site.value in demo_sites
+    other = next(ref for ref in demo_sites if ref != site.value) if len(demo_sites) > 1 \
+        else site.value
+    site.set_value(other).run()
+    assert not at.exception, at.exception
+    assert md(other) in at.header[0].value
+    # the checklist tab lists the six 1.1.1 elements
+    assert any(len(df.value) == 6 for df in at.dataframe)
+
+
+def test_all_sites_shows_the_portfolio(demo_sites: list[str]) -> None:
+    at = _app().run()
+    _by_label(at.selectbox, "Site").set_value("All sites").run()
+    assert not at.exception, at.exception
+    assert not at.error
+    sizes = [len(df.value) for df in at.dataframe]
+    assert len(demo_sites) in sizes  # one portfolio row per site
+
+
+def test_buffer_bands_are_validated(demo_sites: list[str]) -> None:
+    at = _app().run()
+    bands = _by_label(at.text_input, "IWRA buffer bands (km)")
+    bands.input("10, 1").run()
+    assert any("increasing positive" in w.value for w in at.warning)
+    _by_label(at.text_input, "IWRA buffer bands (km)").input("2, 20").run()
+    assert not at.exception, at.exception
+    assert "Bands (km): 2, 20" in _texts(at)
+
+
+def test_a_missing_workspace_shows_a_message_not_a_traceback(tmp_path: Path) -> None:
+    at = _open_folder(_app().run(), tmp_path / "nowhere")
+    assert not at.exception, at.exception
+    assert len(at.error) == 1
+    assert "does not exist" in at.error[0].value and "catchscope init" in at.error[0].value
+
+
+def test_a_broken_layer_file_names_the_file(make_workspace, three_parcels) -> None:
+    root = make_workspace(layers={"sites": ("site", three_parcels, {})})
+    (root / "layers" / "broken.toml").write_text('id = "broken"\nkind = "volcano"\n')
+    at = _open_folder(_app().run(), root)
+    assert not at.exception, at.exception
+    assert "broken.toml" in at.error[0].value
+
+
+def test_a_url_is_refused_as_workspace_path() -> None:
+    at = _open_folder(_app().run(), "https://example.org/ws")
+    assert not at.exception, at.exception
+    assert "not a folder on this machine" in at.error[0].value
+
+
+def test_hostile_values_show_as_text(make_workspace) -> None:
+    names = list(HOSTILE_VALUES)
+    frame = gpd.GeoDataFrame(
+        {"fid": [f"h{i}" for i in range(len(names))], "name": names,
+         "aws_ref": ["AWS-000001"] * len(names), "accuracy": ["surveyed"] * len(names)},
+        geometry=[box(121 + i * 0.001, 31.2, 121.0005 + i * 0.001, 31.2005)
+                  for i in range(len(names))], crs="EPSG:4326")
+    root = make_workspace(layers={"evil": ("site", frame, {})},
+                          settings=f"name = {json.dumps(HOSTILE_VALUES[0])}\n")
+    at = _open_folder(_app().run(), root)
+    assert not at.exception, at.exception
+    assert not at.error
+    header = at.header[0].value
+    assert "<img" not in header.replace("\\<img", "")  # markdown-escaped, shown as text
+    assert "img src=x onerror=alert\\(1\\)" in header

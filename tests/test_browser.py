@@ -1,0 +1,260 @@
+"""The app in a real headless Chromium (Playwright + Debian's /usr/bin/chromium).
+
+A real ``streamlit run app.py`` is started on a free port.  Every request the page makes
+is logged and anything not addressed to this machine is aborted and fails the test: the
+app must work offline.  In CI (CI=true) missing Chromium or Playwright fails the tests;
+elsewhere they are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import geopandas as gpd
+import pytest
+from shapely.geometry import Point, box
+
+from tests.conftest import HOSTILE_VALUES
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run", "--disable-sync"]
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
+MAP_FRAME = "iframe[src*='st_folium']"
+#: Extra hostile values that would set a flag instead of opening a dialog.
+FLAG_VALUES = ("<img src=x onerror=\"window.top.__pwned=1\">",
+               "${window.top.__pwned=2}", "{{ 7*7 }}")
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"browser tests must run in CI: {reason}")
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    port = _free_port()
+    log = open(REPO / ".pytest_cache" / f"streamlit-{port}.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"),
+         "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+         "--server.fileWatcherType", "none"],
+        cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"streamlit did not start; see {log.name}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("the playwright package is not installed")
+    if not Path(CHROMIUM).exists():
+        _unavailable(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Watch:
+    """What a page did: console errors, dialogs, requests that tried to leave the machine."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+        self.dialogs: list[str] = []
+        self.external: list[str] = []
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[tuple[Any, Watch]]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    watch = Watch()
+
+    def route(route: Any) -> None:
+        host = urlparse(route.request.url).hostname or ""
+        if route.request.url.startswith(("data:", "blob:")) or host in LOCAL_HOSTS:
+            route.continue_()
+        else:
+            watch.external.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", route)
+    pg = context.new_page()
+    pg.on("console", lambda m: watch.errors.append(m.text) if m.type == "error" else None)
+    pg.on("pageerror", lambda e: watch.errors.append(str(e)))
+    pg.on("dialog", lambda d: (watch.dialogs.append(d.message), d.dismiss()))
+    yield pg, watch
+    context.close()
+
+
+def _map(pg: Any, min_paths: int = 1) -> Any:
+    pg.wait_for_selector(MAP_FRAME, timeout=60_000)
+    frame = pg.frame_locator(MAP_FRAME)
+    frame.locator(".leaflet-overlay-pane path").nth(min_paths - 1).wait_for(timeout=60_000)
+    return frame
+
+
+def _open_folder(pg: Any, path: Path) -> None:
+    pg.get_by_text("Folder on this machine").click()
+    field = pg.get_by_placeholder("/path/to/workspace (holds layers/ and data/)")
+    field.fill(str(path))
+    field.press("Enter")
+
+
+_FIND_UNCOVERED = """(body, cls) => {
+    const paths = [...document.querySelectorAll('path.' + cls)];
+    for (let i = 0; i < paths.length; i++) {
+        const b = paths[i].getBoundingClientRect();
+        for (let fy = 0.2; fy < 0.9; fy += 0.1) for (let fx = 0.2; fx < 0.9; fx += 0.1) {
+            const x = b.x + b.width * fx, y = b.y + b.height * fy;
+            if (document.elementFromPoint(x, y) === paths[i])
+                return [i, b.width * fx, b.height * fy];
+        }
+    }
+    return [0, 1, 1];
+}"""
+
+
+def _zoom_to_site(pg: Any, frame: Any, levels: int = 5) -> None:
+    """Double-click the site pin (it lets clicks through to the map) to zoom in on it."""
+    for _ in range(levels):
+        frame.locator(".cs-site-pin").first.dblclick(position={"x": 9, "y": 11}, force=True)
+        pg.wait_for_timeout(450)
+
+
+def _click_uncovered(frame: Any, css_class: str) -> None:
+    """Click a feature of a layer where no other feature covers it, as a person would."""
+    index, x, y = frame.locator("body").evaluate(_FIND_UNCOVERED, css_class)
+    frame.locator(f"path.{css_class}").nth(index).click(position={"x": x, "y": y})
+
+
+def _demo_layer_ids() -> list[str]:
+    from geo.workspace import open_workspace
+
+    ws = open_workspace()
+    if not ws.records:
+        pytest.skip("the demo workspace has no sites yet")
+    return [spec.id for spec in ws.specs.values() if not spec.is_raster and spec.visible]
+
+
+def test_demo_map_loads_offline_with_its_layers(server: str, page: Any) -> None:
+    pg, watch = page
+    layer_ids = _demo_layer_ids()
+    started = time.monotonic()
+    pg.goto(server)
+    frame = _map(pg, min_paths=20)
+    first_map_s = time.monotonic() - started
+    for layer_id in layer_ids:
+        assert frame.locator(f".cs-layer-{layer_id}").count() > 0, layer_id
+    overlays = frame.locator(".leaflet-control-layers-overlays").inner_text()
+    assert "Water chain" in overlays and "Site location" in overlays
+    assert frame.locator(".cs-legend").inner_text().count("\n") >= len(layer_ids)
+    for control in (".leaflet-control-scale", ".leaflet-control-mouseposition",
+                    ".leaflet-control-measure", ".leaflet-control-zoom-fullscreen"):
+        assert frame.locator(control).count() == 1, control
+    assert watch.external == [], watch.external
+    assert watch.errors == [], watch.errors
+    assert first_map_s < 45
+
+
+def test_clicking_a_site_parcel_shows_it_beside_the_map(server: str, page: Any) -> None:
+    pg, watch = page
+    _demo_layer_ids()
+    pg.goto(server)
+    frame = _map(pg, min_paths=20)
+    _zoom_to_site(pg, frame)
+    _click_uncovered(frame, "cs-layer-sites")
+    pg.get_by_text("Attributes", exact=True).wait_for(timeout=30_000)
+    main = pg.locator("[data-testid=stMain]").inner_text()
+    assert "Site parcels · site" in main and "Provenance" in main
+    assert "Certification record" in main and "Findings" in main
+    assert watch.external == [] and watch.errors == [], (watch.external, watch.errors)
+
+
+@pytest.fixture
+def hostile_workspace(make_workspace) -> Path:
+    values = [*HOSTILE_VALUES, *FLAG_VALUES]
+    parcels = gpd.GeoDataFrame(
+        {"fid": [f"h{i}" for i in range(len(values))], "name": values,
+         "aws_ref": ["AWS-000001"] * len(values), "accuracy": ["illustrative"] * len(values),
+         "source": values, "note": values},
+        geometry=[box(121 + i * 0.002, 31.2, 121.0015 + i * 0.002, 31.2015)
+                  for i in range(len(values))], crs="EPSG:4326")
+    outfalls = gpd.GeoDataFrame(
+        {"fid": ["d1"], "name": [FLAG_VALUES[0]], "aws_ref": ["AWS-000001"]},
+        geometry=[Point(121.001, 31.199)], crs="EPSG:4326")
+    return make_workspace(
+        layers={"evil": ("site", parcels, {}), "outfalls": ("discharge_point", outfalls, {})},
+        settings=f"name = {json.dumps(FLAG_VALUES[0] + HOSTILE_VALUES[1])}\n")
+
+
+def test_hostile_values_show_as_text_and_run_nothing(server: str, page: Any,
+                                                      hostile_workspace: Path) -> None:
+    pg, watch = page
+    pg.goto(server)
+    pg.wait_for_selector(MAP_FRAME, timeout=60_000)
+    _open_folder(pg, hostile_workspace)
+    pg.get_by_text("AWS-000001", exact=False).first.wait_for(timeout=60_000)
+    frame = _map(pg, min_paths=len(HOSTILE_VALUES) + len(FLAG_VALUES))
+    parcels = frame.locator("path.cs-layer-evil")
+    # hover: the tooltip shows the hostile name as text
+    parcels.first.hover(force=True)
+    tooltip = frame.locator(".leaflet-tooltip").first
+    tooltip.wait_for(timeout=10_000)
+    assert HOSTILE_VALUES[0] in tooltip.inner_text()
+    # click: the side panel shows it as text
+    parcels.nth(1).click(force=True)
+    pg.get_by_text("Provenance").wait_for(timeout=30_000)
+    assert HOSTILE_VALUES[1] in pg.locator("[data-testid=stMain]").inner_text()
+    for index in range(parcels.count()):
+        parcels.nth(index).hover(force=True)
+    pg.wait_for_timeout(500)
+    assert watch.dialogs == []
+    assert pg.evaluate("window.__pwned") is None
+    assert frame.locator("body").evaluate("() => window.top.__pwned") is None
+    assert frame.locator(".leaflet-tooltip img, .cs-legend img").count() == 0
+    assert "49" not in frame.locator(".leaflet-tooltip").first.inner_text()
+    assert watch.external == [], watch.external
