@@ -221,9 +221,8 @@ def collect(
     features = _scope_features(workspace, aws_ref, scope)
     if features.empty:
         raise NothingToExportError(
-            f"Site {aws_ref} has no features to export in workspace {workspace.root}: no layer "
-            f"has features with aws_ref = {aws_ref!r}. Add the site's parcels to a layer of kind "
-            "'site' (see `catchscope layers`) and run `catchscope check`."
+            f"The scope of site {aws_ref} holds no features to export; run "
+            f"`catchscope scope {aws_ref}` to see what is missing."
         )
     utm = getattr(scope, "metric_crs", None) or metric_crs(features)
     redactor = _make_redactor(redaction, utm) if redaction is not None else None
@@ -251,14 +250,19 @@ def _check_inputs(
             f"{aws_ref!r} is not an AWS reference (expected e.g. 'AWS-000522'); "
             "list the sites with `catchscope sites`."
         )
-    if aws_ref not in workspace.records:
-        site_layers = [s for s in workspace.layers_of_kind(LayerKind.SITE) if not s.is_raster]
-        linked = any((workspace.load(s.id)["aws_ref"] == aws_ref).any() for s in site_layers)
-        if not linked:
-            known = ", ".join(workspace.records) or "(none)"
-            raise SiteNotFoundError(
-                f"No site {aws_ref} in workspace {workspace.root}. Known sites: {known}."
-            )
+    linked = sum(int((workspace.load(spec.id)["aws_ref"] == aws_ref).sum())
+                 for spec in workspace.specs.values() if not spec.is_raster)
+    if aws_ref not in workspace.records and not linked:
+        known = ", ".join(workspace.records) or "(none)"
+        raise SiteNotFoundError(
+            f"No site {aws_ref} in workspace {workspace.root}. Known sites: {known}."
+        )
+    if not linked:
+        raise NothingToExportError(
+            f"Site {aws_ref} has nothing to export: no feature of workspace {workspace.root} "
+            f"has aws_ref = {aws_ref!r}. Add the site's parcels to a layer of kind 'site' "
+            "(see `catchscope layers`), then run `catchscope check`."
+        )
     if redact is None or redact == "":
         return None
     try:
@@ -938,6 +942,8 @@ def points_table(data: ExportSet) -> pd.DataFrame:
     columns = list(dict.fromkeys(c for layer_id in dict.fromkeys(points["layer"].astype(str))
                                  for c in layout[layer_id]))
     table = _plain_table(pd.DataFrame(points[columns]).reset_index(drop=True))
+    # our lon/lat are the geometry's; an attribute of the same name keeps its value aside
+    table = table.rename(columns={c: f"{c}_attribute" for c in ("lon", "lat") if c in table})
     table.insert(1, "lon", np.round(points.geometry.x.to_numpy(), _DECIMALS))
     table.insert(2, "lat", np.round(points.geometry.y.to_numpy(), _DECIMALS))
     return table
