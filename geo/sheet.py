@@ -34,9 +34,11 @@ import shapely
 from matplotlib import font_manager
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import LineCollection, PathCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrow, Patch, Rectangle
+from matplotlib.path import Path as MplPath
 from pyproj import CRS, Transformer
 
 import geo
@@ -97,13 +99,10 @@ def _label(row: pd.Series, cjk: bool, seen_local: set[str]) -> str:
 # --- geometry helpers ----------------------------------
 
 
-def _nice_step(span: float, target: int) -> float:
-    raw = span / max(target, 1)
-    power = 10 ** math.floor(math.log10(raw))
-    for factor in (1, 2, 2.5, 5, 10):
-        if raw <= factor * power:
-            return factor * power
-    return 10 * power
+def _nice_floor(value: float) -> float:
+    """The largest 1, 2 or 5 × 10^n not above ``value``."""
+    power = 10 ** math.floor(math.log10(value))
+    return max(f * power for f in (1, 2, 5) if f * power <= value * (1 + 1e-9))
 
 
 def _extent(frame: gpd.GeoDataFrame, aspect: float, pad: float = 0.15,
@@ -126,38 +125,67 @@ def _axes_aspect(fig: Figure, ax: Axes) -> float:
     return (box.width * fig_w) / (box.height * fig_h)
 
 
-def _draw_layer(ax: Axes, frame: gpd.GeoDataFrame, spec: LayerSpec | None, *,
-                muted: bool = False, zorder: float = 1.0) -> None:
-    if frame.empty:
-        return
-    style = spec.style if spec is not None else None
-    colour = style.color if style else "#555555"
-    fill = (style.fill_color or style.color) if style else "#999999"
-    alpha = style.fill_opacity if style else 0.2
-    weight = (style.weight if style else 1.5) * 0.6
-    marker = _MARKERS[style.marker] if style else "o"
-    illustrative = frame["accuracy"].astype(str).eq("illustrative") if "accuracy" in frame \
-        else pd.Series(False, index=frame.index)
-    dims = frame.geometry.geom_type.str.replace("Multi", "")
+def _polygon_path(geometry: Any) -> MplPath:
+    """A compound path of a (multi)polygon, holes included (even-odd filling)."""
+    rings = []
+    for polygon in getattr(geometry, "geoms", [geometry]):
+        for ring in (polygon.exterior, *polygon.interiors):
+            coords = np.asarray(ring.coords)[:, :2]
+            codes = np.full(len(coords), MplPath.LINETO, dtype=np.uint8)
+            codes[0], codes[-1] = MplPath.MOVETO, MplPath.CLOSEPOLY
+            rings.append(MplPath(coords, codes))
+    return MplPath.make_compound_path(*rings)
+
+
+def _line_parts(geometry: Any) -> list[np.ndarray]:
+    return [np.asarray(line.coords)[:, :2] for line in getattr(geometry, "geoms", [geometry])]
+
+
+def _draw_polygons(ax: Axes, geoms: Any, *, face: Any, edge: Any, width: float,
+                   linestyle: Any = "solid", zorder: float = 1.0) -> None:
+    paths = [_polygon_path(g) for g in geoms if g is not None and not g.is_empty]
+    if paths:
+        ax.add_collection(PathCollection(paths, facecolors=[face], edgecolors=[edge],
+                                         linewidths=width, linestyles=linestyle,
+                                         zorder=zorder), autolim=False)
+
+
+def _draw_lines(ax: Axes, geoms: Any, *, colour: Any, width: float, linestyle: Any = "solid",
+                zorder: float = 1.0, alpha: float = 1.0) -> None:
+    segments = [part for g in geoms if g is not None and not g.is_empty
+                for part in _line_parts(g)]
+    if segments:
+        ax.add_collection(LineCollection(segments, colors=[colour], linewidths=width,
+                                         linestyles=linestyle, zorder=zorder, alpha=alpha),
+                          autolim=False)
+
+
+def _draw_layer(ax: Axes, frame: gpd.GeoDataFrame, spec: LayerSpec, *,
+                zorder: float = 1.0) -> None:
+    """Draw one layer in its catalogue style; illustrative features get dashed outlines."""
+    style = spec.style
+    fill = style.fill_color or style.color
+    weight = style.weight * 0.6
+    illustrative = (frame["accuracy"].astype(str).eq("illustrative").to_numpy()
+                    if "accuracy" in frame else np.zeros(len(frame), dtype=bool))
+    dims = frame.geometry.geom_type.str.replace("Multi", "").to_numpy()
+    geoms = np.asarray(frame.geometry.values, dtype=object)
     for dashed in (False, True):
-        part = frame[illustrative == dashed]
-        if part.empty:
-            continue
-        linestyle = (0, (4, 2)) if dashed else "solid"
-        polys = part[dims[part.index] == "Polygon"]
-        lines = part[dims[part.index] == "LineString"]
-        points = part[dims[part.index] == "Point"]
-        if not polys.empty:
-            polys.plot(ax=ax, facecolor=fill, alpha=None, edgecolor=colour,
-                       linewidth=weight * (0.6 if muted else 1), linestyle=linestyle,
-                       zorder=zorder).collections[-1].set_facecolor(
-                matplotlib.colors.to_rgba(fill, alpha * (0.6 if muted else 1)))
-        if not lines.empty:
-            lines.plot(ax=ax, color=colour, linewidth=weight * 1.3, linestyle=linestyle,
-                       zorder=zorder + 0.1)
-        if not points.empty:
-            ax.scatter(points.geometry.x, points.geometry.y, s=(style.radius if style else 6)
-                       ** 2 * 1.4, marker=marker, facecolor=fill, edgecolor=colour,
+        linestyle: Any = (0, (4, 2)) if dashed else "solid"
+        chosen = illustrative == dashed
+        polys = geoms[chosen & (dims == "Polygon")]
+        lines = geoms[chosen & (dims == "LineString")]
+        points = geoms[chosen & (dims == "Point")]
+        if len(polys):
+            _draw_polygons(ax, polys, face=matplotlib.colors.to_rgba(fill, style.fill_opacity),
+                           edge=matplotlib.colors.to_rgba(style.color, style.opacity),
+                           width=weight, linestyle=linestyle, zorder=zorder)
+        if len(lines):
+            _draw_lines(ax, lines, colour=style.color, width=weight * 1.3, linestyle=linestyle,
+                        zorder=zorder + 0.1, alpha=style.opacity)
+        if len(points):
+            ax.scatter(shapely.get_x(points), shapely.get_y(points), s=style.radius ** 2 * 1.4,
+                       marker=_MARKERS[style.marker], facecolor=fill, edgecolor=style.color,
                        linewidths=0.8, linestyle="--" if dashed else "-", zorder=zorder + 0.2)
 
 
@@ -173,9 +201,7 @@ def _graticule(ax: Axes, to_metric: Transformer, to_wgs: Transformer, fontsize: 
     lons, lats = to_wgs.transform(xs, ys)
     lon_lo, lon_hi, lat_lo, lat_hi = lons.min(), lons.max(), lats.min(), lats.max()
     # at least three lines across the shorter side, in steps of 1, 2 or 5 × 10^n degrees
-    raw = min(lon_hi - lon_lo, lat_hi - lat_lo) / 3
-    power = 10 ** math.floor(math.log10(raw))
-    step = max(f * power for f in (1, 2, 5) if f * power <= raw)
+    step = _nice_floor(min(lon_hi - lon_lo, lat_hi - lat_lo) / 3)
     decimals = max(0, -math.floor(math.log10(step) + 1e-9))
     line_kw = {"color": "#7a7a7a", "linewidth": 0.4, "linestyle": (0, (2, 2)), "zorder": 8,
                "gid": "graticule"}
@@ -209,7 +235,7 @@ def _scale_bar(ax: Axes, fontsize: float, paper_width_m: float, paper: str) -> s
     xmin, xmax = ax.get_xlim()
     ymin, ymax = ax.get_ylim()
     width = xmax - xmin
-    length = _nice_step(width * 0.22, 1)
+    length = _nice_floor(width * 0.25)
     unit, divisor = ("km", 1000.0) if length >= 1000 else ("m", 1.0)
     x0 = xmin + width * 0.04
     y0 = ymin + (ymax - ymin) * 0.045
@@ -228,9 +254,7 @@ def _scale_bar(ax: Axes, fontsize: float, paper_width_m: float, paper: str) -> s
             text += f" {unit}"
         ax.text(x0 + value, y0 + height * 1.6, text, ha="center", va="bottom",
                 fontsize=fontsize, color=_INK, zorder=22, gid="scalebar")
-    scale = width / paper_width_m
-    ratio = _nice_step(scale, 1) if scale > 0 else 0
-    label = f"Scale 1:{scale:,.0f} printed on {paper.upper()}" if ratio else ""
+    label = f"Scale 1:{width / paper_width_m:,.0f} printed on {paper.upper()}"
     ax.text(x0, y0 - height * 0.9, label, ha="left", va="top", fontsize=fontsize * 0.85,
             color=_MUTED, zorder=22, gid="scalebar")
     return f"{length / divisor:g} {unit}"
@@ -277,11 +301,14 @@ def _inset(fig: Figure, rect: tuple[float, float, float, float], data: ExportSet
         in_scope = units["fid"].astype(str).isin(scope_units)
         for part, face, edge in ((units[~in_scope], "#f2f2f2", "#9a9a9a"),
                                  (units[in_scope], "#d6e6f4", "#2b6ca3")):
-            if not part.empty:
-                part.plot(ax=ax, facecolor=face, edgecolor=edge, linewidth=0.5)
+            _draw_polygons(ax, part.geometry.values, face=face, edge=edge, width=0.5)
     water = _load_kinds(data.workspace, LayerKind.LAKE, LayerKind.RIVER).to_crs(metric)
     if not water.empty:
-        water.plot(ax=ax, color="#6baed6", linewidth=0.5, alpha=0.8)
+        kinds = water.geometry.geom_type.str.replace("Multi", "").to_numpy()
+        _draw_polygons(ax, water.geometry.values[kinds == "Polygon"], face="#9ecae1",
+                       edge="#6baed6", width=0.3, zorder=2)
+        _draw_lines(ax, water.geometry.values[kinds == "LineString"], colour="#6baed6",
+                    width=0.5, zorder=2)
     xmin, xmax, ymin, ymax = main_extent
     ax.add_patch(Rectangle((xmin, ymin), xmax - xmin, ymax - ymin, fill=False,
                            edgecolor="#b2182b", linewidth=0.8, zorder=5))
@@ -290,7 +317,8 @@ def _inset(fig: Figure, rect: tuple[float, float, float, float], data: ExportSet
     one = getattr(data.scope, "one_catchment", None)
     home = ", ".join(getattr(one, "unit_names", ()) or ())
     if home:
-        ax.text(0.02, 0.02, _drawable(f"Site's catchment unit: {home}", cjk),
+        label = _drawable(f"Site's catchment unit: {home}", cjk)
+        ax.text(0.02, 0.02, label, **_font(label),
                 transform=ax.transAxes, fontsize=fs * 0.85, color="#1d4f7a", va="bottom",
                 bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1.5})
     ext = _extent(units if not units.empty else site, _axes_aspect(fig, ax), pad=0.02,
@@ -345,6 +373,9 @@ def _legend(fig: Figure, renderer: Any, anchor: tuple[float, float], drawn: list
                         title="Legend", title_fontsize=fs * 1.2, alignment="left",
                         borderaxespad=0.0, borderpad=0.0, handlelength=2.0, labelspacing=0.45)
     legend.set_gid("legend")
+    for label in legend.get_texts():
+        if _font(label.get_text()):
+            label.set_fontfamily(_font(label.get_text())["fontfamily"])
     legend.get_title().set_fontweight("bold")
     box = legend.get_window_extent(renderer).transformed(fig.transFigure.inverted())
     return float(box.y0)
@@ -376,8 +407,7 @@ def build_sheet(data: ExportSet, *, paper: str = "a4") -> Figure:
     if paper not in PAPER_SIZES:
         raise GeoError(f"Unknown paper size {paper!r}; use one of: {', '.join(PAPER_SIZES)}.")
     cjk = find_cjk_font()
-    families = ["DejaVu Sans", cjk] if cjk else ["DejaVu Sans"]
-    with matplotlib.rc_context({"font.family": families, "pdf.fonttype": 3,
+    with matplotlib.rc_context({"font.family": ["DejaVu Sans"], "pdf.fonttype": 3,
                                 "axes.unicode_minus": False}):
         return _compose(data, paper, cjk is not None)
 
@@ -395,7 +425,8 @@ def _compose(data: ExportSet, paper: str, cjk: bool) -> Figure:
 
     def text(x: float, y: float, value: str, **kwargs: Any) -> float:
         """Draw text with its top at ``y``; return the figure y of its bottom."""
-        artist = fig.text(x, y, _drawable(value, cjk), va="top", **kwargs)
+        value = _drawable(value, cjk)
+        artist = fig.text(x, y, value, va="top", **_font(value), **kwargs)
         box = artist.get_window_extent(renderer).transformed(fig.transFigure.inverted())
         return float(box.y0)
 
@@ -480,6 +511,18 @@ def _compose(data: ExportSet, paper: str, cjk: bool) -> Figure:
     return fig
 
 
+def _font(value: str) -> dict[str, Any]:
+    """Font keywords for a text: the CJK font as fallback only where Chinese is drawn.
+
+    Falling back on every text would make matplotlib lay out all text through the
+    large CJK font, several times slower.
+    """
+    family = find_cjk_font()
+    if family and _CJK_RE.search(value):
+        return {"fontfamily": ["DejaVu Sans", family]}
+    return {}
+
+
 def _drawable(value: str, cjk: bool) -> str:
     """Without a CJK font, drop Chinese text (and the brackets it leaves empty)."""
     if cjk or not _CJK_RE.search(value):
@@ -526,7 +569,7 @@ def _labels(ax: Axes, renderer: Any, frame: gpd.GeoDataFrame, box: Any, cjk: boo
         anchor = geom if geom.geom_type == "Point" else geom.representative_point()
         text = _drawable(_label(row, cjk, seen_local), cjk)
         for dx, dy, ha, va in offsets:
-            label = ax.annotate(text, (anchor.x, anchor.y), xytext=(dx, dy),
+            label = ax.annotate(text, (anchor.x, anchor.y), xytext=(dx, dy), **_font(text),
                                 textcoords="offset points", ha=ha, va=va, fontsize=fs * 0.8,
                                 color=_INK, zorder=30, annotation_clip=True,
                                 bbox={"boxstyle": "round,pad=0.15", "facecolor": "white",
@@ -544,10 +587,8 @@ def render_sheets(data: ExportSet, *, paper: str = "a4",
                   formats: tuple[str, ...] = ("pdf",)) -> dict[str, bytes]:
     """Render the sheet once and save it in each of ``formats`` (``pdf``, ``png``)."""
     fig = build_sheet(data, paper=paper)
-    cjk = find_cjk_font()
-    families = ["DejaVu Sans", cjk] if cjk else ["DejaVu Sans"]
     out: dict[str, bytes] = {}
-    with matplotlib.rc_context({"font.family": families, "pdf.fonttype": 3}):
+    with matplotlib.rc_context({"font.family": ["DejaVu Sans"], "pdf.fonttype": 3}):
         for fmt in formats:
             buffer = io.BytesIO()
             metadata = ({"Title": f"Physical scope map — {data.title}",
