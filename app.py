@@ -58,8 +58,11 @@ def _sidebar() -> state.Choice:
                                 "GCJ-02 for display only.")
     layer_ids = [spec.id for spec in ws.specs.values() if not spec.is_raster]
     default_layers = [spec.id for spec in ws.specs.values() if not spec.is_raster and spec.visible]
-    chosen = sb.multiselect("Layers", layer_ids, default=default_layers, key=f"layers:{wkey}",
-                            format_func=lambda lid: ws.specs[lid].title)
+    with sb.expander("Layers", expanded=False):
+        chosen = st.multiselect("Layers drawn", layer_ids, default=default_layers,
+                                key=f"layers:{wkey}", format_func=lambda lid: ws.specs[lid].title,
+                                help="The map's layer control also switches layers on and off "
+                                     "without a rerun.")
     bands = state.parse_bands(
         sb.text_input("IWRA buffer bands (km)", key=f"bands:{wkey}",
                       value=", ".join(f"{b:g}" for b in ws.settings.scope.buffer_bands_km),
@@ -82,7 +85,7 @@ def run() -> None:
     title = choice.workspace.settings.name
     st.header(panels.md(title if choice.site is None else f"{title} · {choice.site}"),
               anchor=False)
-    left, right = st.columns([3, 2], gap="medium")
+    left, right = st.columns([5, 2], gap="medium")
     with left:  # the map stays outside tabs: st_folium maps go blank inside later tabs
         returned = _map(choice, scope)
     with right:

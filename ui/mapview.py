@@ -48,7 +48,7 @@ def _cached_args(cache_key: tuple[Any, ...], _data: MapData, static_url: str, ke
 
 
 def show_map(data: MapData, cache_key: tuple[Any, ...], *, static_url: str, key: str,
-             height: int = 620) -> dict[str, Any] | None:
+             height: int = 680) -> dict[str, Any] | None:
     """Show the map; return what the user clicked (``last_active_drawing`` ...)."""
     if not hasattr(streamlit_folium, "_component_func"):  # another streamlit-folium
         fmap = localise_assets(render_map(data), static_url)

@@ -1,0 +1,248 @@
+"""Benchmark the app's map: payload, server-side rerun times, a big synthetic workspace.
+
+Run: ``.venv/bin/python bench/bench_app.py`` (needs /usr/bin/chromium and playwright for
+the browser figures; they are skipped with a note otherwise).  Prints figures only.
+
+1. Demo sites: bytes of map data and of the map page st_folium ships (all layers on).
+2. Server-side script time (timed inside app.py, via streamlit.testing AppTest): first
+   run (cold), rerun with nothing changed (e.g. a click), site switch and layer toggle,
+   each the first time and again (warm).
+3. Synthetic workspace: one 200,000-vertex catchment polygon and 5,000 points:
+   preparation time, payload, and time to first map in headless Chromium, as a
+   standalone page (offline) and in the running app.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from shapely.geometry import Polygon
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from geo.webmap import build_map, map_html, map_payload_bytes, prepare_map, render_map  # noqa: E402
+from geo.workspace import open_workspace  # noqa: E402
+
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run", "--disable-sync"]
+
+
+def kb(n: int) -> str:
+    return f"{n / 1000:,.0f} KB"
+
+
+def demo_payload() -> None:
+    from geo.scope import assess_site
+
+    ws = open_workspace()
+    print("== Demo site maps, all layers on")
+    for ref in sorted(ws.records):
+        scope = assess_site(ws, ref)
+        started = time.perf_counter()
+        data = prepare_map(ws, scope)
+        prepared = time.perf_counter()
+        page = render_map(data).get_root().render()
+        rendered = time.perf_counter()
+        vertices = sum(len(shapely.get_coordinates(shapely.from_geojson(
+            [json.dumps(f["geometry"]) for f in layer.geojson["features"]])))
+            for layer in data.layers)
+        print(f"{ref}: map data {kb(map_payload_bytes(data))}, map page (HTML+JS+JSON, "
+              f"libraries served separately) {kb(len(page.encode()))}, {vertices:,} vertices "
+              f"in {sum(layer.n_features for layer in data.layers)} features; prepare "
+              f"{(prepared - started) * 1000:.0f} ms, render {(rendered - prepared) * 1000:.0f} ms")
+        standalone = map_html(build_map(ws, scope, for_export=True))
+        print(f"{ref}: standalone HTML export (Leaflet + plugins inlined) "
+              f"{kb(len(standalone.encode()))}")
+
+
+def rerun_times() -> None:
+    from streamlit.testing.v1 import AppTest
+
+    ws = open_workspace()
+    refs = sorted(ws.records)
+    print("== Server-side script time (timed inside app.py), demo workspace")
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+
+    def run(label: str) -> None:
+        at.run()
+        assert not at.exception, at.exception
+        print(f"{label:<44} {at.session_state['last_run_ms']:7.0f} ms")
+
+    run("first run (cold: load, assess, prepare)")
+    run("rerun, nothing changed (e.g. a map click)")
+    site = next(w for w in at.selectbox if w.label == "Site")
+    start = site.value
+    other = next(r for r in refs if r != start) if len(refs) > 1 else start
+    site.set_value(other)
+    run(f"switch site to {other} (first time)")
+    next(w for w in at.selectbox if w.label == "Site").set_value(start)
+    run(f"switch back to {start} (warm)")
+    next(w for w in at.selectbox if w.label == "Site").set_value(other)
+    run(f"switch to {other} again (warm)")
+    layers = next(w for w in at.multiselect if w.label == "Layers drawn")
+    full = list(layers.value)
+    layers.set_value(full[1:])
+    run("toggle a layer off (first time)")
+    next(w for w in at.multiselect if w.label == "Layers drawn").set_value(full)
+    run("toggle it on again (warm)")
+    next(w for w in at.multiselect if w.label == "Layers drawn").set_value(full[1:])
+    run("toggle it off again (warm)")
+
+
+def make_synthetic(root: Path) -> Path:
+    (root / "layers").mkdir(parents=True)
+    (root / "data").mkdir()
+    angles = np.linspace(0, 2 * np.pi, 200_000, endpoint=False)
+    radius = 0.25 + 0.01 * np.sin(angles * 997) + 0.02 * np.sin(angles * 13)
+    ring = np.column_stack([121 + radius * np.cos(angles), 31.3 + radius * np.sin(angles)])
+    gpd.GeoDataFrame({"fid": ["big"], "name": ["Synthetic catchment"]},
+                     geometry=[Polygon(ring)], crs="EPSG:4326").to_file(
+        root / "data" / "catchment.geojson")
+    rng = np.random.default_rng(7)
+    n = 5_000
+    gpd.GeoDataFrame(
+        {"fid": [f"w{i}" for i in range(n)], "name": [f"Well {i}" for i in range(n)],
+         "aws_ref": ["AWS-000999"] * n, "accuracy": ["surveyed"] * n},
+        geometry=shapely.points(rng.uniform(120.8, 121.2, n), rng.uniform(31.1, 31.5, n)),
+        crs="EPSG:4326").to_file(root / "data" / "wells.geojson")
+    (root / "layers" / "catchment.toml").write_text(
+        'id = "catchment"\ntitle = "Synthetic catchment"\nkind = "catchment"\n'
+        'source = "catchment.geojson"\n')
+    (root / "layers" / "wells.toml").write_text(
+        'id = "wells"\ntitle = "Wells"\nkind = "water_source"\nsource = "wells.geojson"\n')
+    return root
+
+
+def synthetic(root: Path) -> Path | None:
+    print("== Synthetic workspace: 200,000-vertex catchment + 5,000 points")
+    ws = open_workspace(root)
+    started = time.perf_counter()
+    ws.load("catchment")
+    ws.load("wells")
+    loaded = time.perf_counter()
+    data = prepare_map(ws)
+    prepared = time.perf_counter()
+    page = render_map(data).get_root().render()
+    rendered = time.perf_counter()
+    catch = next(layer for layer in data.layers if layer.layer_id == "catchment")
+    kept = len(shapely.get_coordinates(shapely.from_geojson(
+        json.dumps(catch.geojson["features"][0]["geometry"]))))
+    print(f"load {(loaded - started):.2f} s, prepare {(prepared - loaded):.2f} s, render "
+          f"{(rendered - prepared):.2f} s; catchment 200,000 -> {kept:,} vertices; "
+          f"map data {kb(map_payload_bytes(data))}, map page {kb(len(page.encode()))}")
+    html_path = root / "map.html"
+    html_path.write_text(map_html(build_map(ws)), encoding="utf-8")
+    print(f"standalone HTML {kb(html_path.stat().st_size)}")
+    return html_path
+
+
+def _browser():  # type: ignore[no-untyped-def]
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return None
+    if not Path("/usr/bin/chromium").exists():
+        return None
+    return sync_playwright
+
+
+def first_map_standalone(html_path: Path) -> None:
+    sync_playwright = _browser()
+    if sync_playwright is None:
+        print("(browser figures skipped: playwright or /usr/bin/chromium missing)")
+        return
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 800})
+        external: list[str] = []
+        page.on("request", lambda r: external.append(r.url)
+                if r.url.startswith(("http:", "https:")) else None)
+        started = time.perf_counter()
+        page.goto(html_path.as_uri())
+        page.wait_for_selector("path.cs-layer-catchment", timeout=60_000)
+        page.wait_for_selector(".marker-cluster", timeout=60_000)
+        first = time.perf_counter() - started
+        # responsiveness: a zoom-in must finish promptly (no frozen main thread)
+        started = time.perf_counter()
+        page.locator(".leaflet-control-zoom-in").click()
+        page.wait_for_timeout(50)
+        page.evaluate("() => new Promise(r => requestAnimationFrame(() => r(1)))")
+        zoom = time.perf_counter() - started
+        clusters = page.locator(".marker-cluster").count()
+        print(f"Chromium, standalone page (file://, offline): first map {first:.2f} s, "
+              f"{clusters} clusters drawn, zoom step answered in {zoom * 1000:.0f} ms, "
+              f"{len(external)} network requests")
+        browser.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def first_map_in_app(root: Path) -> None:
+    sync_playwright = _browser()
+    if sync_playwright is None:
+        return
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"),
+         "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.2)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            started = time.perf_counter()
+            page.goto(f"http://127.0.0.1:{port}/")
+            frame = page.frame_locator("iframe[src*='st_folium']")
+            frame.locator(".leaflet-overlay-pane path").nth(20).wait_for(timeout=120_000)
+            print(f"Chromium, app on the demo workspace (cold server): first map "
+                  f"{time.perf_counter() - started:.2f} s")
+            page.get_by_text("Folder on this machine").click()
+            field = page.get_by_placeholder("/path/to/workspace (holds layers/ and data/)")
+            field.fill(str(root))
+            started = time.perf_counter()
+            field.press("Enter")
+            frame.locator("path.cs-layer-catchment").wait_for(timeout=120_000)
+            frame.locator(".marker-cluster").first.wait_for(timeout=120_000)
+            print(f"Chromium, app on the synthetic workspace: first map "
+                  f"{time.perf_counter() - started:.2f} s after typing the path (cold)")
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def main() -> None:
+    demo_payload()
+    rerun_times()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = make_synthetic(Path(tmp) / "synthetic")
+        html_path = synthetic(root)
+        if html_path is not None:
+            first_map_standalone(html_path)
+            first_map_in_app(root)
+
+
+if __name__ == "__main__":
+    main()
