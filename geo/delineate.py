@@ -111,11 +111,43 @@ def _shift(array: NDArray[Any], dr: int, dc: int, fill: Any) -> NDArray[Any]:
     return out
 
 
+def _views(height: int, width: int, dr: int, dc: int) -> tuple[
+    tuple[slice, slice], tuple[slice, slice]
+]:
+    """Slices pairing each cell (first) with its neighbour at (dr, dc) (second)."""
+    here = (slice(max(0, -dr), height - max(0, dr)), slice(max(0, -dc), width - max(0, dc)))
+    there = (slice(max(0, dr), height - max(0, -dr)), slice(max(0, dc), width - max(0, -dc)))
+    return here, there
+
+
+def _neighbour_cells(
+    code: NDArray[np.uint8], index: NDArray[np.signedinteger[Any]], width: int
+) -> NDArray[np.signedinteger[Any]]:
+    """Flat index of the neighbour each direction code (0-7, 255 = none) points to."""
+    steps = np.array([dr * width + dc for dr, dc in _OFFSETS] + [0], dtype=index.dtype)
+    return index + steps[np.minimum(code, 8)]
+
+
+def _distinct(values: NDArray[np.integer[Any]], owner: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Drop repeated indices without sorting (``owner`` is scratch space, one slot per cell).
+
+    ``np.unique`` sorts (or hashes: slow for millions of ints in numpy 2.4); writing
+    each value's position into ``owner`` keeps exactly one occurrence of each.
+    """
+    values = values.astype(np.int64, copy=False)
+    position = np.arange(values.size, dtype=np.int64)
+    owner[values] = position
+    return values[owner[values] == position]
+
+
 def _boundary(valid: NDArray[np.bool_]) -> NDArray[np.bool_]:
     """Mark valid cells on the grid's edge or next to nodata: water leaves the grid there."""
-    inner = np.ones_like(valid)
+    height, width = valid.shape
+    inner = valid.copy()
+    inner[0, :] = inner[-1, :] = inner[:, 0] = inner[:, -1] = False
     for dr, dc in _OFFSETS:
-        inner &= _shift(valid, dr, dc, False)
+        here, there = _views(height, width, dr, dc)
+        inner[here] &= valid[there]
     return valid & ~inner
 
 
@@ -151,14 +183,18 @@ def fill_depressions(
     zf = np.where(valid, z, np.inf)
 
     # Steepest descent is not needed to label basins: the lowest neighbour will do.
-    lowest = zf.copy()
-    receiver = index.copy()
-    for dr, dc in _OFFSETS:
-        neighbour = _shift(zf, dr, dc, np.inf)
-        lower = neighbour < lowest
-        lowest[lower] = neighbour[lower]
-        receiver[lower] = index[lower] + itype(dr * width + dc)
-    del lowest
+    lowest, towards = _lowest_neighbour(zf, index, width)
+    # A one-cell pit is raised to its lowest neighbour and drains into it: the same
+    # answer (every path through the cell climbs at least that high), far fewer basins.
+    one_cell_pit = valid & ~boundary & (lowest > zf)
+    if one_cell_pit.any():
+        zf[one_cell_pit] = lowest[one_cell_pit]
+        pit_towards = towards[one_cell_pit]
+        lowest, towards = _lowest_neighbour(zf, index, width)
+        towards[one_cell_pit] = pit_towards  # equal height: still non-ascending, no cycle
+        lowest[one_cell_pit] = -np.inf
+    receiver = np.where(lowest < zf, towards, index)
+    del lowest, towards, one_cell_pit
     root = receiver.ravel()
     while True:  # pointer jumping: log2(longest path) passes
         jumped = root[root]
@@ -168,7 +204,7 @@ def fill_depressions(
     flat_valid = valid.ravel()
     is_pit = (root == index.ravel()) & flat_valid & ~boundary.ravel()
     pits = np.flatnonzero(is_pit)
-    out = np.where(valid, z, np.nan).astype(z.dtype, copy=False)
+    out = np.where(valid, zf, np.nan).astype(z.dtype, copy=False)
     if pits.size == 0:
         return out
     # Basin 0 is "outside" (every basin whose root is a boundary cell); pits are 1..P.
@@ -181,6 +217,20 @@ def fill_depressions(
     filled = np.maximum(zf, spill[np.maximum(basin, 0)].astype(zf.dtype))
     out[valid] = filled[valid]
     return out
+
+
+def _lowest_neighbour(
+    zf: NDArray[np.floating[Any]], index: NDArray[np.signedinteger[Any]], width: int
+) -> tuple[NDArray[np.floating[Any]], NDArray[np.signedinteger[Any]]]:
+    height = zf.shape[0]
+    lowest = np.full_like(zf, np.inf)
+    code = np.full(zf.shape, 255, dtype=np.uint8)
+    for k, (dr, dc) in enumerate(_OFFSETS):
+        here, there = _views(height, width, dr, dc)
+        lower = zf[there] < lowest[here]
+        np.copyto(lowest[here], zf[there], where=lower)
+        np.copyto(code[here], k, where=lower)
+    return lowest, _neighbour_cells(code, index, width)
 
 
 def _basin_passes(
@@ -205,11 +255,11 @@ def _basin_passes(
     low, high = np.concatenate(lows), np.concatenate(highs)
     weight = np.concatenate(weights).astype(np.float64)
     key = low * n_basins + high
-    order = np.lexsort((weight, key))
+    order = np.argsort(key)
     key, weight = key[order], weight[order]
-    first = np.ones(key.size, dtype=bool)
-    first[1:] = key[1:] != key[:-1]
-    key, weight = key[first], weight[first]
+    starts = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
+    weight = np.minimum.reduceat(weight, starts)
+    key = key[starts]
     return key // n_basins, key % n_basins, weight
 
 
@@ -283,15 +333,18 @@ def flow_directions(
     dx = np.broadcast_to(np.asarray(dx_m, dtype=np.float64).reshape(-1, 1), (height, 1))
     zf = np.where(valid, z, np.inf).astype(np.float64)
     best = np.zeros((height, width))
-    receivers = np.full((height, width), -1, dtype=itype)
+    code = np.full((height, width), 255, dtype=np.uint8)
     with np.errstate(invalid="ignore"):
-        for dr, dc in _OFFSETS:
-            distance = np.hypot(dc * dx, dr * dy_m)
-            slope = (zf - _shift(zf, dr, dc, np.inf)) / distance
-            steeper = slope > best
-            best[steeper] = slope[steeper]
-            receivers[steeper] = index[steeper] + itype(dr * width + dc)
-    receivers[~valid] = -1
+        for k, (dr, dc) in enumerate(_OFFSETS):
+            here, there = _views(height, width, dr, dc)
+            distance = np.hypot(dc * dx[here[0]], dr * dy_m)
+            slope = (zf[here] - zf[there]) / distance
+            steeper = slope > best[here]
+            np.copyto(best[here], slope, where=steeper)
+            np.copyto(code[here], k, where=steeper)
+    del best
+    receivers = np.where((code < 8) & valid, _neighbour_cells(code, index, width), -1)
+    receivers = receivers.astype(itype, copy=False)
     flat = valid & ~_boundary(valid) & (receivers == -1)
     if flat.any():
         _resolve_flats(zf, flat, receivers, width)
@@ -307,25 +360,27 @@ def _bfs(
 ) -> NDArray[np.int32]:
     """Breadth-first distance from ``seeds`` through equal-elevation flat cells."""
     distance = np.zeros(zf.size, dtype=np.int32)
-    visited = ~flat.copy()
+    visited = ~flat
     visited[seeds] = True
-    frontier = seeds
+    offsets = np.array([dr * width + dc for dr, dc in _OFFSETS], dtype=np.int64)
+    owner = np.zeros(zf.size, dtype=np.int64)
+    # Seeds may sit on the grid's edge: drop their neighbours that fall off it.
+    rows, cols = np.divmod(seeds.astype(np.int64), width)
+    moves = np.array(_OFFSETS)
+    inside = ((rows[:, None] + moves[:, 0] >= 0) & (rows[:, None] + moves[:, 0] < height)
+              & (cols[:, None] + moves[:, 1] >= 0) & (cols[:, None] + moves[:, 1] < width))
+    source = np.broadcast_to(seeds.astype(np.int64)[:, None], inside.shape)[inside]
+    target = (seeds.astype(np.int64)[:, None] + offsets)[inside]
     step = 0
-    while frontier.size:
+    while target.size:
         step += 1
-        rows, cols = np.divmod(frontier, width)
-        found = []
-        for dr, dc in _OFFSETS:
-            inside = ((rows + dr >= 0) & (rows + dr < height)
-                      & (cols + dc >= 0) & (cols + dc < width))
-            source = frontier[inside]
-            target = source + (dr * width + dc)
-            keep = ~visited[target] & (zf[target] == zf[source])
-            target = target[keep]
-            visited[target] = True
-            found.append(target)
-        frontier = np.concatenate(found)
+        keep = ~visited[target] & (zf[target] == zf[source])
+        frontier = _distinct(target[keep], owner)
+        visited[frontier] = True
         distance[frontier] = step
+        # Flat cells are interior: all their neighbours exist.
+        source = np.repeat(frontier, offsets.size)
+        target = (frontier[:, None] + offsets).ravel()
     return distance
 
 
@@ -346,8 +401,9 @@ def _resolve_flats(
         same = zf[neighbour] == zf[cells]
         low_seeds.append(neighbour[same & ~flat[neighbour]])
         high_seeds.append(cells[zf[neighbour] > zf[cells]])
-    lows = np.unique(np.concatenate(low_seeds))
-    highs = np.unique(np.concatenate(high_seeds))
+    owner = np.zeros(zf.size, dtype=np.int64)
+    lows = _distinct(np.concatenate(low_seeds).astype(np.int64), owner)
+    highs = _distinct(np.concatenate(high_seeds).astype(np.int64), owner)
     towards = _bfs(lows, zf, flat, width, height)
     away = _bfs(highs, zf, flat, width, height) if highs.size else np.zeros_like(towards)
     # away is relative: subtracting it is Barnes' (max_away - away) up to a per-flat constant.
@@ -387,16 +443,17 @@ def flow_accumulation(
     if valid is not None:
         accumulation[~valid.ravel()] = 0
     frontier = np.flatnonzero(indegree == 0)
+    owner = np.zeros(size, dtype=np.int64)
     processed = 0
     while frontier.size:
         processed += frontier.size
-        targets = receivers[frontier]
+        targets = receivers[frontier].astype(np.intp)
         keep = targets >= 0
         frontier, targets = frontier[keep], targets[keep]
         np.add.at(accumulation, targets, accumulation[frontier])
         np.subtract.at(indegree, targets, 1)
-        targets = np.unique(targets)
-        frontier = targets[indegree[targets] == 0]
+        targets = targets[indegree[targets] == 0]
+        frontier = _distinct(targets, owner)
     if processed < size:
         raise DelineationError(
             f"Flow directions contain a cycle ({size - processed} cells never drain); "
