@@ -511,8 +511,8 @@ def _bbox(bounds: Iterable[float]) -> list[float]:
 
 
 def _geometry_json(geometry: Any) -> dict[str, Any]:
-    mapped = json.loads(shapely.to_geojson(geometry))
-    return mapped  # type: ignore[no-any-return]
+    mapped: dict[str, Any] = json.loads(shapely.to_geojson(geometry))
+    return mapped
 
 
 def _feature_items(features: gpd.GeoDataFrame) -> tuple[list[dict[str, Any]], np.ndarray]:
@@ -897,9 +897,9 @@ def kml_bytes(data: ExportSet) -> bytes:
         for key, value in properties.items():
             if value is None:
                 continue
-            item = _sub(extended, "Data")
-            item.set("name", str(key))
-            _sub(item, "value", _display(value))
+            entry = _sub(extended, "Data")
+            entry.set("name", str(key))
+            _sub(entry, "value", _display(value))
         _kml_geometry(placemark, geometry)
     ET.indent(root, space=" ")
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)

@@ -203,9 +203,9 @@ def _graticule(ax: Axes, to_metric: Transformer, to_wgs: Transformer, fontsize: 
     # at least three lines across the shorter side, in steps of 1, 2 or 5 × 10^n degrees
     step = _nice_floor(min(lon_hi - lon_lo, lat_hi - lat_lo) / 3)
     decimals = max(0, -math.floor(math.log10(step) + 1e-9))
-    line_kw = {"color": "#7a7a7a", "linewidth": 0.4, "linestyle": (0, (2, 2)), "zorder": 8,
-               "gid": "graticule"}
-    text_kw = {"fontsize": fontsize, "color": _MUTED}
+    line_kw: dict[str, Any] = {"color": "#7a7a7a", "linewidth": 0.4,
+                               "linestyle": (0, (2, 2)), "zorder": 8, "gid": "graticule"}
+    text_kw: dict[str, Any] = {"fontsize": fontsize, "color": _MUTED}
     dense = np.linspace(0, 1, 60)
     for lon in np.arange(math.ceil(lon_lo / step) * step, lon_hi, step):
         x, y = to_metric.transform(np.full_like(dense, lon),
@@ -494,9 +494,14 @@ def _compose(data: ExportSet, paper: str, cjk: bool) -> Figure:
     top = min(below, 0.215) - 0.012
     text(0.03, top, "Data sources and their dates", fontsize=fs * 1.05, fontweight="bold",
          color=_INK, gid="sources")
-    entries = [f"• {spec.title}: {spec.attribution or 'source not stated'} "
-               f"({spec.source_date or 'undated'}); licence: {spec.licence or 'not stated'}"
-               for spec in data.specs]
+    # layers sharing source, date and licence share one entry
+    grouped: dict[tuple[str, str, str], list[str]] = {}
+    for spec in data.specs:
+        key = (spec.attribution or "source not stated", spec.source_date or "undated",
+               spec.licence or "not stated")
+        grouped.setdefault(key, []).append(spec.title)
+    entries = [f"• {', '.join(titles)}: {source} ({date}); licence: {licence}"
+               for (source, date, licence), titles in grouped.items()]
     half = (len(entries) + 1) // 2
     column_chars = int(0.46 * width_in * 72 / (fs * 0.8 * 0.55))
     for column, chunk in enumerate((entries[:half], entries[half:])):
@@ -594,7 +599,10 @@ def render_sheets(data: ExportSet, *, paper: str = "a4",
             metadata = ({"Title": f"Physical scope map — {data.title}",
                          "Creator": f"catchscope {geo.__version__}"} if fmt == "pdf"
                         else {"Software": f"catchscope {geo.__version__}"})
-            fig.savefig(buffer, format=fmt, dpi=_DPI[paper], metadata=metadata)
+            # PNG: light zlib compression, several times faster than the default level
+            options: dict[str, Any] = ({"pil_kwargs": {"compress_level": 2}} if fmt == "png"
+                                       else {})
+            fig.savefig(buffer, format=fmt, dpi=_DPI[paper], metadata=metadata, **options)
             out[fmt] = buffer.getvalue()
     return out
 
