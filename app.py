@@ -104,8 +104,8 @@ def run() -> None:
         panels.site_record(choice)
     with tabs[5]:
         panels.export(choice, scope)
+    # Read by bench/bench_app.py (server-side time of this rerun).
     st.session_state["last_run_ms"] = (time.perf_counter() - started) * 1000
-    st.sidebar.caption(f"Server time for this view: {st.session_state['last_run_ms']:.0f} ms")
 
 
 def main() -> None:

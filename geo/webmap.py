@@ -427,8 +427,8 @@ def _map_bounds(
     # A site alone is a few hundred metres across: show at least ~3 km around it.
     min_half = 0.015
     cx, cy = (west + east) / 2, (south + north) / 2
-    half_x = max((east - west) / 2 * 1.05, min_half)
-    half_y = max((north - south) / 2 * 1.05, min_half)
+    half_x = max((east - west) / 2 * 1.1, min_half)
+    half_y = max((north - south) / 2 * 1.1, min_half)
     return ((cy - half_y, cx - half_x), (cy + half_y, cx + half_x))
 
 
@@ -705,7 +705,8 @@ def render_map(data: MapData, *, for_export: bool = False) -> folium.Map:
     """Draw prepared :class:`MapData` as a folium map (layers, legend, controls)."""
     fmap = folium.Map(location=_centre(data.bounds), zoom_start=12, tiles=None,
                       control_scale=True, prefer_canvas=False)
-    fmap.get_root().header.add_child(branca.element.Element(_PAGE_CSS), name="catchscope_css")
+    figure: Any = fmap.get_root()
+    figure.header.add_child(branca.element.Element(_PAGE_CSS), name="catchscope_css")
     _add_basemaps(fmap, data.basemap)
     for layer in data.layers:
         _add_layer(fmap, layer, for_export=for_export)
@@ -719,12 +720,13 @@ def render_map(data: MapData, *, for_export: bool = False) -> folium.Map:
     folium.plugins.MeasureControl(position="topleft", primary_length_unit="kilometers",
                                   secondary_length_unit="meters",
                                   primary_area_unit="hectares").add_to(fmap)
-    folium.plugins.MousePosition(position="bottomleft", separator=" , ", prefix="lat, lon:",
-                                 num_digits=6).add_to(fmap)
+    prefix = "lat, lon (GCJ-02 display):" if data.display_datum is Datum.GCJ02 else "lat, lon:"
+    folium.plugins.MousePosition(position="bottomleft", separator=" , ", prefix=prefix,
+                                 num_digits=6, empty_string=" ").add_to(fmap)
     _Legend(_legend_html(data)).add_to(fmap)
     if data.notes:
         _Note(" ".join(escape_text(n) for n in data.notes)).add_to(fmap)
-    fmap.fit_bounds([list(data.bounds[0]), list(data.bounds[1])])
+    fmap.fit_bounds([list(data.bounds[0]), list(data.bounds[1])], padding=(20, 20))
     return fmap
 
 
@@ -838,21 +840,22 @@ class _RawScript(branca.element.Element):
 class _GeoJson(folium.GeoJson):
     """folium.GeoJson whose (large) script is added raw, not re-compiled by Jinja."""
 
-    def render(self, **kwargs: Any) -> None:
+    def render(self, **kwargs: Any) -> None:  # type: ignore[override]
         """Compute the style map as folium does, then add the script without recompiling."""
         from folium.elements import ElementAddToElement
         from folium.features import GeoJsonStyleMapper
         from folium.utilities import get_obj_in_upper_tree
 
+        parent: Any = self._parent
         if self.show:  # what folium's Layer.render does: add the layer to its parent
             self.add_child(ElementAddToElement(element_name=self.get_name(),
-                                               element_parent_name=self._parent.get_name()),
+                                               element_parent_name=parent.get_name()),
                            name=self.get_name() + "_add")
-        self.parent_map = get_obj_in_upper_tree(self, folium.Map)
+        self.parent_map: Any = get_obj_in_upper_tree(self, folium.Map)
         if self.style and self.data["features"]:
             mapper = GeoJsonStyleMapper(self.data, self.feature_identifier, self)
             self.style_map = mapper.get_style_map(self.style_function)
-        figure = self.get_root()
+        figure: Any = self.get_root()
         script = self._template.module.__dict__["script"]
         figure.script.add_child(_RawScript(script(self, kwargs)), name=self.get_name())
         for child in self._children.values():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import textwrap
 from typing import Any
 
 import pandas as pd
@@ -207,8 +208,10 @@ def water_chain(choice: state.Choice, scope: Any) -> None:
     if not chain.nodes:
         st.info("No water chain could be followed for this site.")
     else:
-        st.graphviz_chart(chain_dot(chain), width="stretch")
-        st.caption("Solid arrows: links stated in the data · dashed: inferred from proximity.")
+        st.graphviz_chart(chain_dot(chain), width="content")
+        st.caption("Blue: supply side · red: the site · green: discharge side. Solid arrows: "
+                   "links stated in the data; dashed: inferred from proximity. Dashed boxes: "
+                   "illustrative features.")
     for line in chain.lines():
         st.text(line)
     for gap in chain.gaps:
@@ -223,20 +226,27 @@ _SIDE_COLOURS = {"supply": "#d9ecff", "site": "#ffe1e1", "discharge": "#e8f5e1"}
 
 
 def chain_dot(chain: Any) -> str:
-    """Graphviz DOT source of a :class:`geo.flows.WaterChain` (labels quoted, never HTML)."""
-    lines = ["digraph chain {", "rankdir=LR;",
-             'node [shape=box, style="rounded,filled", fontname="sans-serif", fontsize=11];',
-             'edge [fontname="sans-serif", fontsize=9];']
+    """Graphviz DOT source of a :class:`geo.flows.WaterChain` (labels quoted, never HTML).
+
+    Top to bottom: where the water comes from (blue), the site (red), where it goes
+    (green); pipes are small grey notes; illustrative elements have dashed outlines.
+    """
+    lines = ["digraph chain {", "rankdir=TB; nodesep=0.25; ranksep=0.28; size=\"9,40\";",
+             'node [shape=box, style="rounded,filled", fontname="sans-serif", fontsize=10, '
+             'margin="0.12,0.05"];',
+             'edge [fontname="sans-serif", fontsize=9, color="#0b5394"];']
     for node in chain.nodes:
-        label = f"{node.name}\n{node.role}" if node.role else node.name
+        name = textwrap.fill(str(node.name), 30)
+        label = f"{name}\n({node.role})" if node.role and node.kind != "pipe" else name
         colour = _SIDE_COLOURS.get(str(node.side), "#eeeeee")
-        dashed = ', peripheries=1, style="rounded,filled,dashed"' if (
-            node.accuracy == "illustrative") else ""
-        lines.append(f'{_dot(node.fid)} [label={_dot(label)}, fillcolor="{colour}"{dashed}];')
+        style = "rounded,filled,dashed" if node.accuracy == "illustrative" else "rounded,filled"
+        extra = ', fontsize=9, fillcolor="#f4f4f4", shape=note' if node.kind == "pipe" else ""
+        lines.append(f'{_dot(node.fid)} [label={_dot(label)}, fillcolor="{colour}", '
+                     f'style="{style}"{extra}];')
     for edge in chain.edges:
         style = "solid" if edge.how == "explicit" else "dashed"
-        label = edge.via if edge.how == "explicit" else (
-            f"{edge.distance_m:,.0f} m" if edge.distance_m else "inferred")
+        label = "" if edge.how == "explicit" else (
+            f"inferred, {edge.distance_m:,.0f} m" if edge.distance_m else "inferred")
         lines.append(f"{_dot(edge.source)} -> {_dot(edge.target)} "
                      f"[style={style}, label={_dot(label)}];")
     lines.append("}")
