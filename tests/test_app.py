@@ -117,3 +117,11 @@ def test_hostile_values_show_as_text(make_workspace) -> None:
     header = at.header[0].value
     assert "<img" not in header.replace("\\<img", "")  # markdown-escaped, shown as text
     assert "img src=x onerror=alert\\(1\\)" in header
+
+
+def test_the_map_downloads_as_standalone_html(demo_sites: list[str]) -> None:
+    at = _app().run()
+    at.button(key="export_html").click().run()
+    assert not at.exception, at.exception
+    assert not at.error
+    assert at.get("download_button"), "no download button after preparing the map"

@@ -19,7 +19,7 @@ from geo.webmap import MapData, localise_assets, render_map
 __all__ = ["show_map"]
 
 #: Only clicks come back: panning and zooming must not rerun the script.
-RETURNED = ("last_active_drawing", "last_object_clicked_tooltip")
+RETURNED = ("last_active_drawing",)
 
 
 def _st_folium_args(data: MapData, static_url: str, key: str, height: int) -> dict[str, Any]:
