@@ -195,13 +195,23 @@ def iwras(choice: state.Choice, scope: Any) -> None:
     frame = pd.DataFrame(table).drop(columns=["geometry"], errors="ignore")
     st.caption(f"Bands (km): {', '.join(f'{b:g}' for b in choice.bands)} — change them in the "
                "sidebar. Click a column header to sort.")
-    st.dataframe(frame.astype({c: "string" for c in frame.columns
-                               if frame[c].dtype == object}),
-                 hide_index=True, width="stretch")
+    onsite = int((frame.get("classification") == "onsite").sum()) if "classification" in frame \
+        else 0
+    st.text(f"{onsite} on site (1.3.6) · {len(frame) - onsite} in the catchment (1.5.5)")
+    st.dataframe(
+        frame.astype({c: "string" for c in frame.columns if frame[c].dtype == object}),
+        hide_index=True, width="stretch",
+        column_config={
+            "distance_m": st.column_config.NumberColumn("distance (m)", format="%.0f"),
+            "band_km": st.column_config.NumberColumn("within (km)", format="%g"),
+            "classification": st.column_config.TextColumn("on site / catchment"),
+            "relation_via": st.column_config.TextColumn("why", width="large"),
+        },
+    )
 
 
 def water_chain(choice: state.Choice, scope: Any) -> None:
-    """The water chain as a left-to-right diagram (Graphviz, rendered in the browser)."""
+    """The water chain as a top-down diagram (Graphviz, rendered in the browser)."""
     if not _need_site(choice, scope):
         return
     chain = scope.chain
