@@ -265,6 +265,9 @@ def chain_dot(chain: Any) -> str:
 
 def portfolio(choice: state.Choice) -> None:
     """One row per site: status of the scope elements, IWRA counts."""
+    if choice.site is not None:
+        st.info("Pick 'All sites' in the sidebar to compare every site of the workspace.")
+        return
     try:
         table = state.portfolio(choice)
     except GeoError as err:
