@@ -57,6 +57,7 @@ from geo.errors import (
     CatalogueError,
     CoarseDEMWarning,
     CRSError,
+    DataReadError,
     DataWriteError,
     DelineationError,
     DelineationWarning,
@@ -67,6 +68,7 @@ from geo.raster import DEFAULT_MAX_BYTES, RasterSource, open_raster
 
 __all__ = [
     "DEFAULT_SNAP_DISTANCE_M",
+    "MAX_DEM_CELLS",
     "MAX_FLAT_SHARE",
     "MIN_CATCHMENT_CELLS",
     "MIN_RELIEF_M",
@@ -91,6 +93,9 @@ MIN_CATCHMENT_CELLS = 100
 MIN_RELIEF_M = 5.0
 #: More than this share of cells routed across flats: too flat as well.
 MAX_FLAT_SHARE = 0.5
+#: Largest DEM conditioned (cells): 25 M cells ≈ 2.6 GiB of working memory.
+MAX_DEM_CELLS = 25_000_000
+_BYTES_PER_CELL = 110
 
 _OFFSETS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
 _GEOD = pyproj.Geod(ellps="WGS84")
@@ -526,7 +531,12 @@ def _cell_sizes_m(
     return dx, float(np.mean(dy))
 
 
-def condition_dem(source: RasterSource, *, max_bytes: int = DEFAULT_MAX_BYTES) -> FlowModel:
+def condition_dem(
+    source: RasterSource,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_cells: int = MAX_DEM_CELLS,
+) -> FlowModel:
     """Read a DEM and condition it: fill, route (flats resolved), accumulate.
 
     Parameters
@@ -534,19 +544,30 @@ def condition_dem(source: RasterSource, *, max_bytes: int = DEFAULT_MAX_BYTES) -
     source : Path, str, bytes or DatasetReader
         A single-band GeoTIFF DEM in metres, any CRS (see :func:`geo.raster.open_raster`).
     max_bytes : int
-        Memory limit checked right after opening.
+        Memory limit of the raster read, checked right after opening.
+    max_cells : int
+        Refuse larger DEMs (checked right after opening): conditioning peaks at about
+        110 bytes per cell (``bench/bench_delineate.py``).
 
     Raises
     ------
     CRSError
         If the DEM declares no CRS.
     DataReadError, UnsafeInputError
-        If the file cannot be read or is refused.
+        If the file cannot be read, is refused, or has more than ``max_cells`` cells.
     """
     timings: dict[str, float] = {}
     start = time.perf_counter()
     with open_raster(source, max_bytes=max_bytes) as dataset:
         name = Path(str(dataset.name)).name if not isinstance(source, bytes) else "uploaded DEM"
+        cells = dataset.width * dataset.height
+        if cells > max_cells:
+            raise DataReadError(
+                f"DEM {name} has {dataset.width} × {dataset.height} = {cells:,} cells; "
+                f"delineation is limited to {max_cells:,} (about "
+                f"{max_cells * _BYTES_PER_CELL / 2**30:.1f} GiB of working memory). Crop it to "
+                "the area upstream of the outlet (`gdalwarp -te …`) or resample it (`-tr …`)."
+            )
         if dataset.crs is None:
             raise CRSError(f"DEM {name} has no CRS; assign it with `gdal_edit.py -a_srs EPSG:…`.")
         crs = pyproj.CRS.from_user_input(dataset.crs.to_wkt())

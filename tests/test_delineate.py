@@ -28,6 +28,7 @@ from geo.delineate import (
 from geo.errors import (
     CoarseDEMWarning,
     CRSError,
+    DataReadError,
     DataWriteError,
     DelineationError,
     DelineationWarning,
@@ -239,6 +240,8 @@ def test_bad_outlets_and_dems_are_refused(tmp_path: Path) -> None:
         delineate_catchment(dem, *lonlat(0, 0), snap_distance_m=-1)
     with pytest.raises(CRSError, match="no CRS"):
         delineate_catchment(write_dem(tmp_path / "nocrs.tif", plane(), crs=None), 0.5, 0.5)
+    with pytest.raises(DataReadError, match="delineation is limited to 1,000"):
+        condition_dem(dem, max_cells=1_000)
     fake = tmp_path / "fake.tif"
     fake.write_text("not a raster")
     with pytest.raises(UnsafeInputError, match="Only GeoTIFF"):
