@@ -106,10 +106,9 @@ def metric_groups(geoms: gpd.GeoSeries | gpd.GeoDataFrame) -> list[tuple[np.ndar
 class UnitNetwork:
     """Catchment units and their ``next_down`` links, ready for upstream/downstream walks.
 
-    Build it with :func:`build_unit_network`.  Arrays are aligned with ``fids``.
-    ``tin``/``tout`` are Euler-tour intervals over the forest whose roots are the sinks:
-    unit *a* is upstream of (or equal to) unit *b* exactly when
-    ``tin[b] <= tin[a] < tout[b]``.
+    Build it with :func:`build_unit_network`.  Arrays are aligned with ``fids``;
+    ``parent`` is the index of the unit downstream (-1 at a sink), ``depth`` the number of
+    ``next_down`` steps to the sink.
     """
 
     fids: tuple[str, ...]
@@ -118,10 +117,34 @@ class UnitNetwork:
     index: dict[str, int]
     parent: np.ndarray
     depth: np.ndarray
-    tin: np.ndarray
-    tout: np.ndarray
     child_order: np.ndarray
     child_start: np.ndarray
+    _tour: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def euler_tour(self) -> tuple[np.ndarray, np.ndarray]:
+        """Euler-tour intervals ``(tin, tout)`` over the forest rooted at the sinks.
+
+        Unit *a* is upstream of (or equal to) unit *b* exactly when
+        ``tin[b] <= tin[a] < tout[b]``.  Computed on first use.
+        """
+        if not self._tour:
+            n = len(self.fids)
+            tin = np.full(n, -1, dtype=np.int64)
+            tout = np.full(n, -1, dtype=np.int64)
+            clock = 0
+            for root in np.flatnonzero(self.parent < 0):
+                stack = [(int(root), False)]
+                while stack:
+                    i, done = stack.pop()
+                    if done:
+                        tout[i] = clock
+                        continue
+                    tin[i] = clock
+                    clock += 1
+                    stack.append((i, True))
+                    stack.extend((int(c), False) for c in self.children(i))
+            self._tour.update(tin=tin, tout=tout)
+        return self._tour["tin"], self._tour["tout"]
 
     def __len__(self) -> int:
         return len(self.fids)
@@ -186,7 +209,8 @@ class UnitNetwork:
         b = np.asarray(b, dtype=np.int64)
         valid = (a >= 0) & (b >= 0)
         a0, b0 = np.where(valid, a, 0), np.where(valid, b, 0)
-        return valid & (self.tin[b0] <= self.tin[a0]) & (self.tin[a0] < self.tout[b0])
+        tin, tout = self.euler_tour()
+        return valid & (tin[b0] <= tin[a0]) & (tin[a0] < tout[b0])
 
 
 def _cycle_message(parent: np.ndarray, start: int, fids: Sequence[str],
@@ -197,7 +221,9 @@ def _cycle_message(parent: np.ndarray, start: int, fids: Sequence[str],
         order[i] = len(order)
         i = int(parent[i])
     cycle = [j for j, pos in sorted(order.items(), key=lambda kv: kv[1]) if pos >= order[i]]
-    chain = " → ".join(f"{names[j]} ({fids[j]})" for j in [*cycle, cycle[0]])
+    shown = [*cycle, cycle[0]] if len(cycle) <= 8 else [*cycle[:6], -1, cycle[-1], cycle[0]]
+    chain = " → ".join(f"… {len(cycle) - 7} more …" if j < 0 else f"{names[j]} ({fids[j]})"
+                       for j in shown)
     where = ", ".join(sorted({layers[j] for j in cycle}))
     return (f"Catchment units' next_down links form a cycle: {chain} (layer {where}). "
             "Water must reach a sink: set next_down of one of these units to the unit "
@@ -223,59 +249,53 @@ def build_unit_network(units: gpd.GeoDataFrame | pd.DataFrame) -> UnitNetwork:
         If a fid is repeated, a ``next_down`` names no unit, or links form a cycle; the
         message names the units and the layer.
     """
-    fids = units["fid"].astype(str).tolist()
-    names = units["name"].astype(str).tolist() if "name" in units else list(fids)
-    layers = (units["layer"].astype(str).tolist() if "layer" in units
-              else ["catchment units"] * len(fids))
-    levels = (units["level"].astype(str).tolist() if "level" in units else [""] * len(fids))
-    index: dict[str, int] = {}
-    for i, fid in enumerate(fids):
-        if fid in index:
-            raise FlowNetworkError(
-                f"Catchment unit id {fid!r} is used twice (layer {layers[i]}); "
-                "give every unit its own fid so next_down links are unambiguous.")
-        index[fid] = i
+    def column(name: str, default: str) -> list[str]:
+        if name not in units:
+            return [default] * len(units)
+        return [default if v is None else str(v)
+                for v in units[name].astype(object).where(units[name].notna(), None).tolist()]
+
+    fids = column("fid", "")
+    names = column("name", "") if "name" in units else list(fids)
+    layers = column("layer", "catchment units")
+    levels = column("level", "")
+    index = {fid: i for i, fid in enumerate(fids)}
+    if len(index) < len(fids):
+        twice = int(np.flatnonzero(pd.Index(fids, dtype=object).duplicated())[0])
+        raise FlowNetworkError(
+            f"Catchment unit id {fids[twice]!r} is used twice (layer {layers[twice]}); "
+            "give every unit its own fid so next_down links are unambiguous.")
     n = len(fids)
-    raw = units["next_down"].tolist() if "next_down" in units else [None] * n
-    parent = np.full(n, -1, dtype=np.int64)
-    for i, target in enumerate(raw):
-        refs = split_refs(target)
-        if not refs:
-            continue
-        if refs[0] not in index:
-            raise FlowNetworkError(
-                f"Catchment unit {names[i]} ({fids[i]}, layer {layers[i]}): next_down "
-                f"{refs[0]!r} names no catchment unit. Use the fid of the unit downstream, "
-                "or leave next_down empty at the outlet to the sea or a terminal lake.")
-        parent[i] = index[refs[0]]
+    raw = (units["next_down"].astype(object).where(units["next_down"].notna(), None).tolist()
+           if "next_down" in units else [None] * n)
+    targets = [str(v).split(",")[0].strip() if v is not None else "" for v in raw]
+    parent = pd.Index(fids, dtype=object).get_indexer(
+        pd.Index(targets, dtype=object)).astype(np.int64)
+    dangling = [i for i in np.flatnonzero(parent < 0) if targets[i]]
+    if dangling:
+        i = int(dangling[0])
+        raise FlowNetworkError(
+            f"Catchment unit {names[i]} ({fids[i]}, layer {layers[i]}): next_down "
+            f"{targets[i]!r} names no catchment unit. Use the fid of the unit downstream, "
+            "or leave next_down empty at the outlet to the sea or a terminal lake.")
     # Children in CSR form, so the Euler tour and upstream walks are array lookups.
     has_parent = parent >= 0
     child_order = np.argsort(np.where(has_parent, parent, n), kind="stable")
     counts = np.bincount(parent[has_parent], minlength=n)
     child_start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     child_order = child_order[: int(has_parent.sum())]
-    tin = np.full(n, -1, dtype=np.int64)
-    tout = np.full(n, -1, dtype=np.int64)
-    depth = np.zeros(n, dtype=np.int64)
-    clock = 0
-    for root in np.flatnonzero(~has_parent):
-        stack = [(int(root), False)]
-        while stack:
-            i, done = stack.pop()
-            if done:
-                tout[i] = clock
-                continue
-            tin[i] = clock
-            clock += 1
-            stack.append((i, True))
-            for c in child_order[child_start[i]:child_start[i + 1]]:
-                depth[c] = depth[i] + 1
-                stack.append((int(c), False))
-    unreached = np.flatnonzero(tin < 0)
-    if len(unreached):
-        raise FlowNetworkError(_cycle_message(parent, int(unreached[0]), fids, names, layers))
-    return UnitNetwork(tuple(fids), tuple(names), tuple(levels), index, parent, depth, tin,
-                       tout, child_order, child_start)
+    # Pointer jumping: after k rounds each unit knows its ancestor 2^k steps down and the
+    # steps to it, so depths and sinks take log2(n) vectorised rounds, not a Python walk.
+    # A unit whose chain never reaches a sink is on, or drains into, a cycle.
+    up = np.where(has_parent, parent, np.arange(n))
+    depth = has_parent.astype(np.int64)
+    for _ in range(max(1, int(np.ceil(np.log2(max(n, 2))))) + 1):
+        depth, up = depth + depth[up], up[up]  # a sink points at itself with 0 steps
+    stuck = np.flatnonzero(parent[up] >= 0) if n else np.array([], dtype=np.int64)
+    if len(stuck):
+        raise FlowNetworkError(_cycle_message(parent, int(stuck[0]), fids, names, layers))
+    return UnitNetwork(tuple(fids), tuple(names), tuple(levels), index, parent, depth,
+                       child_order, child_start)
 
 
 def units_intersecting(geoms: gpd.GeoSeries, units: gpd.GeoDataFrame) -> pd.DataFrame:
@@ -423,6 +443,41 @@ class WaterChain:
         }
 
 
+@dataclass(frozen=True)
+class _Info:
+    """What the chain needs of a feature, looked up by fid without pandas."""
+
+    name: str
+    kind: str
+    layer: str
+    accuracy: str | None
+    aws_ref: str | None
+    type_words: str
+    geometry: Any
+
+
+def _text(value: Any) -> str | None:
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return str(value)
+
+
+def _infos(frame: pd.DataFrame) -> dict[str, _Info]:
+    n = len(frame)
+
+    def column(name: str) -> list[Any]:
+        return frame[name].astype(object).tolist() if name in frame.columns else [None] * n
+
+    types = [" ".join(t for t in row if t) for row in zip(
+        *([_text(v) for v in column(c)] for c in _TYPE_COLUMNS), strict=True)] if n else []
+    return {
+        str(fid): _Info(str(name), str(kind), str(layer), _text(acc), _text(ref), words, geom)
+        for fid, name, kind, layer, acc, ref, words, geom in zip(
+            column("fid"), column("name"), column("kind"), column("layer"),
+            column("accuracy"), column("aws_ref"), types, frame.geometry.tolist(), strict=True)
+    }
+
+
 @dataclass(eq=False)
 class FlowGraph:
     """Workspace-wide explicit links between chain features, plus cached inference.
@@ -440,13 +495,54 @@ class FlowGraph:
     units: gpd.GeoDataFrame | None
     tolerance_m: float
     serves: dict[str, list[str]] = field(default_factory=dict)
+    info: dict[str, _Info] = field(default_factory=dict)
     _nearest: dict[str, tuple[str, float] | None] = field(default_factory=dict)
+    _outlets: dict[str, tuple[str, str] | None] = field(default_factory=dict)
+    _unit_columns: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def lookup(self, fid: str) -> _Info | None:
+        """Name, kind, layer, accuracy, site and geometry of a feature (None if unknown).
+
+        Catchment units are described on first use, so a workspace with 100,000 units
+        does not pay for the ones no chain reaches.
+        """
+        info = self.info.get(fid)
+        if info is None and self.network is not None and fid in self.network.index \
+                and self.units is not None:
+            if not self._unit_columns:
+                self._unit_columns.update({
+                    c: self.units[c].to_numpy(dtype=object) if c in self.units else
+                    np.full(len(self.units), None, dtype=object)
+                    for c in ("layer", "accuracy")})
+                self._unit_columns["geometry"] = np.asarray(self.units.geometry.values)
+            i = self.network.index[fid]
+            cols = self._unit_columns
+            info = _Info(self.network.names[i], "catchment_unit", str(cols["layer"][i] or ""),
+                         _text(cols["accuracy"][i]), None, "", cols["geometry"][i])
+            self.info[fid] = info
+        return info
 
     def kind(self, fid: str) -> str:
         """Kind of a node ("site" for an AWS reference)."""
         if fid in self.site_names:
             return "site"
-        return str(self.features.at[fid, "kind"]) if fid in self.features.index else "unknown"
+        info = self.lookup(fid)
+        return info.kind if info is not None else "unknown"
+
+    def geometry(self, fid: str) -> Any:
+        """The feature's shapely geometry (EPSG:4326), None for sites and unknown ids."""
+        info = self.lookup(fid)
+        return info.geometry if info is not None else None
+
+    def outgoing(self, fid: str) -> list[ChainEdge]:
+        """Explicit edges leaving ``fid`` (a unit's ``next_down`` included)."""
+        edges = self.out_edges.get(fid, [])
+        if self.network is not None and fid in self.network.index:
+            parent = int(self.network.parent[self.network.index[fid]])
+            if parent >= 0:
+                edges = [*edges, ChainEdge(fid, self.network.fids[parent], "explicit",
+                                           "next_down")]
+        return edges
 
     def nearest_water_bodies(self, fids: Sequence[str]) -> dict[str, tuple[str, float] | None]:
         """Nearest river or lake within the tolerance of each feature (cached, vectorised).
@@ -457,16 +553,15 @@ class FlowGraph:
             fid → (water body fid, distance in metres), or None when no water body lies
             within ``tolerance_m``.
         """
-        todo = [f for f in dict.fromkeys(fids)
-                if f not in self._nearest and f in self.features.index]
+        todo = [f for f in dict.fromkeys(fids) if f not in self._nearest and f in self.info]
         if todo:
             self._nearest.update(_nearest_water_bodies(self.features, todo, self.tolerance_m))
         return {f: self._nearest.get(f) for f in fids}
 
     def is_wastewater_plant(self, fid: str) -> bool:
         """Whether a facility treats wastewater (by its type or name, else by its links)."""
-        row = self.features.loc[fid]
-        words = " ".join(str(row.get(c, "")) for c in (*_TYPE_COLUMNS, "name")).lower()
+        info = self.lookup(fid)
+        words = f"{info.type_words} {info.name}".lower() if info is not None else ""
         if any(w in words for w in _WASTEWATER_WORDS):
             return True
         targets = [e.target for e in self.out_edges.get(fid, []) if e.via == "flows_to"]
@@ -479,7 +574,8 @@ def _nearest_water_bodies(features: gpd.GeoDataFrame, fids: list[str],
     bodies = features[features["kind"].isin(WATER_BODY_KINDS)]
     if bodies.empty:
         return result
-    candidates = features.loc[fids]
+    position = pd.Index(features.index).get_indexer(fids)
+    candidates = features.iloc[position]
     # One metric CRS per UTM zone, so a workspace spanning zones still measures in metres.
     for mask, metric in metric_groups(candidates):
         group = candidates[mask]
@@ -548,19 +644,20 @@ def build_flow_graph(
         If the units' ``next_down`` links are broken (see :func:`build_unit_network`).
     """
     parcels = dict(parcels or {})
-    frames = [features]
     network = None
     if units is not None and not units.empty:
         network = build_unit_network(units)
-        frames.append(units)
-    present = [f for f in frames if not f.empty]
-    allf = pd.concat(present, ignore_index=True) if present else features
-    allf = gpd.GeoDataFrame(allf, geometry="geometry", crs="EPSG:4326")
-    allf = allf[~allf["fid"].astype(str).duplicated(keep="first")]
-    allf = allf.set_index(allf["fid"].astype(str), drop=False)
+        units = units.reset_index(drop=True)
+    allf = gpd.GeoDataFrame(features.copy(), geometry="geometry", crs="EPSG:4326")
+    allf["fid"] = allf["fid"].astype(str).astype(object)
+    allf = allf[~allf["fid"].duplicated(keep="first")]
+    allf = allf.set_index(pd.Index(allf["fid"].to_numpy(dtype=object)), drop=False)
     graph = FlowGraph(allf, dict(site_names), {}, {}, [], network,
                       units if network is not None else None, inference_tolerance_m)
-    known = set(allf.index) | set(site_names) | set(parcels)
+    graph.info = _infos(allf)
+    known = set(graph.info) | set(site_names) | set(parcels)
+    if network is not None:
+        known |= set(network.index)
 
     def add(edge: ChainEdge) -> None:
         if edge.source == edge.target:
@@ -568,23 +665,31 @@ def build_flow_graph(
         graph.out_edges.setdefault(edge.source, []).append(edge)
         graph.in_edges.setdefault(edge.target, []).append(edge)
 
+    # Link columns as plain dicts of the features that have them (few, even when the
+    # workspace holds 100,000 units).
+    links: dict[str, dict[str, Any]] = {}
+    for column in LINK_COLUMNS:
+        if column in allf.columns and column in features.columns:
+            values = features[column]
+            mask = values.notna().to_numpy()
+            links[column] = dict(zip(features["fid"].astype(str).to_numpy()[mask],
+                                     values.to_numpy(dtype=object)[mask], strict=True))
+
     def targets(fid: str, column: str) -> list[str]:
-        if column not in allf.columns:
-            return []
         out = []
-        for target in split_refs(allf.at[fid, column]):
+        for target in split_refs(links.get(column, {}).get(fid)):
             if target not in known:
                 graph.problems.append(
-                    f"{allf.at[fid, 'name']} ({fid}): {column} = {target!r} names no feature "
+                    f"{graph.lookup(fid).name} ({fid}): {column} = {target!r} "  # type: ignore[union-attr]
+                    "names no feature "
                     "or site of the workspace; fix the link.")
                 continue
             out.append(parcels.get(target, target))
         return out
 
-    has_links = allf.index[allf[[c for c in LINK_COLUMNS if c in allf.columns]].notna().any(
-        axis=1)] if any(c in allf.columns for c in LINK_COLUMNS) else []
-    for fid in has_links:
-        fid = str(fid)
+    for fid in dict.fromkeys(f for column in links.values() for f in column):
+        if fid not in graph.info:
+            continue
         downstream = targets(fid, "flows_to")
         via = "flows_to"
         if not downstream:
@@ -598,20 +703,16 @@ def build_flow_graph(
         for site in targets(fid, "serves"):
             if site in site_names:
                 graph.serves.setdefault(site, []).append(fid)
-    _link_owned(graph, allf, site_names, add)
-    if network is not None:
-        for i, p in enumerate(network.parent):
-            if p >= 0:
-                add(ChainEdge(network.fids[i], network.fids[int(p)], "explicit", "next_down"))
+    _link_owned(graph, site_names, add)
     return graph
 
 
-def _link_owned(graph: FlowGraph, allf: gpd.GeoDataFrame, site_names: dict[str, str],
-                add: Any) -> None:
+def _link_owned(graph: FlowGraph, site_names: dict[str, str], add: Any) -> None:
     """Edges implied by ownership: a site's sources feed it, its outlets receive from it."""
-    owned = allf[allf["aws_ref"].notna() & allf["aws_ref"].isin(list(site_names))]
-    for fid, kind, ref in zip(owned.index, owned["kind"], owned["aws_ref"], strict=True):
-        fid, ref = str(fid), str(ref)
+    for fid, info in list(graph.info.items()):
+        ref, kind = info.aws_ref, info.kind
+        if ref is None or ref not in site_names:
+            continue
         outgoing = graph.out_edges.get(fid, [])
         if kind == "water_source":
             if not outgoing:
@@ -628,15 +729,19 @@ def _outlet_unit(graph: FlowGraph, fid: str) -> tuple[str, str] | None:
     """The most downstream unit a water body lies in, and why (for chain continuation)."""
     if graph.network is None or graph.units is None:
         return None
-    geom = graph.features.loc[[fid], "geometry"]
-    pairs = units_intersecting(geom.reset_index(drop=True), graph.units.reset_index(drop=True))
-    if pairs.empty:
-        return None
-    unit_fids = graph.units["fid"].astype(str).to_numpy()[pairs["unit"].to_numpy()]
-    idx = np.array([graph.network.index[u] for u in unit_fids])
-    best = idx[np.lexsort((unit_fids, graph.network.depth[idx]))[0]]
-    return (graph.network.fids[best],
-            "catchment unit holding its outlet (most downstream unit it lies in)")
+    if fid in graph._outlets:
+        return graph._outlets[fid]
+    geom = gpd.GeoSeries([graph.geometry(fid)], crs="EPSG:4326")
+    pairs = units_intersecting(geom, graph.units)
+    outlet = None
+    if not pairs.empty:
+        unit_fids = np.asarray(graph.network.fids, dtype=object)[pairs["unit"].to_numpy()]
+        idx = pairs["unit"].to_numpy()
+        best = idx[np.lexsort((unit_fids.astype(str), graph.network.depth[idx]))[0]]
+        outlet = (graph.network.fids[best],
+                  "catchment unit holding its outlet (most downstream unit it lies in)")
+    graph._outlets[fid] = outlet
+    return outlet
 
 
 def _role(graph: FlowGraph, fid: str, side: Side, aws_ref: str, terminal: bool) -> str:
@@ -664,15 +769,15 @@ def _role(graph: FlowGraph, fid: str, side: Side, aws_ref: str, terminal: bool) 
 
 
 def _aws_ref(graph: FlowGraph, fid: str) -> str | None:
-    value = graph.features.at[fid, "aws_ref"] if fid in graph.features.index else None
-    return None if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+    info = graph.lookup(fid)
+    return info.aws_ref if info is not None else None
 
 
 def _describe(graph: FlowGraph, fid: str) -> str:
     if fid in graph.site_names:
         return f"site {fid}"
     kind = graph.kind(fid).replace("_", " ")
-    return f"{kind} {graph.features.at[fid, 'name']} ({fid})"
+    return f"{kind} {graph.lookup(fid).name} ({fid})"  # type: ignore[union-attr]
 
 
 Extra = dict[str, list[ChainEdge]]
@@ -720,7 +825,7 @@ def _walk_discharge(graph: FlowGraph, aws_ref: str, edges: dict[tuple[str, str],
         kind = graph.kind(fid)
         if fid != aws_ref and kind == "site":
             continue
-        outgoing = [e for e in [*graph.out_edges.get(fid, []), *extra_out.get(fid, [])]
+        outgoing = [e for e in [*graph.outgoing(fid), *extra_out.get(fid, [])]
                     if e.via != "supplies" and e.target not in supply
                     and graph.kind(e.target) not in ("site", "water_source")]
         if not outgoing and fid == aws_ref:
@@ -838,13 +943,11 @@ def water_chain(graph: FlowGraph, aws_ref: str) -> WaterChain:
             chain_nodes.append(ChainNode(fid, graph.site_names[fid], "site", "", _role(
                 graph, fid, side, aws_ref, terminal), side, None, fid))
             continue
-        row = graph.features.loc[fid]
-        accuracy = row.get("accuracy")
+        info = graph.lookup(fid)
+        assert info is not None
         chain_nodes.append(ChainNode(
-            fid, str(row["name"]), str(row["kind"]), str(row["layer"]),
-            _role(graph, fid, side, aws_ref, terminal), side,
-            None if accuracy is None or pd.isna(accuracy) else str(accuracy),
-            _aws_ref(graph, fid)))
+            fid, info.name, info.kind, info.layer, _role(graph, fid, side, aws_ref, terminal),
+            side, info.accuracy, info.aws_ref))
     position = {fid: k for k, fid in enumerate(order)}
     ordered_edges = sorted(edges.values(), key=lambda e: (position[e.source], position[e.target]))
     return WaterChain(aws_ref, tuple(chain_nodes), tuple(ordered_edges), tuple(dict.fromkeys(gaps)))

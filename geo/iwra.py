@@ -30,6 +30,7 @@ __all__ = [
     "RELATIONS",
     "band_counts",
     "band_label",
+    "count_iwras",
     "iwra_relations",
     "screen_iwras",
 ]
@@ -89,47 +90,142 @@ def screen_iwras(
                                        else "object") for c in IWRA_COLUMNS})
     if sites.empty or iwras.empty:
         return empty
-    sites = sites[~sites.geometry.is_empty & sites.geometry.notna()]
     bands = np.sort(np.asarray(list(bands_km), dtype=float))
-    parts = []
-    iwra_geoms_4326 = iwras.geometry.reset_index(drop=True)
-    for mask, metric in metric_groups(sites):
-        group = sites[mask]
-        site_m = np.asarray(group.geometry.to_crs(metric).values)
-        iwra_m = np.asarray(iwra_geoms_4326.to_crs(metric).values)
-        if max_distance_m is None:
-            left = np.repeat(np.arange(len(site_m)), len(iwra_m))
-            right = np.tile(np.arange(len(iwra_m)), len(site_m))
-        else:
-            tree = shapely.STRtree(iwra_m)
-            left, right = tree.query(site_m, predicate="dwithin", distance=max_distance_m)
-        distance = shapely.distance(site_m[left], iwra_m[right])
-        parts.append(pd.DataFrame({
-            "aws_ref": group["aws_ref"].astype(str).to_numpy()[left],
-            "iwra": right,
-            "distance_m": distance,
-        }))
-    pairs = pd.concat(parts, ignore_index=True)
-    if pairs.empty:
+    refs, site_pos, iwra_pos, distance = _pairs(sites, iwras, max_distance_m)
+    if len(site_pos) == 0:
         return empty
-    pairs = pairs.groupby(["aws_ref", "iwra"], sort=False, as_index=False)["distance_m"].min()
-    rows = iwras.reset_index(drop=True).iloc[pairs["iwra"].to_numpy()]
+
+    def column(name: str) -> np.ndarray:
+        if name not in iwras.columns:
+            return np.full(len(iwra_pos), None, dtype=object)
+        return iwras[name].to_numpy(dtype=object)[iwra_pos]
+
     out = pd.DataFrame({
-        "aws_ref": pairs["aws_ref"].to_numpy(),
-        "fid": rows["fid"].astype(str).to_numpy(),
-        "name": rows["name"].astype(str).to_numpy(),
-        "category": _category(rows).to_numpy(),
-        "layer": rows["layer"].to_numpy() if "layer" in rows else None,
-        "accuracy": rows["accuracy"].to_numpy() if "accuracy" in rows else None,
-        "classification": np.where(pairs["distance_m"].to_numpy() <= onsite_tolerance_m,
-                                   "onsite", "catchment"),
-        "distance_m": pairs["distance_m"].to_numpy(),
+        "aws_ref": np.asarray(refs, dtype=object)[site_pos],
+        "fid": iwras["fid"].astype(str).to_numpy(dtype=object)[iwra_pos],
+        "name": iwras["name"].astype(str).to_numpy(dtype=object)[iwra_pos],
+        "category": _category(iwras).to_numpy(dtype=object)[iwra_pos],
+        "layer": column("layer"),
+        "accuracy": column("accuracy"),
+        "classification": np.where(distance <= onsite_tolerance_m, "onsite", "catchment"),
+        "distance_m": distance,
     })
     slot = np.searchsorted(bands * 1000.0, out["distance_m"].to_numpy(), side="left")
     out["band_km"] = np.where(slot < len(bands), bands[np.minimum(slot, len(bands) - 1)], np.nan)
     order = np.lexsort((out["fid"].to_numpy(), out["distance_m"].to_numpy(),
                         out["classification"].to_numpy() != "onsite", out["aws_ref"].to_numpy()))
     return out.iloc[order].reset_index(drop=True)
+
+
+def _near_in_degrees(sites: gpd.GeoSeries, iwras: gpd.GeoSeries,
+                     distance_m: float) -> np.ndarray:
+    """Positions of IWRAs whose box comes within ``distance_m`` of the sites' box (generous)."""
+    xmin, ymin, xmax, ymax = sites.total_bounds
+    dlat = distance_m / 110_000.0 * 1.05
+    coslat = max(np.cos(np.radians(min(max(abs(ymin), abs(ymax)) + dlat, 89.0))), 0.01)
+    dlon = dlat / coslat
+    return np.unique(iwras.sindex.query(shapely.box(xmin - dlon, ymin - dlat, xmax + dlon,
+                                                    ymax + dlat)))
+
+
+def _pairs(sites: gpd.GeoDataFrame, iwras: gpd.GeoDataFrame, max_distance_m: float | None,
+           thresholds_m: Sequence[float] | None = None,
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(site refs, site position, IWRA position, distance m) of every pair within reach.
+
+    With ``thresholds_m`` (for counting), a pair's exact distance is measured only where
+    its bounding boxes leave a threshold undecided; elsewhere the box gap stands in, which
+    falls on the same side of every threshold.
+    """
+    sites = sites[~sites.geometry.is_empty & sites.geometry.notna()]
+    # One geometry per site (a collection of its parcels): distance to it is the distance
+    # to the nearest parcel, and each site is queried once.
+    codes, refs = pd.factorize(sites["aws_ref"].astype(object))
+    refs = np.asarray(refs, dtype=object)
+    site_geoms = gpd.GeoSeries(
+        shapely.geometrycollections(np.asarray(sites.geometry.values), indices=codes),
+        crs="EPSG:4326")
+    iwra_geoms = iwras.geometry.reset_index(drop=True)
+    parts = []
+    for mask, metric in metric_groups(site_geoms):
+        site_m = np.asarray(site_geoms[mask].to_crs(metric).values)
+        site_idx = np.flatnonzero(mask)
+        if max_distance_m is None:
+            candidates = np.arange(len(iwra_geoms))
+        else:
+            candidates = _near_in_degrees(site_geoms[mask], iwra_geoms, max_distance_m)
+        iwra_m = np.asarray(iwra_geoms.iloc[candidates].to_crs(metric).values)
+        if max_distance_m is None:
+            left = np.repeat(np.arange(len(site_m)), len(iwra_m))
+            right = np.tile(np.arange(len(iwra_m)), len(site_m))
+        else:
+            # envelope query, then one exact distance per pair (cheaper than "dwithin",
+            # which measures every pair before we would measure it again)
+            xmin, ymin, xmax, ymax = shapely.bounds(site_m).T
+            d = max_distance_m
+            left, right = shapely.STRtree(iwra_m).query(
+                shapely.box(xmin - d, ymin - d, xmax + d, ymax + d))
+        if thresholds_m is None:
+            distance = shapely.distance(site_m[left], iwra_m[right])
+        else:
+            distance = _bracketed_distance(site_m[left], iwra_m[right], thresholds_m)
+        keep = distance <= (np.inf if max_distance_m is None else max_distance_m)
+        parts.append((site_idx[left[keep]], candidates[right[keep]], distance[keep]))
+    if not parts:
+        empty = np.array([], dtype=np.int64)
+        return refs, empty, empty, np.array([], dtype=float)
+    return (refs, np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+            np.concatenate([p[2] for p in parts]))
+
+
+def _bracketed_distance(a: np.ndarray, b: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
+    """Distances, exact only where the bounding boxes cannot tell the side of a threshold."""
+    ab, bb = shapely.bounds(a), shapely.bounds(b)
+    gap_x = np.maximum(0.0, np.maximum(bb[:, 0] - ab[:, 2], ab[:, 0] - bb[:, 2]))
+    gap_y = np.maximum(0.0, np.maximum(bb[:, 1] - ab[:, 3], ab[:, 1] - bb[:, 3]))
+    low = np.hypot(gap_x, gap_y)
+    # the true distance is at most the distance from a's bounding box to b's farthest corner
+    span_x = np.maximum(bb[:, 2] - ab[:, 0], ab[:, 2] - bb[:, 0])
+    span_y = np.maximum(bb[:, 3] - ab[:, 1], ab[:, 3] - bb[:, 1])
+    high = np.hypot(span_x, span_y)
+    undecided = np.zeros(len(a), dtype=bool)
+    for t in thresholds:
+        undecided |= (low <= t) & (high > t)
+    distance = low.copy()
+    distance[undecided] = shapely.distance(a[undecided], b[undecided])
+    return distance
+
+
+def count_iwras(
+    sites: gpd.GeoDataFrame,
+    iwras: gpd.GeoDataFrame,
+    *,
+    bands_km: Sequence[float] = (1.0, 10.0, 50.0),
+    onsite_tolerance_m: float = 50.0,
+    site_refs: Iterable[str] | None = None,
+) -> pd.DataFrame:
+    """Per site: on-site IWRAs and IWRAs within each band, without listing the pairs.
+
+    The same measurement as :func:`screen_iwras` (+ :func:`band_counts`), counted with
+    ``numpy.bincount``, for the portfolio of many sites.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by ``aws_ref`` (every site of ``site_refs``, zeros included):
+        ``iwras_onsite`` and one :func:`band_label` column per band.
+    """
+    bands = sorted(float(b) for b in bands_km)
+    thresholds = [onsite_tolerance_m, *(b * 1000.0 for b in bands)]
+    refs, site_pos, _, distance = _pairs(sites, iwras, max(bands) * 1000.0, thresholds)
+    wanted = list(dict.fromkeys(site_refs if site_refs is not None else refs))
+    counts = {"iwras_onsite": np.bincount(site_pos[distance <= onsite_tolerance_m],
+                                          minlength=len(refs))}
+    for band in bands:
+        counts[band_label(band)] = np.bincount(site_pos[distance <= band * 1000.0],
+                                               minlength=len(refs))
+    table = pd.DataFrame(counts, index=pd.Index(refs, name="aws_ref"))
+    return table.reindex(wanted, fill_value=0).astype(int)
 
 
 def band_counts(screen: pd.DataFrame, site_refs: Iterable[str],

@@ -56,7 +56,7 @@ from geo.flows import (
     units_intersecting,
     water_chain,
 )
-from geo.iwra import band_counts, band_label, iwra_relations, screen_iwras
+from geo.iwra import band_label, count_iwras, iwra_relations, screen_iwras
 from geo.records import SiteRecord
 from geo.workspace import STANDARD_COLUMNS, Workspace, open_workspace
 
@@ -254,7 +254,8 @@ class _Scene:
     site_names: dict[str, str]
     declared: dict[str, list[str]]
     empty_layers: dict[str, list[str]]
-    by_site: dict[str, pd.DataFrame] = field(default_factory=dict)
+    owned: dict[str, list[Evidence]] = field(default_factory=dict)
+    non_polygons: set[str] = field(default_factory=set)
 
 
 def _open(workspace: Workspace | str | Path | None) -> Workspace:
@@ -320,7 +321,10 @@ def _load_scene(ws: Workspace, bands_km: Iterable[float] | None,
                    of(LayerKind.IWRA), of(LayerKind.CATCHMENT), graph, site_names, declared,
                    empty)
     owned = features[features["aws_ref"].notna()]
-    scene.by_site = {str(ref): frame for ref, frame in owned.groupby("aws_ref", sort=False)}
+    for ref, evidence in zip(owned["aws_ref"].tolist(), _evidence(owned), strict=True):
+        scene.owned.setdefault(str(ref), []).append(evidence)
+    scene.non_polygons = set(parcels.loc[~parcels.geom_type.isin(["Polygon", "MultiPolygon"]),
+                                         "fid"].astype(object).tolist())
     return scene
 
 
@@ -409,27 +413,30 @@ def parcel_unit_overlaps(parcels: gpd.GeoDataFrame, units: gpd.GeoDataFrame) -> 
     return pd.concat(parts, ignore_index=True)[columns]
 
 
-def _one_catchment(overlaps: pd.DataFrame, level: str, has_units: bool) -> OneCatchment:
+def _one_catchment(rows: Sequence[Any], level: str, has_units: bool) -> OneCatchment:
+    """Judge 0.1.1.1 from one site's rows of :func:`parcel_unit_overlaps` (as tuples)."""
     if not has_units:
         return OneCatchment(False, level, (), (), (), (
             "No catchment units in the workspace, so 0.1.1.1 cannot be checked: add a layer "
             "of kind 'catchment_unit' (with next_down and level) covering the site."))
-    placed = overlaps[overlaps["unit_fid"].notna()]
-    units = placed.drop_duplicates("unit_fid")
+    placed = [r for r in rows if r.unit_fid is not None and not pd.isna(r.unit_fid)]
+    units = dict.fromkeys((str(r.unit_fid), str(r.unit_name)) for r in placed)
     records = tuple(
         ParcelOverlap(str(r.parcel_fid), str(r.parcel_name), str(r.unit_fid), str(r.unit_name),
                       round(float(r.area_m2), 1),
                       round(float(r.area_m2) / float(r.parcel_area_m2), 4)
                       if r.parcel_area_m2 else 0.0)
-        for r in placed.itertuples())
-    lonely = overlaps.loc[overlaps["unit_fid"].isna(), "parcel_fid"].astype(str).tolist()
-    names = tuple(units["unit_name"].astype(str))
+        for r in placed)
+    lonely = [str(r.parcel_fid) for r in rows if r.unit_fid is None or pd.isna(r.unit_fid)]
+    names = tuple(name for _, name in units)
     ok = len(units) == 1 and not lonely
     if ok:
         message = f"All parcels lie in one catchment unit at level {level!r}: {names[0]}."
     elif len(units) > 1:
-        straddling = placed.groupby("parcel_fid")["unit_fid"].nunique()
-        straddling = straddling[straddling > 1].index.tolist()
+        per_parcel: dict[str, set[str]] = {}
+        for r in placed:
+            per_parcel.setdefault(str(r.parcel_fid), set()).add(str(r.unit_fid))
+        straddling = [fid for fid, seen in per_parcel.items() if len(seen) > 1]
         message = (f"The parcels fall in {len(units)} catchment units at level {level!r} "
                    f"({', '.join(names)})"
                    + (f"; parcel(s) {', '.join(straddling)} straddle a boundary"
@@ -440,7 +447,7 @@ def _one_catchment(overlaps: pd.DataFrame, level: str, has_units: bool) -> OneCa
     if lonely:
         message += (f" Parcel(s) {', '.join(lonely)} lie in no catchment unit at level "
                     f"{level!r}: extend the units to cover them.")
-    return OneCatchment(ok, level, tuple(units["unit_fid"].astype(str)), names, records,
+    return OneCatchment(ok, level, tuple(fid for fid, _ in units), names, records,
                         message.strip())
 
 
@@ -453,73 +460,88 @@ def _seed_geometries(scene: _Scene, chain: WaterChain) -> list[tuple[str, str, A
     A river reached from upstream is seeded by the point where the water enters it, so
     the reaches upstream of the confluence are not counted as affected.
     """
-    feats = scene.graph.features
+    graph = scene.graph
     seeds: list[tuple[str, str, Any]] = []
     predecessor: dict[str, str] = {}
     for edge in chain.edges:
         predecessor.setdefault(edge.target, edge.source)
     for node in chain.nodes:
-        if node.fid not in feats.index:
+        geom = graph.geometry(node.fid)
+        if geom is None:
             continue
-        geom = feats.at[node.fid, "geometry"]
         if node.side == "supply" and node.kind == "water_source":
             seeds.append(("relied", node.fid, geom))
         elif node.side == "discharge" and node.kind in ("discharge_point", *WATER_BODY_KINDS):
-            prev = predecessor.get(node.fid)
-            if node.kind == "river" and prev in feats.index:
-                entry = shapely.shortest_line(feats.at[prev, "geometry"], geom)
-                geom = shapely.get_point(entry, 1)
+            prev = graph.geometry(predecessor.get(node.fid, ""))
+            if node.kind == "river" and prev is not None:
+                geom = shapely.get_point(shapely.shortest_line(prev, geom), 1)
             seeds.append(("affected", node.fid, geom))
     return seeds
 
 
-def _relied_on_affected(scene: _Scene, chain: WaterChain, *, walk: bool = True,
-                        ) -> tuple[tuple[ScopeUnit, ...], tuple[ScopeUnit, ...]]:
+UnitPair = tuple[tuple[ScopeUnit, ...], tuple[ScopeUnit, ...]]
+
+
+def _relied_on_affected(scene: _Scene, chains: dict[str, WaterChain], *,
+                        walk: bool = True) -> dict[str, UnitPair]:
+    """Relied-on and affected units of each site, seeds located in one spatial query.
+
+    With ``walk`` False only the units containing the seeds are returned (enough for the
+    portfolio's checklist); with it, the upstream / downstream walks are added.
+    """
     network = scene.graph.network
+    out: dict[str, UnitPair] = {ref: ((), ()) for ref in chains}
     if network is None or scene.level_units.empty:
-        return (), ()
-    seeds = _seed_geometries(scene, chain)
-    if not seeds:
-        return (), ()
-    geoms = gpd.GeoSeries([g for _, _, g in seeds], crs="EPSG:4326")
-    pairs = units_intersecting(geoms, scene.level_units)
-    unit_fids = scene.level_units["fid"].astype(str).to_numpy()
-    names = {n.fid: (n.role, n.name) for n in chain.nodes}
-    result: dict[str, dict[str, ScopeUnit]] = {"relied": {}, "affected": {}}
-    for g, u in zip(pairs["geom"], pairs["unit"], strict=True):
-        side, fid, _ = seeds[g]
-        unit = unit_fids[u]
-        if unit not in result[side]:
-            role, name = names[fid]
-            result[side][unit] = _scope_unit(network, unit, f"contains {role} {name} ({fid})", 0)
-    for node in chain.nodes:  # units the chain itself runs through are affected too
-        if node.side == "discharge" and node.kind == "catchment_unit":
-            result["affected"].setdefault(node.fid, _scope_unit(
-                network, node.fid, "on the water chain downstream of the site", 0))
-    if walk:
-        for fid, seed, steps in network.upstream(list(result["relied"])):
-            result["relied"].setdefault(fid, _scope_unit(
-                network, fid, f"upstream of {network.names[network.index[seed]]} ({seed})",
-                steps))
-        for fid, seed, steps in network.downstream(list(result["affected"])):
-            result["affected"].setdefault(fid, _scope_unit(
-                network, fid, f"downstream of {network.names[network.index[seed]]} ({seed})",
-                steps))
-    affected = sorted(result["affected"].values(),
-                      key=lambda u: -int(network.depth[network.index[u.fid]]))
-    return tuple(result["relied"].values()), tuple(affected)
+        return out
+    seeds = [(ref, *seed) for ref, chain in chains.items()
+             for seed in _seed_geometries(scene, chain)]
+    pairs = units_intersecting(gpd.GeoSeries([g for *_, g in seeds], crs="EPSG:4326"),
+                               scene.level_units)
+    unit_fids = scene.level_units["fid"].astype(object).to_numpy()
+    found: dict[str, dict[str, dict[str, ScopeUnit]]] = {
+        ref: {"relied": {}, "affected": {}} for ref in chains}
+    names = {ref: {n.fid: (n.role, n.name) for n in chain.nodes} for ref, chain in chains.items()}
+    for g, u in zip(pairs["geom"].tolist(), pairs["unit"].tolist(), strict=True):
+        ref, side, fid, _ = seeds[g]
+        unit = str(unit_fids[u])
+        if unit not in found[ref][side]:
+            role, name = names[ref][fid]
+            found[ref][side][unit] = _scope_unit(network, unit,
+                                                 f"contains {role} {name} ({fid})", 0)
+    for ref, chain in chains.items():
+        result = found[ref]
+        for node in chain.nodes:  # units the chain itself runs through are affected too
+            if node.side == "discharge" and node.kind == "catchment_unit":
+                result["affected"].setdefault(node.fid, _scope_unit(
+                    network, node.fid, "on the water chain downstream of the site", 0))
+        if walk:
+            for fid, seed, steps in network.upstream(list(result["relied"])):
+                result["relied"].setdefault(fid, _scope_unit(
+                    network, fid, f"upstream of {network.names[network.index[seed]]} ({seed})",
+                    steps))
+            for fid, seed, steps in network.downstream(list(result["affected"])):
+                result["affected"].setdefault(fid, _scope_unit(
+                    network, fid,
+                    f"downstream of {network.names[network.index[seed]]} ({seed})", steps))
+        affected = sorted(result["affected"].values(),
+                          key=lambda u: -int(network.depth[network.index[u.fid]]))
+        out[ref] = (tuple(result["relied"].values()), tuple(affected))
+    return out
 
 
 def _chain_contacts(scene: _Scene, chain: WaterChain) -> tuple[gpd.GeoDataFrame,
                                                                 gpd.GeoDataFrame]:
     """Chain features an IWRA can meet: sources and intakes; outfalls and receiving waters."""
-    feats = scene.graph.features
-    up = [n.fid for n in chain.nodes if n.side == "supply"
-          and (n.kind == "water_source" or n.role == "ultimate water source")]
-    down = [n.fid for n in chain.nodes if n.side == "discharge"
-            and n.kind in ("discharge_point", *WATER_BODY_KINDS)]
-    return (feats.loc[[f for f in up if f in feats.index]],
-            feats.loc[[f for f in down if f in feats.index]])
+    def frame(nodes: list[ChainNode]) -> gpd.GeoDataFrame:
+        nodes = [n for n in nodes if scene.graph.geometry(n.fid) is not None]
+        return gpd.GeoDataFrame({"fid": [n.fid for n in nodes], "name": [n.name for n in nodes]},
+                                geometry=[scene.graph.geometry(n.fid) for n in nodes],
+                                crs="EPSG:4326")
+
+    return (frame([n for n in chain.nodes if n.side == "supply"
+                   and (n.kind == "water_source" or n.role == "ultimate water source")]),
+            frame([n for n in chain.nodes if n.side == "discharge"
+                   and n.kind in ("discharge_point", *WATER_BODY_KINDS)]))
 
 
 def _scope_unit(network: Any, fid: str, why: str, steps: int) -> ScopeUnit:
@@ -531,11 +553,12 @@ def _scope_unit(network: Any, fid: str, why: str, steps: int) -> ScopeUnit:
 
 
 def _evidence(rows: pd.DataFrame) -> tuple[Evidence, ...]:
+    accuracy = rows["accuracy"] if "accuracy" in rows else pd.Series(None, index=rows.index)
     return tuple(
-        Evidence(str(r["layer"]), str(r["fid"]), str(r["name"]),
-                 None if r.get("accuracy") is None or pd.isna(r.get("accuracy"))
-                 else str(r["accuracy"]), str(r["kind"]))
-        for _, r in rows.iterrows())
+        Evidence(str(layer), str(fid), str(name), None if pd.isna(acc) else str(acc), str(kind))
+        for layer, fid, name, acc, kind in zip(
+            rows["layer"].tolist(), rows["fid"].tolist(), rows["name"].tolist(),
+            accuracy.astype(object).tolist(), rows["kind"].tolist(), strict=True))
 
 
 def _node_evidence(nodes: Iterable[ChainNode]) -> tuple[Evidence, ...]:
@@ -596,17 +619,17 @@ def _check(element: AwsElement, status: Status, evidence: Sequence[Evidence] = (
 
 
 def _check_boundaries(scene: _Scene, aws_ref: str, record: SiteRecord | None,
-                      parcels: gpd.GeoDataFrame, area_m2: float) -> ElementCheck:
+                      parcels: Sequence[Evidence], area_m2: float) -> ElementCheck:
     element = AwsElement.SITE_BOUNDARIES
-    if parcels.empty:
+    if not parcels:
         return _check(element, "missing", missing=(
             f"Map every parcel of the site as polygons ({_missing_kind(scene, 'site')}); "
             f"give each aws_ref = {aws_ref!r}.",))
-    evidence = _evidence(parcels)
+    evidence = tuple(parcels)
     missing = []
-    points = parcels[~parcels.geom_type.isin(["Polygon", "MultiPolygon"])]
-    if not points.empty:
-        missing.append(f"Parcel(s) {', '.join(points['fid'].astype(str))} are not polygons: "
+    points = [e.fid for e in parcels if e.fid in scene.non_polygons]
+    if points:
+        missing.append(f"Parcel(s) {', '.join(points)} are not polygons: "
                        "draw each boundary as a polygon.")
     notes = [f"{len(parcels)} parcel(s), {area_m2:,.0f} m² mapped."]
     if record is not None and record.area_m2:
@@ -622,18 +645,19 @@ def _check_boundaries(scene: _Scene, aws_ref: str, record: SiteRecord | None,
     return _check(element, "partial" if missing else "present", evidence, missing, notes=notes)
 
 
-def _check_infrastructure(scene: _Scene, aws_ref: str, owned: pd.DataFrame) -> ElementCheck:
+def _check_infrastructure(scene: _Scene, aws_ref: str,
+                          owned: Sequence[Evidence]) -> ElementCheck:
     element = AwsElement.INFRASTRUCTURE
-    pipes = owned[owned["kind"] == "pipe"]
-    other = owned[owned["kind"] == "facility"]
-    if pipes.empty and other.empty:
+    pipes = [e for e in owned if e.kind == "pipe"]
+    other = [e for e in owned if e.kind == "facility"]
+    if not pipes and not other:
         return _check(element, "missing", missing=(
             "Map the water-related infrastructure the site owns or manages — the piping "
             "network (supply, rainwater, sewer), meters, tanks, treatment and reuse units — "
             f"in layers of kind 'pipe' / 'facility' with aws_ref = {aws_ref!r} "
             f"({_missing_kind(scene, 'pipe')}).",))
-    evidence = _evidence(pd.concat([pipes, other]))
-    if pipes.empty:
+    evidence = (*pipes, *other)
+    if not pipes:
         return _check(element, "partial", evidence, missing=(
             "Map the site's piping network (supply, rainwater and sewer pipes) in a layer of "
             f"kind 'pipe' with aws_ref = {aws_ref!r}; 1.1.1 names piping explicitly.",))
@@ -641,11 +665,11 @@ def _check_infrastructure(scene: _Scene, aws_ref: str, owned: pd.DataFrame) -> E
 
 
 def _check_owned_sources(scene: _Scene, aws_ref: str, record: SiteRecord | None,
-                         owned: pd.DataFrame) -> ElementCheck:
+                         owned: Sequence[Evidence]) -> ElementCheck:
     element = AwsElement.OWNED_WATER_SOURCES
-    sources = owned[owned["kind"] == "water_source"]
-    if not sources.empty:
-        return _check(element, "present", _evidence(sources))
+    sources = [e for e in owned if e.kind == "water_source"]
+    if sources:
+        return _check(element, "present", sources)
     if record is not None and record.water_service_provider.strip():
         return _check(element, "present", caveats=(
             "Rests on the site record, not on mapped features.",), notes=(
@@ -659,7 +683,7 @@ def _check_owned_sources(scene: _Scene, aws_ref: str, record: SiteRecord | None,
 
 
 def _check_provider(scene: _Scene, aws_ref: str, record: SiteRecord | None,
-                    chain: WaterChain, owned: pd.DataFrame) -> ElementCheck:
+                    chain: WaterChain, owned: Sequence[Evidence]) -> ElementCheck:
     element = AwsElement.SERVICE_PROVIDER
     supply = [n for n in chain.nodes if n.side == "supply"]
     plants = [n for n in supply if n.role == "water plant"]
@@ -670,7 +694,7 @@ def _check_provider(scene: _Scene, aws_ref: str, record: SiteRecord | None,
             or g.startswith(f"site {aws_ref}: no water source")]
     caveats = _inferred_caveat(chain, "supply")
     if not plants:
-        if not provider and (owned["kind"] == "water_source").any():
+        if not provider and any(e.kind == "water_source" for e in owned):
             return _check(element, "present", notes=(
                 "Not applicable: the site is supplied by its own sources (no provider in the "
                 "record or on the map).",))
@@ -723,17 +747,18 @@ def _check_discharge(scene: _Scene, aws_ref: str, record: SiteRecord | None,
 
 def _check_catchments(scene: _Scene, relied_on: Sequence[ScopeUnit],
                       affected: Sequence[ScopeUnit], one: OneCatchment,
-                      containing: pd.DataFrame) -> ElementCheck:
+                      containing: Sequence[Evidence]) -> ElementCheck:
     element = AwsElement.CATCHMENTS
     if scene.units.empty:
-        return _check(element, "missing", _evidence(containing), (
+        return _check(element, "missing", containing, (
             "Add catchment units (kind 'catchment_unit', with next_down and level) covering the "
             "site, its water sources and its receiving waters "
             f"({_missing_kind(scene, 'catchment_unit')}).",))
-    units = scene.units.set_index(scene.units["fid"].astype(str), drop=False)
     fids = list(dict.fromkeys([*one.units, *(u.fid for u in relied_on),
                                *(u.fid for u in affected)]))
-    evidence = _evidence(pd.concat([units.loc[fids], containing]))
+    infos = [(f, scene.graph.lookup(f)) for f in fids]
+    evidence = tuple(Evidence(i.layer, f, i.name, i.accuracy, i.kind)
+                     for f, i in infos if i is not None) + tuple(containing)
     missing = []
     if not relied_on:
         missing.append("No catchment unit contains the site's water sources or its provider's "
@@ -750,19 +775,29 @@ def _check_catchments(scene: _Scene, relied_on: Sequence[ScopeUnit],
     return _check(element, status, evidence, missing, notes=notes)
 
 
-def _containing_catchments(scene: _Scene, parcels: gpd.GeoDataFrame) -> pd.DataFrame:
+def _containing_catchments(scene: _Scene, parcels: gpd.GeoDataFrame) -> dict[str,
+                                                                             list[Evidence]]:
+    """Catchment polygons (kind 'catchment') each site's parcels lie in, for all at once."""
+    out: dict[str, list[Evidence]] = {}
     if scene.catchments.empty or parcels.empty:
-        return scene.catchments.iloc[0:0]
+        return out
     pairs = units_intersecting(parcels.geometry.reset_index(drop=True), scene.catchments)
-    return scene.catchments.iloc[np.unique(pairs["unit"].to_numpy())]
+    refs = parcels["aws_ref"].astype(object).to_numpy()
+    evidence = _evidence(scene.catchments)
+    for g, u in zip(pairs["geom"].tolist(), pairs["unit"].tolist(), strict=True):
+        found = out.setdefault(str(refs[g]), [])
+        if evidence[u] not in found:
+            found.append(evidence[u])
+    return out
 
 
-def _checklist(scene: _Scene, aws_ref: str, record: SiteRecord | None,
-               parcels: gpd.GeoDataFrame, area_m2: float, chain: WaterChain,
-               relied_on: Sequence[ScopeUnit], affected: Sequence[ScopeUnit],
-               one: OneCatchment) -> tuple[ElementCheck, ...]:
-    owned = scene.by_site.get(aws_ref, scene.features.iloc[0:0])
-    containing = _containing_catchments(scene, parcels)
+def _checklist(scene: _Scene, aws_ref: str, record: SiteRecord | None, area_m2: float,
+               chain: WaterChain, relied_on: Sequence[ScopeUnit],
+               affected: Sequence[ScopeUnit], one: OneCatchment,
+               containing: Sequence[Evidence]) -> tuple[ElementCheck, ...]:
+    everything = scene.owned.get(aws_ref, [])
+    parcels = [e for e in everything if e.kind == "site"]
+    owned = [e for e in everything if e.kind != "site"]
     return (
         _check_boundaries(scene, aws_ref, record, parcels, area_m2),
         _check_infrastructure(scene, aws_ref, owned),
@@ -809,8 +844,7 @@ def _scope_features(scene: _Scene, aws_ref: str, parcels: gpd.GeoDataFrame,
                 elements[fid] = element.value if element is not None else None
 
     add(parcels["fid"].astype(str), "site parcel", AwsElement.SITE_BOUNDARIES)
-    owned = scene.by_site.get(aws_ref, scene.features.iloc[0:0])
-    add(owned.loc[owned["kind"].isin(["pipe", "facility"]), "fid"].astype(str),
+    add([e.fid for e in scene.owned.get(aws_ref, []) if e.kind in ("pipe", "facility")],
         "site infrastructure", AwsElement.INFRASTRUCTURE)
     for node in chain.nodes:
         add([node.fid], node.role, _ROLE_ELEMENT.get(node.role))
@@ -821,7 +855,7 @@ def _scope_features(scene: _Scene, aws_ref: str, parcels: gpd.GeoDataFrame,
         role = ("relied-on and affected catchment unit" if u.fid in relied and u.fid in hit
                 else "relied-on catchment unit" if u.fid in relied else "affected catchment unit")
         add([u.fid], role, AwsElement.CATCHMENTS)
-    add(_containing_catchments(scene, parcels)["fid"].astype(str), "catchment",
+    add([e.fid for e in _containing_catchments(scene, parcels).get(aws_ref, [])], "catchment",
         AwsElement.CATCHMENTS)
     largest = max(scene.bands_km) * 1000.0
     near = iwras[iwras["distance_m"] <= largest]
@@ -912,9 +946,10 @@ def _assess(scene: _Scene, aws_ref: str) -> SiteScope:
     parcels = _site_parcels(scene, aws_ref)
     area_m2, metric = _site_area_m2(parcels)
     overlaps = parcel_unit_overlaps(parcels, scene.level_units)
-    one = _one_catchment(overlaps, scene.level, not scene.level_units.empty)
+    one = _one_catchment(list(overlaps.itertuples(index=False)), scene.level,
+                         not scene.level_units.empty)
     chain = water_chain(scene.graph, aws_ref)
-    relied_on, affected = _relied_on_affected(scene, chain)
+    relied_on, affected = _relied_on_affected(scene, {aws_ref: chain})[aws_ref]
     iwras = screen_iwras(parcels, scene.iwras, bands_km=scene.bands_km,
                          onsite_tolerance_m=scene.onsite_tolerance_m).drop(columns="aws_ref")
     supply, discharge = _chain_contacts(scene, chain)
@@ -925,8 +960,8 @@ def _assess(scene: _Scene, aws_ref: str) -> SiteScope:
     relation = relation.reindex(iwras["fid"])
     iwras["relation"] = relation["relation"].fillna("neither").to_numpy()
     iwras["relation_via"] = relation["relation_via"].fillna("").to_numpy()
-    checklist = _checklist(scene, aws_ref, record, parcels, area_m2, chain, relied_on,
-                           affected, one)
+    checklist = _checklist(scene, aws_ref, record, area_m2, chain, relied_on, affected, one,
+                           _containing_catchments(scene, parcels).get(aws_ref, []))
     features = _scope_features(scene, aws_ref, parcels, chain, relied_on, affected, one, iwras)
     notes = []
     if scene.level_units is scene.units and not scene.units.empty:
@@ -972,50 +1007,56 @@ def assess_all(
     ws = _open(workspace)
     scene = _load_scene(ws, bands_km, None)
     refs = sorted(scene.site_names)
-    total = len(refs) + 2
+    total = len(refs) + 3
 
     def tick(done: int, message: str) -> None:
         if progress is not None:
             progress(done, total, message)
 
     tick(0, "catchment units")
-    overlaps = parcel_unit_overlaps(scene.parcels[scene.parcels["aws_ref"].notna()],
-                                    scene.level_units)
-    by_site_overlaps = {str(k): v for k, v in overlaps.groupby("aws_ref", sort=False)}
+    located = scene.parcels[scene.parcels["aws_ref"].notna()]
+    overlaps: dict[str, list[Any]] = {}
+    for row in parcel_unit_overlaps(located, scene.level_units).itertuples(index=False):
+        overlaps.setdefault(str(row.aws_ref), []).append(row)
+    areas = _areas_by_site(located)
+    containing = _containing_catchments(scene, located)
     tick(1, "IWRAs")
-    screen = screen_iwras(scene.parcels[scene.parcels["aws_ref"].notna()], scene.iwras,
-                          bands_km=scene.bands_km, onsite_tolerance_m=scene.onsite_tolerance_m,
-                          max_distance_m=max(scene.bands_km) * 1000.0)
-    counts = band_counts(screen, refs, scene.bands_km)
-    tick(2, "sites")
-    parcels_by_site = {str(k): v for k, v in scene.parcels.groupby("aws_ref", sort=False)}
-    metric_areas = _areas_by_site(scene.parcels[scene.parcels["aws_ref"].notna()])
-    rows = []
-    empty_overlaps = overlaps.iloc[0:0]
+    counts = count_iwras(located, scene.iwras, bands_km=scene.bands_km,
+                         onsite_tolerance_m=scene.onsite_tolerance_m,
+                         site_refs=refs).to_dict(orient="index")
+    tick(2, "water chains")
+    # Inference for every feature that may need it, in one vectorised join, not per site.
+    graph = scene.graph
+    graph.nearest_water_bodies([
+        fid for fid, info in graph.info.items()
+        if info.kind in ("water_source", "discharge_point", "facility", "pipe")
+        and (fid not in graph.out_edges or fid not in graph.in_edges)])
+    chains: dict[str, WaterChain] = {}
     for k, ref in enumerate(refs):
-        record = ws.records.get(ref)
-        parcels = parcels_by_site.get(ref, scene.parcels.iloc[0:0])
-        row: dict[str, Any] = {"aws_ref": ref, "name": scene.site_names[ref]}
-        one = _one_catchment(by_site_overlaps.get(ref, empty_overlaps), scene.level,
-                             not scene.level_units.empty)
-        chain = water_chain(scene.graph, ref)
-        relied_on, affected = _relied_on_affected(scene, chain, walk=False)
-        checklist = _checklist(scene, ref, record, parcels, metric_areas.get(ref, 0.0), chain,
-                               relied_on, affected, one)
+        chains[ref] = water_chain(graph, ref)
+        tick(3 + k, ref)
+    units = _relied_on_affected(scene, chains, walk=False)
+    rows = []
+    has_units = not scene.level_units.empty
+    for ref in refs:
+        one = _one_catchment(overlaps.get(ref, []), scene.level, has_units)
+        relied_on, affected = units[ref]
+        checklist = _checklist(scene, ref, ws.records.get(ref), areas.get(ref, 0.0),
+                               chains[ref], relied_on, affected, one, containing.get(ref, []))
         statuses = [c.status for c in checklist]
-        row.update({
+        rows.append({
+            "aws_ref": ref, "name": scene.site_names[ref],
             "catchment_unit": ", ".join(one.unit_names),
             "single_catchment": "yes" if one.ok else "no",
             "checklist": f"{statuses.count('present')}/{len(statuses)} present",
             "present": statuses.count("present"),
             "partial": statuses.count("partial"),
             "missing": statuses.count("missing"),
-            **counts.loc[ref].to_dict(),
-            "chain_gaps": len(chain.gaps),
-            "problem": "" if not parcels.empty else "no parcels mapped",
+            **counts[ref],
+            "chain_gaps": len(chains[ref].gaps),
+            "problem": "" if ref in areas else "no parcels mapped",
         })
-        rows.append(row)
-        tick(3 + k, ref)
+    tick(total, "done")
     columns = ["aws_ref", "name", "catchment_unit", "single_catchment", "checklist",
                "present", "partial", "missing", "iwras_onsite",
                *(band_label(b) for b in scene.bands_km), "chain_gaps", "problem"]

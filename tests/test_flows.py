@@ -37,6 +37,17 @@ def test_upstream_and_downstream_on_a_branching_network() -> None:
     a = np.array([idx["a"], idx["b"], idx["d"], idx["x"], idx["c"], -1])
     b = np.array([idx["c"], idx["a"], idx["a"], idx["sea"], idx["c"], idx["c"]])
     assert net.upstream_or_same(a, b).tolist() == [True, False, False, False, True, False]
+    assert dict(zip(net.fids, net.depth.tolist(), strict=True)) == {
+        "a": 3, "b": 3, "c": 2, "d": 1, "sea": 0, "x": 1, "x_sea": 0}
+
+
+def test_long_chain_depth_and_cycle_at_its_end() -> None:
+    links = {f"u{i}": f"u{i + 1}" for i in range(999)} | {"u999": None}
+    net = build_unit_network(units_frame(links))
+    assert int(net.depth[net.index["u0"]]) == 999
+    links["u999"] = "u500"  # the last 500 units now loop; the first 500 drain into the loop
+    with pytest.raises(FlowNetworkError, match="cycle: Unit u500"):
+        build_unit_network(units_frame(links))
 
 
 def test_cycle_names_the_units_in_it() -> None:
