@@ -125,3 +125,10 @@ def test_the_map_downloads_as_standalone_html(demo_sites: list[str]) -> None:
     assert not at.exception, at.exception
     assert not at.error
     assert at.get("download_button"), "no download button after preparing the map"
+
+
+def test_an_empty_workspace_opens(make_workspace) -> None:
+    at = _open_folder(_app().run(), make_workspace())
+    assert not at.exception, at.exception
+    assert not at.error
+    assert _by_label(at.selectbox, "Site").value == "All sites"
