@@ -888,6 +888,7 @@ def add_catchment_layer(
         "source": source,
         "crs": "EPSG:4326",
         "datum": "wgs84",
+        "accuracy": "derived",
         "id_field": "fid",
         "label_field": "name",
         "evidences": ["catchments"],

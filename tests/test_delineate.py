@@ -272,6 +272,7 @@ def test_add_layer_puts_the_catchment_in_the_catalogue(tmp_path: Path) -> None:
     data_file, layer_file = add_catchment_layer(root, "plane_catchment", result)
     spec = tomllib.loads(layer_file.read_text(encoding="utf-8"))
     assert spec["kind"] == "catchment" and spec["source"] == "derived/plane_catchment.geojson"
+    assert spec["accuracy"] == "derived" and spec["evidences"] == ["catchments"]
     ws = open_workspace(root)
     loaded = ws.load("plane_catchment")
     assert loaded["fid"].tolist() == ["plane_catchment"]
