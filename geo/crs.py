@@ -16,6 +16,7 @@ Policy
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -250,16 +251,29 @@ def to_wgs84(
 
 
 def metric_crs(frame: gpd.GeoDataFrame | gpd.GeoSeries) -> pyproj.CRS:
-    """A metric CRS (UTM zone) suited to the frame's extent, for distances and areas."""
+    """A metric CRS (WGS84 / UTM zone) suited to the frame's extent, for distances and areas.
+
+    The zone is the one containing the centre of the frame's WGS84 bounds, computed
+    directly (``estimate_utm_crs`` asks the PROJ database each time, ~0.2 s a call).
+    """
     if frame.crs is None:
         raise CRSError("Cannot choose a metric CRS for data without a CRS.")
     series = frame.geometry if isinstance(frame, gpd.GeoDataFrame) else frame
     if series.is_empty.all():
         raise CRSError("Cannot choose a metric CRS for empty geometries.")
-    utm = series.estimate_utm_crs()
-    if utm is None:
+    minx, miny, maxx, maxy = (
+        series.total_bounds if series.crs.equals(WGS84) else series.to_crs(WGS84).total_bounds
+    )
+    lon, lat = (minx + maxx) / 2.0, (miny + maxy) / 2.0
+    if not (-180.0 <= lon <= 180.0 and -80.0 <= lat <= 84.0):
         raise CRSError("No UTM zone fits this extent; data may not be in lon/lat.")
-    return utm
+    zone = min(int((lon + 180.0) // 6.0) + 1, 60)
+    return _utm_crs(zone, north=lat >= 0)
+
+
+@functools.lru_cache(maxsize=128)
+def _utm_crs(zone: int, *, north: bool) -> pyproj.CRS:
+    return pyproj.CRS.from_epsg((32600 if north else 32700) + zone)
 
 
 def looks_swapped(frame: gpd.GeoDataFrame) -> bool:

@@ -129,3 +129,10 @@ def test_bd09_points_are_told_apart_from_gcj02(three_parcels, outfalls) -> None:
     shifted = convert_datum(outfalls, Datum.WGS84, Datum.BD09)
     suspicion = suspect_datum_offset(shifted, three_parcels.geometry)
     assert suspicion is not None and suspicion.datum is Datum.BD09
+
+
+@pytest.mark.parametrize(("lon", "lat", "epsg"), [(120.96, 31.19, 32651), (-70.6, -33.4, 32719),
+                                                  (2.35, 48.85, 32631), (179.9, 10.0, 32660)])
+def test_metric_crs_matches_pyproj_utm_choice(lon: float, lat: float, epsg: int) -> None:
+    series = gpd.GeoSeries([Point(lon, lat)], crs="EPSG:4326")
+    assert metric_crs(series).to_epsg() == epsg == series.estimate_utm_crs().to_epsg()
