@@ -89,7 +89,8 @@ __all__ = [
 DEFAULT_SNAP_DISTANCE_M = 500.0
 #: Fewer cells than this in a catchment: the DEM is too coarse for it.
 MIN_CATCHMENT_CELLS = 100
-#: Less relief than this (m) over a catchment: too flat for D8 to mean much.
+#: Less relief than this (m) over a catchment (5th to 95th percentile of its
+#: elevations, so DEM noise and a few spikes do not count): too flat for D8.
 MIN_RELIEF_M = 5.0
 #: More than this share of cells routed across flats: too flat as well.
 MAX_FLAT_SHARE = 0.5
@@ -713,6 +714,8 @@ def _judge(model: FlowModel, inside: NDArray[np.bool_], outlet: Outlet) -> tuple
     cells = int(inside.sum())
     elevations = model.dem.ravel()[inside]
     relief = float(np.nanmax(elevations) - np.nanmin(elevations))
+    low, high = np.nanpercentile(elevations, (5, 95))
+    robust_relief = float(high - low)
     flat_share = float(model.resolved_flat.ravel()[inside].mean())
     resolution = model.resolution_m(outlet.cell // model.shape[1])
     found: list[tuple[type[DelineationWarning], str]] = []
@@ -723,9 +726,10 @@ def _judge(model: FlowModel, inside: NDArray[np.bool_], outlet: Outlet) -> tuple
             "is blocky and may be wrong. Use a finer DEM (e.g. 30 m Copernicus GLO-30) or an "
             "official catchment layer."
         )))
-    if relief < MIN_RELIEF_M or flat_share > MAX_FLAT_SHARE:
+    if robust_relief < MIN_RELIEF_M or flat_share > MAX_FLAT_SHARE:
         found.append((FlatTerrainWarning, (
-            f"The terrain is too flat for a DEM catchment: {relief:.1f} m of relief and "
+            f"The terrain is too flat for a DEM catchment: {robust_relief:.1f} m of relief "
+            f"(5th–95th percentile; {relief:.1f} m extreme to extreme) and "
             f"{flat_share:.0%} of cells routed across flats. On a plain of canals and polders "
             "(like Kunshan) water goes where channels and sluices send it; use the official "
             "catchment units or the river network instead of this outline."

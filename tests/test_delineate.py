@@ -208,6 +208,18 @@ def test_flat_terrain_warns(tmp_path: Path) -> None:
     assert "too flat" in result["warnings"].iloc[0]
 
 
+def test_plain_like_kunshan_warns_flat_even_with_a_fine_dem(tmp_path: Path) -> None:
+    # 6 km × 6 km at 30 m: 2–4 m above sea level, half-metre noise, dug canals.
+    rng = np.random.default_rng(3)
+    z = 3.0 + rng.normal(0.0, 0.5, (200, 200))
+    z[::25, :] -= 1.5
+    z[:, ::40] -= 1.5
+    dem = write_dem(tmp_path / "plain.tif", z)
+    with pytest.warns(FlatTerrainWarning, match="canals and polders"):
+        result = delineate_catchment(dem, *lonlat(100, 100), snap_distance_m=500)
+    assert result["relief_m"].iloc[0] > 5.0, "noise spikes alone must not hide the flatness"
+
+
 def test_coarse_dem_warns(tmp_path: Path) -> None:
     dem = write_dem(tmp_path / "small.tif", plane(6, 8))
     with pytest.warns(CoarseDEMWarning, match="too coarse"):
