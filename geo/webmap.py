@@ -412,10 +412,13 @@ def _map_bounds(
                 continue
             if focus_ref is not None:
                 frame = frame[frame["aws_ref"] == focus_ref]
-            elif spec.kind is LayerKind.ADMIN:
-                continue  # context only: do not zoom out to a whole province
+            elif spec.kind.value not in _CHAIN_KINDS:
+                continue  # all sites: fit their water chains, not the whole basin
             if not frame.empty:
                 parts.append(frame.total_bounds)
+        if not parts:
+            parts = [frames[s.id].total_bounds for s in specs
+                     if not frames[s.id].empty and s.kind is not LayerKind.ADMIN]
         if not parts:
             parts = [frames[s.id].total_bounds for s in specs if not frames[s.id].empty]
         if not parts:
@@ -749,6 +752,8 @@ _PAGE_CSS = f"""<style>
 .cs-site-pin {{ font: bold 12px system-ui, sans-serif; color: #7a0b0b; white-space: nowrap;
   text-shadow: 0 0 3px #fff, 0 0 3px #fff, 0 0 3px #fff; }}
 .cs-site-pin span {{ font-size: 18px; color: #d62728; }}
+.cs-illustrative .cs-pin {{ outline: 1.5px dashed #555; outline-offset: -1px;
+  background: rgba(255,255,255,.55); border-radius: 3px; }}
 .cs-pin {{ font-size: 18px; line-height: 18px; text-align: center;
   text-shadow: 0 0 2px #fff, 0 0 2px #fff; }}
 </style>"""
@@ -878,6 +883,8 @@ class _Styler:
         if properties.get("illustrative"):
             style["dashArray"] = _ILLUSTRATIVE_DASH
             style["fillOpacity"] = round(float(style["fillOpacity"]) * 0.6, 3)
+            # also on point symbols (div icons take the class): a dashed frame, see CSS
+            style["className"] = f"{style.get('className', '')} cs-illustrative".strip()
         if properties.get("focus"):
             style["weight"] = float(style["weight"]) + 1.5
         return style
@@ -941,8 +948,8 @@ def _legend_html(data: MapData) -> str:
         rows.append('<div class="row"><svg width="18" height="14"><rect x="1" y="2" width="16" '
                     'height="10" fill="none" stroke="#555" stroke-width="1.5" '
                     f'stroke-dasharray="{_ILLUSTRATIVE_DASH}"/></svg>'
-                    '<span><i>Dashed outline: illustrative (placed plausibly, not surveyed)'
-                    '</i></span></div>')
+                    '<span><i>Dashed outline or frame: illustrative (placed plausibly, not '
+                    'surveyed)</i></span></div>')
     return (f'<details open><summary><b>{data.title}</b></summary>' + "".join(rows)
             + "</details>")
 

@@ -88,7 +88,7 @@ def test_every_layer_is_drawn_with_legend_and_controls(small_ws: Path) -> None:
     page = map_html(build_map(ws, REF))
     for title in ("Sites (3)", "Discharge Points (2)", "Rivers (1)", "Lakes (1) — 1 illustrative"):
         assert json.dumps(title)[1:-1] in page
-    assert "cs-legend" in page and "Dashed outline: illustrative" in page
+    assert "cs-legend" in page and "Dashed outline or frame: illustrative" in page
     # every GeoJSON layer is added to its group, every group to the map
     for name in re.findall(r"var (geo_json_\w+) = L\.geoJson", page):
         assert re.search(rf"{name}\.addTo\(", page), name
