@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,9 @@ from shapely.geometry import LineString, Point, box
 
 from geo.catalogue import AwsElement
 from geo.errors import FlowNetworkError, ScopeError, SiteNotFoundError
-from geo.records import SiteRecord
-from geo.scope import assess_all, assess_site
+from geo.records import SiteRecord, save_record
+from geo.scope import SiteScope, assess_all, assess_site
+from tests.conftest import write_layer_toml
 
 REF = "AWS-000001"
 REF2 = "AWS-000002"
@@ -107,13 +109,35 @@ RECORD = SiteRecord(aws_ref=REF, site_name="Test site", area_m2=85_000.0,
 RECORD2 = SiteRecord(aws_ref=REF2, site_name="Straddling site")
 
 
-@pytest.fixture
-def workspace(make_workspace: Any) -> Path:
-    return make_workspace(layers=layers(), records=[RECORD, RECORD2])
+def build_workspace(root: Path, ws_layers: dict[str, tuple[str, gpd.GeoDataFrame,
+                                                             dict[str, Any]]],
+                    records: list[SiteRecord]) -> Path:
+    """Write layers/*.toml + data files + records (like conftest's make_workspace)."""
+    (root / "layers").mkdir(parents=True)
+    (root / "data" / "sites").mkdir(parents=True)
+    for layer_id, (kind, data, extra) in ws_layers.items():
+        extra = dict(extra)
+        source = extra.pop("source", f"{layer_id}.geojson")
+        data.to_file(root / "data" / source, engine="pyogrio")
+        write_layer_toml(root, layer_id, title=layer_id, kind=kind, source=source, **extra)
+    for record in records:
+        save_record(root / "data", record)
+    return root
 
 
-def test_checklist_chain_units_and_iwras(workspace: Path) -> None:
-    scope = assess_site(workspace, REF)
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_workspace(tmp_path_factory.mktemp("scope") / "ws", layers(),
+                           [RECORD, RECORD2])
+
+
+@pytest.fixture(scope="module")
+def scope_one(workspace: Path) -> SiteScope:
+    return assess_site(workspace, REF)
+
+
+def test_checklist_chain_units_and_iwras(scope_one: SiteScope) -> None:
+    scope = scope_one
     assert scope.name == "Test site" and scope.record is not None
     status = {c.element: c.status for c in scope.checklist}
     assert len(scope.checklist) == 6
@@ -153,8 +177,8 @@ def test_checklist_chain_units_and_iwras(workspace: Path) -> None:
     assert scope.iwras["fid"].iloc[0] == "iw_touch"              # on-site first
 
 
-def test_features_frame_is_the_scope_map(workspace: Path) -> None:
-    scope = assess_site(workspace, REF)
+def test_features_frame_is_the_scope_map(scope_one: SiteScope) -> None:
+    scope = scope_one
     feats = scope.features.set_index("fid")
     assert scope.features.crs.to_epsg() == 4326
     assert not scope.features["fid"].duplicated().any()
@@ -171,8 +195,8 @@ def test_features_frame_is_the_scope_map(workspace: Path) -> None:
         assert column in scope.features.columns
 
 
-def test_one_catchment_and_straddling_parcel(workspace: Path) -> None:
-    one = assess_site(workspace, REF).one_catchment
+def test_one_catchment_and_straddling_parcel(workspace: Path, scope_one: SiteScope) -> None:
+    one = scope_one.one_catchment
     assert one.ok and one.units == ("u_c",) and one.level == "section"
     two = assess_site(workspace, REF2).one_catchment
     assert not two.ok and set(two.units) == {"u_c", "u_d"}
@@ -195,8 +219,9 @@ def test_geographic_distance_is_geodesic_metres(make_workspace: Any) -> None:
     assert scope.iwras.loc[0, "distance_m"] == pytest.approx(expected, rel=1e-3)
 
 
-def test_layers_in_other_crs_give_identical_results(make_workspace: Any) -> None:
-    plain = assess_site(make_workspace(layers=layers(), records=[RECORD]), REF)
+def test_layers_in_other_crs_give_identical_results(make_workspace: Any,
+                                                     scope_one: SiteScope) -> None:
+    plain = scope_one
     utm = assess_site(make_workspace(layers=layers(crs_units="EPSG:32651",
                                                    crs_iwra="EPSG:32651"),
                                      records=[RECORD]), REF)
@@ -260,7 +285,7 @@ def test_to_dict_is_json_and_markdown_reads(workspace: Path) -> None:
     assert "## 1.1.1 checklist" in md and "Touching wetland" in md and "❌ missing" in md
 
 
-def test_portfolio_one_row_per_site(workspace: Path) -> None:
+def test_portfolio_one_row_per_site(workspace: Path, scope_one: SiteScope) -> None:
     seen: list[tuple[int, int]] = []
     table = assess_all(workspace, progress=lambda done, total, _msg: seen.append((done, total)))
     assert table["aws_ref"].tolist() == [REF, REF2]
@@ -271,6 +296,164 @@ def test_portfolio_one_row_per_site(workspace: Path) -> None:
     assert rows.loc[REF, "iwras_onsite"] == 1
     assert rows.loc[REF, "iwras_within_1km"] == 2
     assert rows.loc[REF, "iwras_within_50km"] == 3
-    single = assess_site(workspace, REF)
-    assert rows.loc[REF, "checklist"] == single.score
+    assert rows.loc[REF, "checklist"] == scope_one.score
     assert seen and seen[-1][0] == seen[-1][1] and seen[0][0] == 0
+
+
+# --- the command line -------------------------------------------------------------------
+
+
+def run_cli(*args: str) -> Any:
+    from typer.testing import CliRunner
+
+    from geo.cli import app
+
+    return CliRunner().invoke(app, list(args))
+
+
+def test_cli_report_json_md_and_no_overwrite(workspace: Path, tmp_path: Path) -> None:
+    shown = run_cli("scope", REF, "-w", str(workspace))
+    assert shown.exit_code == 0, shown.output
+    assert "1.1.1 checklist" in shown.output and "4/6 present" in shown.output
+    piped = run_cli("scope", REF, "--json", "-", "-w", str(workspace))
+    assert piped.exit_code == 0
+    assert json.loads(piped.stdout)["aws_ref"] == REF
+    md, js = tmp_path / "r.md", tmp_path / "r.json"
+    wrote = run_cli("scope", REF, "--md", str(md), "--json", str(js), "--bands", "2,20",
+                    "-w", str(workspace))
+    assert wrote.exit_code == 0, wrote.output
+    assert "## IWRAs" in md.read_text(encoding="utf-8")
+    assert json.loads(js.read_text(encoding="utf-8"))["settings"]["bands_km"] == [2.0, 20.0]
+    again = run_cli("scope", REF, "--md", str(md), "-w", str(workspace))
+    assert again.exit_code == 1 and "already exists" in again.output
+    assert run_cli("scope", REF, "--md", str(md), "--overwrite",
+                   "-w", str(workspace)).exit_code == 0
+
+
+def test_cli_portfolio_csv(workspace: Path, tmp_path: Path) -> None:
+    out = tmp_path / "portfolio.csv"
+    result = run_cli("scope", "--all", "--csv", str(out), "-w", str(workspace))
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out)
+    assert table["aws_ref"].tolist() == [REF, REF2]
+    assert table["single_catchment"].tolist() == ["yes", "no"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("AWS-999999",), "No site 'AWS-999999'"),
+    ((), "Which site?"),
+    ((REF, "--bands", "1,x"), "--bands"),
+    ((REF, "--all"), "not both"),
+    ((REF, "--csv", "x.csv"), "use it with --all"),
+])
+def test_cli_bad_input_is_a_message(workspace: Path, args: tuple[str, ...],
+                                    message: str) -> None:
+    result = run_cli("scope", *args, "-w", str(workspace))
+    assert result.exit_code == 1
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_cli_cycle_is_a_message(tmp_path: Path) -> None:
+    ws_layers = layers()
+    units = ws_layers["units"][1]
+    units.loc[units["fid"] == "u_sea", "next_down"] = "u_a"
+    root = build_workspace(tmp_path / "ws", ws_layers, [RECORD])
+    for args in (("scope", REF), ("scope", "--all")):
+        result = run_cli(*args, "-w", str(root))
+        assert result.exit_code == 1 and "form a cycle" in result.output
+        assert "Traceback" not in result.output
+
+
+def test_hostile_names_are_escaped_in_markdown(tmp_path: Path) -> None:
+    from tests.conftest import HOSTILE_VALUES
+
+    ws_layers = layers()
+    iw = ws_layers["iwras"][1]
+    iw.loc[iw["fid"] == "iw_touch", "name"] = HOSTILE_VALUES[0] + " [x](javascript:alert(1))"
+    root = build_workspace(tmp_path / "ws", ws_layers, [RECORD])
+    md = assess_site(root, REF).to_markdown()
+    assert "<img" not in md and "&lt;img" in md
+    assert "[x](javascript" not in md
+    shown = run_cli("scope", REF, "-w", str(root))
+    assert shown.exit_code == 0 and "<img src=x" in shown.output  # plain text in a terminal
+
+
+# --- the bundled demo workspace ----------------------------------------------------------
+
+DEMO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def demo() -> dict[str, SiteScope]:
+    if not (DEMO / "layers" / "sites.toml").exists():
+        pytest.skip("the demo workspace's layers are not present")
+    return {ref: assess_site(None, ref) for ref in ("AWS-000521", "AWS-000522")}
+
+
+def test_demo_both_sites_in_the_kunshan_section(demo: dict[str, SiteScope]) -> None:
+    for scope in demo.values():
+        assert scope.one_catchment.ok
+        assert scope.one_catchment.units == ("cu-wusong-kunshan",)
+        assert "Kunshan section" in scope.one_catchment.unit_names[0]
+        assert scope.score == "6/6 present"
+        assert any("illustrative" in c for c in scope.element("site_boundaries").caveats)
+
+
+def test_demo_iwras(demo: dict[str, SiteScope]) -> None:
+    named = {"Yangcheng Lake (Kunshan) Wetland", "Dianshan Lake (Kunshan City) Wetland",
+             "Kuilei Lake Drinking Water Source Protection Area",
+             "Kunshan Urban Ecological Forest Park", "Tinglin Scenic Area"}
+    for scope in demo.values():
+        iw = scope.iwras.set_index("fid")
+        assert iw.loc["iwra-baijiadang", "classification"] == "onsite"
+        assert iw.loc["iwra-baijiadang", "distance_m"] <= scope.onsite_tolerance_m
+        assert iw.loc["iwra-baijiadang", "relation"] == "downstream of discharge"
+        catchment = scope.iwras[scope.iwras["classification"] == "catchment"]
+        assert named <= set(catchment["name"])
+        assert (catchment["distance_m"] > 50).all()
+        assert catchment["band_km"].notna().all()                 # all within 50 km
+        assert iw.loc["iwra-kuilei-dwspa", "relation"] == "upstream of water source"
+        assert set(scope.iwras["relation"]) <= {
+            "upstream of water source", "downstream of discharge", "both", "neither"}
+
+
+def test_demo_water_chain(demo: dict[str, SiteScope]) -> None:
+    chain = demo["AWS-000521"].chain
+    lines = chain.lines()
+    assert any(line.startswith("Yangtze River") and line.endswith("Luxshare - (158) Kunshan, "
+                                                                  "China") for line in lines)
+    assert any(line.startswith("Kuilei Lake") for line in lines)
+    order = chain.fids()
+
+    def before(*fids: str) -> bool:
+        return all(order.index(a) < order.index(b) for a, b in pairwise(fids))
+
+    assert before("water-yangtze-changshu-taicang", "ws-intake-yangtze",
+                  "fac-ksw-plant-yangtze", "AWS-000521")
+    assert before("lake-kuilei", "ws-intake-kuilei", "fac-ksw-plant-kuilei", "AWS-000521")
+    assert before("AWS-000521", "dp-521-rain-d", "lake-baijiadang", "river-wusong-kunshan")
+    assert before("AWS-000521", "dp-521-domestic", "fac-jinxi-wwtp", "river-xiaojieing",
+                  "river-wusong-kunshan", "river-wusong-shanghai", "cu-yangtze-estuary")
+    assert chain.node("fac-jinxi-wwtp").role == "wastewater treatment plant"
+    assert chain.node("cu-yangtze-estuary").role == "ultimate receiving water body"
+    assert chain.gaps == ()
+    # the on-site zero-discharge treatment plant is infrastructure, not a guessed outfall
+    assert "fac-521-onsite-wwtp" not in order
+
+
+def test_demo_relied_on_and_affected(demo: dict[str, SiteScope]) -> None:
+    scope = demo["AWS-000522"]
+    relied = [u.fid for u in scope.relied_on]
+    affected = [u.fid for u in scope.affected]
+    assert "cu-yangtze-south-bank" in relied          # the Yangtze intake's other basin
+    assert {"cu-wusong-kunshan", "cu-wusong-suzhou", "cu-taihu-lake"} <= set(relied)
+    assert affected[0] == "cu-wusong-kunshan" and affected[-1] == "cu-yangtze-estuary"
+    assert "cu-wusong-suzhou" not in affected          # upstream of the discharges
+
+
+def test_demo_portfolio() -> None:
+    if not (DEMO / "layers" / "sites.toml").exists():
+        pytest.skip("the demo workspace's layers are not present")
+    table = assess_all(None).set_index("aws_ref")
+    assert table.loc[["AWS-000521", "AWS-000522"], "single_catchment"].tolist() == ["yes"] * 2
+    assert (table.loc[["AWS-000521", "AWS-000522"], "iwras_onsite"] >= 1).all()
