@@ -79,6 +79,8 @@ def test_buffer_bands_are_validated(demo_sites: list[str]) -> None:
     _by_label(at.text_input, "IWRA buffer bands (km)").input("2, 20").run()
     assert not at.exception, at.exception
     assert "Bands (km): 2, 20" in _texts(at)
+    iwra = next(df.value for df in at.dataframe if "band_km" in df.value.columns)
+    assert set(iwra["band_km"].dropna()) <= {2.0, 20.0}  # recomputed with the new bands
 
 
 def test_a_missing_workspace_shows_a_message_not_a_traceback(tmp_path: Path) -> None:

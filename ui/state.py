@@ -171,6 +171,8 @@ def _portfolio(key: tuple[Any, ...], _ws: Workspace, bands: tuple[float, ...]) -
     module = _scope_module()
     if module is None or not hasattr(module, "assess_all"):
         return None
+    if "bands_km" in inspect.signature(module.assess_all).parameters:
+        return module.assess_all(_ws, bands_km=bands)
     return module.assess_all(_with_bands(_ws, bands))
 
 
