@@ -67,6 +67,8 @@ from geo.records import AWS_REF_RE, SiteRecord
 from geo.workspace import STANDARD_COLUMNS, Workspace
 
 __all__ = [
+    "CLIPPED",
+    "COARSENED",
     "MIME_TYPES",
     "SENSITIVE_KINDS",
     "ExportFormat",
@@ -114,6 +116,7 @@ SENSITIVE_KINDS = (LayerKind.WATER_SOURCE.value, LayerKind.DISCHARGE_POINT.value
 #: Grid cell (metres) sensitive points are snapped to.
 REDACTION_GRID_M = 1_000.0
 COARSENED = "coarsened to 1 km"
+CLIPPED = "clipped 1 km short of water intakes and outfalls"
 
 MIME_TYPES: dict[ExportFormat, str] = {
     ExportFormat.GEOJSON: "application/geo+json",
@@ -225,12 +228,14 @@ def collect(
             f"`catchscope scope {aws_ref}` to see what is missing."
         )
     utm = getattr(scope, "metric_crs", None) or metric_crs(features)
-    redactor = _make_redactor(redaction, utm) if redaction is not None else None
+    redactor = (_make_redactor(redaction, utm, workspace) if redaction is not None else None)
     redacted_fids: list[str] = []
     if redactor is not None:
-        sensitive = features["kind"].isin(SENSITIVE_KINDS)
-        redacted_fids = features.loc[sensitive, "fid"].astype(str).tolist()
+        before = set(features["fid"].astype(str))
         features = redactor(features)
+        kept = set(features["fid"].astype(str))
+        changed = features.loc[features["redacted"].notna(), "fid"].astype(str)
+        redacted_fids = sorted(set(changed) | (before - kept))
     used = set(features["layer"].astype(str))
     specs = [spec for spec in workspace.specs.values() if spec.id in used]
     tables = _tables(workspace, aws_ref, scope, specs)
@@ -301,29 +306,36 @@ def _scope_features(workspace: Workspace, aws_ref: str, scope: Any) -> gpd.GeoDa
 
 
 def _make_redactor(
-    redaction: Redaction, utm: Any
+    redaction: Redaction, utm: Any, workspace: Workspace
 ) -> Callable[[gpd.GeoDataFrame], gpd.GeoDataFrame]:
-    """A function that redacts the sensitive rows of any frame in one fixed grid."""
+    """A function that redacts any frame of the workspace the same way.
+
+    Sensitive points move to the centre of their 1 km cell (or are dropped).  Pipes
+    lose every part within 1 km of a sensitive point's true position, since a pipe
+    ending at an intake would show where the intake is.
+    """
+    true_points = workspace.load_kind(*(LayerKind(k) for k in SENSITIVE_KINDS))
+    mask = (shapely.union_all(true_points.to_crs(utm).geometry.values).buffer(REDACTION_GRID_M)
+            if not true_points.empty else None)
 
     def redact(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         if frame.empty or "kind" not in frame.columns:
             return frame
-        sensitive = frame["kind"].astype(str).isin(SENSITIVE_KINDS).to_numpy()
         out = frame.copy()
-        if "redacted" not in out.columns:
-            out["redacted"] = None
+        out["redacted"] = (out["redacted"].astype(object) if "redacted" in out.columns
+                           else pd.Series(None, index=out.index, dtype=object))
+        out = _clip_pipes(out, mask, utm, drop=redaction is Redaction.DROP_SENSITIVE)
+        sensitive = out["kind"].astype(str).isin(SENSITIVE_KINDS).to_numpy()
         if not sensitive.any():
             return out
         if redaction is Redaction.DROP_SENSITIVE:
             return out.loc[~sensitive].reset_index(drop=True)
-        out["redacted"] = out["redacted"].astype(object)
         points = out.geometry[sensitive].to_crs(utm).representative_point()
         cell = REDACTION_GRID_M
         snapped = shapely.points(np.floor(points.x.to_numpy() / cell) * cell + cell / 2,
                                  np.floor(points.y.to_numpy() / cell) * cell + cell / 2)
-        wgs = gpd.GeoSeries(snapped, crs=utm).to_crs(out.crs)
         geometry = out.geometry.copy()
-        geometry[sensitive] = wgs.to_numpy()
+        geometry[sensitive] = gpd.GeoSeries(snapped, crs=utm).to_crs(out.crs).to_numpy()
         out = out.set_geometry(geometry)
         out.loc[sensitive, "redacted"] = COARSENED
         for column in out.columns:
@@ -333,6 +345,27 @@ def _make_redactor(
         return out
 
     return redact
+
+
+def _clip_pipes(frame: gpd.GeoDataFrame, mask: Any, utm: Any, *, drop: bool) -> gpd.GeoDataFrame:
+    """Pipes touching the 1 km mask: clipped outside it (or dropped with ``drop``)."""
+    pipes = (frame["kind"].astype(str) == LayerKind.PIPE.value).to_numpy()
+    if mask is None or not pipes.any():
+        return frame
+    metric = frame.geometry[pipes].to_crs(utm)
+    touching = metric.intersects(mask).to_numpy()
+    if not touching.any():
+        return frame
+    index = frame.index[pipes][touching]
+    if drop:
+        return frame.drop(index=index).reset_index(drop=True)
+    clipped = gpd.GeoSeries(metric[touching].difference(mask), crs=utm).to_crs(frame.crs)
+    geometry = frame.geometry.copy()
+    geometry[index] = clipped.to_numpy()
+    out = frame.set_geometry(geometry)
+    out.loc[index, "redacted"] = CLIPPED
+    out = out[~(out.geometry.isna() | out.geometry.is_empty)]
+    return out.reset_index(drop=True)
 
 
 # --- tables (attribute-only) ----------------------------------
@@ -1076,6 +1109,9 @@ def metadata(data: ExportSet, files: Iterable[str] = ()) -> dict[str, Any]:
             "mode": data.redaction.value,
             "kinds": list(SENSITIVE_KINDS),
             "grid_m": REDACTION_GRID_M if data.redaction is Redaction.SENSITIVE else None,
+            "pipes": ("clipped 1 km short of sensitive points"
+                      if data.redaction is Redaction.SENSITIVE
+                      else "pipes within 1 km of sensitive points left out"),
             "features": data.redacted_fids,
         },
         "licences": _licences(data),
@@ -1131,8 +1167,9 @@ def _readme(data: ExportSet, files: list[str]) -> str:
         lines += ["", "Redaction", "-" * 9,
                   f"Mode '{data.redaction.value}': water intakes and outfalls "
                   + ("were moved to the centre of their 1 km grid cell (property "
-                     f"redacted = '{COARSENED}')." if data.redaction is Redaction.SENSITIVE
-                     else "were left out."),
+                     f"redacted = '{COARSENED}'); pipes were cut 1 km short of them."
+                     if data.redaction is Redaction.SENSITIVE
+                     else "were left out, with the pipes that reach them."),
                   f"Features concerned: {', '.join(data.redacted_fids) or 'none'}."]
     lines += ["", "Data sources and licences", "-" * 25]
     for item in _licences(data):

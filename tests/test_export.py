@@ -33,6 +33,7 @@ from typer.testing import CliRunner
 import geo
 from geo.errors import DataWriteError, GeoError, SiteNotFoundError
 from geo.export import (
+    CLIPPED,
     COARSENED,
     ExportFormat,
     NothingToExportError,
@@ -40,6 +41,7 @@ from geo.export import (
     export_bytes,
     export_site,
     feature_collection,
+    metadata,
     render,
 )
 from geo.records import SiteRecord
@@ -202,6 +204,10 @@ def tiny_ws(make_workspace, three_parcels, outfalls):
     river = gpd.GeoDataFrame(
         {"fid": ["r1"], "name": ["Test river"], "accuracy": ["official"], "source": ["t"]},
         geometry=[LineString([(120.94, 31.179), (120.97, 31.1795)])], crs="EPSG:4326")
+    pipe = gpd.GeoDataFrame(
+        {"fid": ["pipe1"], "name": ["Outfall drain"], "aws_ref": [REF], "accuracy": ["surveyed"],
+         "source": ["t"]}, geometry=[LineString([(120.9505, 31.1805), (120.975, 31.1795)])],
+        crs="EPSG:4326")
     unit = gpd.GeoDataFrame(
         {"fid": ["cu1"], "name": ["Test unit"], "level": ["section"], "next_down": [None],
          "accuracy": ["derived"], "source": ["t"]},
@@ -217,6 +223,7 @@ def tiny_ws(make_workspace, three_parcels, outfalls):
             "outfalls": ("discharge_point", dps, {"evidences": ["discharge"]}),
             "intakes": ("water_source", intake, {"evidences": ["owned_water_sources"]}),
             "rivers": ("river", river, {}),
+            "pipes": ("pipe", pipe, {"evidences": ["infrastructure"]}),
             "units": ("catchment_unit", unit, {}),
         },
         records=[record, empty],
@@ -545,7 +552,7 @@ def test_unknown_format_and_redaction_are_refused(tiny_ws) -> None:
 
 def test_redaction_coarsens_intakes_and_outfalls_to_1km(tiny_ws) -> None:
     data = collect(tiny_ws, REF, redact="sensitive")
-    assert sorted(data.redacted_fids) == ["dp1", "dp2", "ws1"]
+    assert sorted(data.redacted_fids) == ["dp1", "dp2", "pipe1", "ws1"]
     document = json.loads(render(data, "geojson")[f"{REF}-scope.geojson"])
     assert check_rfc7946(document) == []
     to_utm = Transformer.from_crs("EPSG:4326", data.metric_crs, always_xy=True)
@@ -563,30 +570,49 @@ def test_redaction_coarsens_intakes_and_outfalls_to_1km(tiny_ws) -> None:
             ox, oy = to_utm.transform(original[feature["id"]].x, original[feature["id"]].y)
             assert math.hypot(x - ox, y - oy) <= 710
             assert props.get("lon") is None  # a coordinate attribute would give it away
+        elif props["kind"] == "pipe":  # a pipe ending at an outfall would show where it is
+            assert props["redacted"] == CLIPPED
+            start = to_utm.transform(*feature["geometry"]["coordinates"][0])
+            true = to_utm.transform(120.9505, 31.1805)
+            assert math.hypot(start[0] - true[0], start[1] - true[1]) == pytest.approx(1000, 1)
         else:
             assert props["redacted"] is None
-    meta = json.loads(zipfile.ZipFile(io.BytesIO(export_bytes(
-        tiny_ws, REF, "bundle", redact="sensitive")[2])).read(f"{REF}-export/metadata.json"))
-    assert meta["redaction"]["mode"] == "sensitive"
-    assert sorted(meta["redaction"]["features"]) == ["dp1", "dp2", "ws1"]
+    meta = metadata(data)
+    assert meta["redaction"]["mode"] == "sensitive" and meta["redaction"]["grid_m"] == 1000
+    assert sorted(meta["redaction"]["features"]) == ["dp1", "dp2", "pipe1", "ws1"]
 
 
-def test_redaction_reaches_kml_csv_and_html(tiny_ws) -> None:
-    exact = "120.9515"  # dp2's true longitude
-    for fmt in ("kml", "csv", "html"):
-        payload = export_bytes(tiny_ws, REF, fmt, redact="sensitive")[2]
-        text = payload.decode("utf-8-sig") if fmt != "csv" else zipfile.ZipFile(
-            io.BytesIO(payload)).read(f"{REF}-points.csv").decode("utf-8-sig")
-        assert exact not in text, fmt
-        assert exact in (export_bytes(tiny_ws, REF, fmt)[2].decode("utf-8-sig")
-                         if fmt != "csv" else zipfile.ZipFile(io.BytesIO(export_bytes(
-                             tiny_ws, REF, fmt)[2])).read(f"{REF}-points.csv").decode(
-                                 "utf-8-sig"))
+def _coordinate_pairs(text: str) -> np.ndarray:
+    pairs = np.array([(float(a), float(b)) for a, b in
+                      re.findall(r"(\d{2,3}\.\d+)\s*,\s*(\d{2,3}\.\d+)", text)])
+    return np.vstack([pairs, pairs[:, ::-1]])  # GeoJSON/KML lon,lat; Leaflet lat,lon
+
+
+def test_redaction_reaches_every_format_with_coordinates(tiny_ws) -> None:
+    true = np.array([(120.9505, 31.1805), (120.9515, 31.1805), (120.96, 31.19)])
+    plain, redacted = collect(tiny_ws, REF), collect(tiny_ws, REF, redact="sensitive")
+    for fmt, name in (("kml", f"{REF}-scope.kml"), ("csv", f"{REF}-points.csv"),
+                      ("html", f"{REF}-map.html"), ("geojson", f"{REF}-scope.geojson")):
+        for data, hidden in ((plain, False), (redacted, True)):
+            text = render(data, fmt)[name].decode("utf-8-sig")
+            if fmt == "csv":  # lon and lat are separate columns
+                found = all(f"{x:g}" in text for x, _ in true)
+                assert found != hidden, fmt
+                continue
+            xy = _coordinate_pairs(text)
+            nearest = np.min(np.hypot(xy[:, None, 0] - true[None, :, 0],
+                                      xy[:, None, 1] - true[None, :, 1]), axis=0) * 1e5
+            if hidden:  # the true position (kept to < 1 m when not redacted) is gone;
+                # what remains near it is public anyway (the site's own parcels)
+                assert (nearest > 10).all(), (fmt, nearest)  # metres, roughly
+            else:
+                assert (nearest < 1).all(), (fmt, nearest)
 
 
 def test_drop_sensitive_leaves_them_out(tiny_ws) -> None:
     data = collect(tiny_ws, REF, redact="drop-sensitive")
-    assert not data.features["kind"].isin(["discharge_point", "water_source"]).any()
+    assert not data.features["kind"].isin(["discharge_point", "water_source", "pipe"]).any()
+    assert sorted(data.redacted_fids) == ["dp1", "dp2", "pipe1", "ws1"]
     assert set(data.features["fid"]) >= {"p1", "p2", "p3", "p4"}
 
 
