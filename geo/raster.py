@@ -583,17 +583,15 @@ def _to_web_mercator(
         if crs.is_geographic:  # Web Mercator ends short of the poles
             bottom = max(bottom, -_MERCATOR_LAT_LIMIT)
             top = min(top, _MERCATOR_LAT_LIMIT)
-        guess, _, _ = rasterio.warp.calculate_default_transform(
-            src_crs, _WEB_MERCATOR, width, height, left=left, bottom=bottom, right=right, top=top
-        )
         x0, y0, x1, y1 = rasterio.warp.transform_bounds(
             src_crs, _WEB_MERCATOR, left, bottom, right, top, densify_pts=21
         )
     except (RasterioError, ValueError) as err:
         raise DataReadError(f"Cannot reproject the raster to Web Mercator ({err}).") from err
-    # GDAL's suggested resolution, but a grid that covers the raster's extent exactly.
-    dst_w = max(1, round((x1 - x0) / abs(guess.a)))
-    dst_h = max(1, round((y1 - y0) / abs(guess.e)))
+    # Square pixels, about as many as the source has, on a grid covering its extent exactly.
+    pixel = math.sqrt((x1 - x0) * (y1 - y0) / (width * height))
+    dst_w = max(1, round((x1 - x0) / pixel))
+    dst_h = max(1, round((y1 - y0) / pixel))
     shrink = max(dst_w, dst_h) / max_size
     if shrink > 1:
         dst_w, dst_h = max(1, math.floor(dst_w / shrink)), max(1, math.floor(dst_h / shrink))
