@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo.flows import metric_groups, units_intersecting
+from geo.network import metric_groups, units_intersecting
 
 __all__ = [
     "IWRA_COLUMNS",
