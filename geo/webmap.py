@@ -24,6 +24,7 @@ through :func:`escape_text` before it reaches folium.
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import math
@@ -710,6 +711,7 @@ def render_map(data: MapData, *, for_export: bool = False) -> folium.Map:
                       control_scale=True, prefer_canvas=False)
     figure: Any = fmap.get_root()
     figure.header.add_child(branca.element.Element(_PAGE_CSS), name="catchscope_css")
+    _DefaultIcon().add_to(fmap)
     _add_basemaps(fmap, data.basemap)
     for layer in data.layers:
         _add_layer(fmap, layer, for_export=for_export)
@@ -974,6 +976,29 @@ class _Legend(branca.element.MacroElement):
         super().__init__()
         self._name = "Legend"
         self.html = html_text
+
+
+def _data_uri(name: str) -> str:
+    return "data:image/png;base64," + base64.b64encode((STATIC_DIR / name).read_bytes()).decode()
+
+
+class _DefaultIcon(branca.element.MacroElement):
+    """Leaflet's default marker images as data URIs (no image requests; used by measuring)."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        L.Icon.Default.include({_getIconUrl: function (name) {
+            return this.options[name + "Url"]; }});
+        L.Icon.Default.mergeOptions({{ this.urls|tojson }});
+        {% endmacro %}
+    """)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._name = "DefaultIcon"
+        self.urls = {"iconUrl": _data_uri("marker-icon.png"),
+                     "iconRetinaUrl": _data_uri("marker-icon-2x.png"),
+                     "shadowUrl": _data_uri("marker-shadow.png")}
 
 
 class _Note(_Legend):

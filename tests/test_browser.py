@@ -195,6 +195,14 @@ def test_demo_map_loads_offline_with_its_layers(server: str, page: Any) -> None:
     for control in (".leaflet-control-scale", ".leaflet-control-mouseposition",
                     ".leaflet-control-measure", ".leaflet-control-zoom-fullscreen"):
         assert frame.locator(control).count() == 1, control
+    # measure a distance, as a person would
+    frame.locator(".leaflet-control-measure").hover()
+    frame.get_by_text("Create a new measurement").click()
+    container = frame.locator(".leaflet-container")
+    container.click(position={"x": 300, "y": 300})
+    container.click(position={"x": 500, "y": 300})
+    frame.get_by_text("Finish measurement").click()
+    assert "Kilometers" in frame.locator(".leaflet-popup-content").inner_text()
     assert watch.external == [], watch.external
     assert watch.errors == [], watch.errors
     assert first_map_s < 45

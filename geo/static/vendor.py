@@ -30,6 +30,9 @@ PACKAGES: dict[str, list[tuple[str, str]]] = {
         ("package/dist/leaflet.js", "leaflet.js"),
         ("package/dist/leaflet.css", "leaflet.css"),
         ("package/LICENSE", "LICENSE.leaflet"),
+        ("package/dist/images/marker-icon.png", "marker-icon.png"),
+        ("package/dist/images/marker-icon-2x.png", "marker-icon-2x.png"),
+        ("package/dist/images/marker-shadow.png", "marker-shadow.png"),
     ],
     "leaflet.markercluster@1.1.0": [
         ("package/dist/leaflet.markercluster.js", "leaflet.markercluster.js"),
