@@ -209,14 +209,36 @@ def _render_iwras(scope: SiteScope, console: Console) -> None:
 
 
 def render_portfolio(table: pd.DataFrame, console: Console) -> None:
-    """Print the portfolio (one row per site) as a rich table."""
+    """Print the portfolio (one row per site) as a compact rich table; the CSV has it all."""
     out = Table(title=f"Portfolio: {len(table)} site(s)")
-    for column in table.columns:
-        out.add_column(str(column), justify="right" if pd.api.types.is_numeric_dtype(
-            table[column]) else "left")
-    for values in table.itertuples(index=False):
-        out.add_row(*(Text(str(v)) for v in values))
+    out.add_column("site", ratio=3, min_width=10)
+    out.add_column("catchment", ratio=2, min_width=8)
+    out.add_column("one\nunit")
+    out.add_column("1.1.1")
+    bands = [c for c in table.columns if c.startswith("iwras_within_")]
+    out.add_column("IWRA\nsite", justify="right")
+    for column in bands:
+        out.add_column("IWRA\n≤" + column.removeprefix("iwras_within_").removesuffix("km"),
+                       justify="right")
+    out.add_column("gaps", justify="right")
+    problems = "problem" in table.columns and table["problem"].astype(bool).any()
+    if problems:
+        out.add_column("problem", ratio=1)
+    for row in table.to_dict(orient="records"):
+        cells = [Text(f"{row['aws_ref']}\n{row['name']}"), Text(str(row["catchment_unit"])),
+                 Text(str(row["single_catchment"]),
+                      style="green" if row["single_catchment"] == "yes" else "red"),
+                 Text(str(row["checklist"]).replace(" present", "")),
+                 str(row["iwras_onsite"]), *(str(row[c]) for c in bands),
+                 str(row["chain_gaps"])]
+        if problems:
+            cells.append(Text(str(row["problem"])))
+        out.add_row(*cells)
     console.print(out)
+    console.print(Text("one unit: all parcels in one catchment unit (0.1.1.1); 1.1.1: elements "
+                       "present of 6; IWRA site: on-site IWRAs; IWRA ≤ n: IWRAs within n km "
+                       "(cumulative); gaps: where the water chain could not be followed.",
+                       style="dim"))
 
 
 # --- the command ------------------------------------------------------------------------
