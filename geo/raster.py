@@ -1,13 +1,9 @@
 """Raster layers: safe opening, map overlays with legends, and zonal statistics.
 
 Opening
-    :func:`open_raster` takes a catalogue path or uploaded ``bytes`` (read through a
-    :class:`rasterio.io.MemoryFile`, never a path string a user typed).  Only GeoTIFF
-    (Cloud-Optimized GeoTIFF included) is accepted: the first bytes must be a TIFF
-    signature *before* GDAL sees them, GDAL may only try its GTiff driver, and the
-    driver is checked again after opening.  VRT and every other format that can
-    reference other files or URLs is refused.  The raster's uncompressed size is
-    checked against a memory limit right after opening, before any pixel is read.
+    :func:`open_raster` (from :mod:`geo.rasterfile`, re-exported here) takes a
+    catalogue path or uploaded ``bytes``; only GeoTIFF / COG is accepted, VRT and
+    other indirect formats are refused, and the size is checked right after opening.
 
 Display
     :func:`render_overlay` reads a window, decimated so neither side exceeds
@@ -29,13 +25,12 @@ Zonal statistics
 
 from __future__ import annotations
 
-import contextlib
 import html
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import geopandas as gpd
 import numpy as np
@@ -49,10 +44,20 @@ from numpy.typing import NDArray
 from rasterio.crs import CRS as RioCRS
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioError
-from rasterio.io import DatasetReader, MemoryFile
+from rasterio.io import DatasetReader
 from rasterio.windows import Window
 
-from geo.errors import CatalogueError, CRSError, DataReadError, UnsafeInputError
+from geo.errors import CatalogueError, CRSError, DataReadError
+from geo.rasterfile import (
+    ALLOWED_DRIVERS,
+    DEFAULT_MAX_BYTES,
+    RasterSource,
+    cell_areas_m2,
+    open_raster,
+    require_crs,
+    source_name,
+    window_transform,
+)
 
 if TYPE_CHECKING:
     from geo.workspace import Workspace
@@ -74,187 +79,12 @@ __all__ = [
     "zonal_stats_for_layers",
 ]
 
-#: Refuse rasters whose uncompressed pixels (all bands) exceed this many bytes.
-DEFAULT_MAX_BYTES = 1 << 30
-#: GDAL drivers we open: GeoTIFF (COG is a GeoTIFF layout).  VRT & co. never.
-ALLOWED_DRIVERS = frozenset({"GTiff"})
-_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 #: Integer rasters with at most this many distinct values are shown as classes.
 _MAX_CLASSES = 64
 _DEFAULT_CONTINUOUS_CMAP = "viridis"
 _DEFAULT_CATEGORICAL_CMAP = "tab20"
 _STRETCH_PERCENTILES = (2.0, 98.0)
 _LEGEND_STOPS = 7
-
-RasterSource: TypeAlias = Path | str | bytes | DatasetReader
-
-
-# --- opening -----------------------------------------------------------------------------
-
-
-def _name(source: RasterSource, where: str | None) -> str:
-    if where:
-        return where
-    if isinstance(source, bytes):
-        return "uploaded raster"
-    if isinstance(source, DatasetReader):
-        return Path(source.name).name
-    return Path(source).name
-
-
-def _check_magic(head: bytes, name: str) -> None:
-    if not any(head.startswith(magic) for magic in _TIFF_MAGIC):
-        shown = head[:16].decode("ascii", errors="replace")
-        if head.lstrip().startswith(b"<"):
-            kind = "an XML/VRT or HTML document"
-        elif head[:2] == b"PK":
-            kind = "a zip archive"
-        else:
-            kind = f"not a TIFF (starts with {shown!r})"
-        raise UnsafeInputError(
-            f"{name} is {kind}. Only GeoTIFF / Cloud-Optimized GeoTIFF rasters are accepted; "
-            "convert it with `gdal_translate -of COG in out.tif`."
-        )
-
-
-def _check_dataset(dataset: DatasetReader, name: str, max_bytes: int) -> None:
-    if dataset.driver not in ALLOWED_DRIVERS:
-        raise UnsafeInputError(
-            f"{name} opened as {dataset.driver}, which may reference other files or URLs; "
-            "only GeoTIFF is accepted. Convert it with `gdal_translate -of COG in out.tif`."
-        )
-    itemsize = max(np.dtype(dtype).itemsize for dtype in dataset.dtypes)
-    needed = dataset.width * dataset.height * dataset.count * itemsize
-    if needed > max_bytes:
-        raise DataReadError(
-            f"{name} is {dataset.width} × {dataset.height} px × {dataset.count} band(s) "
-            f"of {dataset.dtypes[0]} = {needed / 2**20:,.0f} MiB uncompressed, over the "
-            f"{max_bytes / 2**20:,.0f} MiB limit. Crop or resample it first "
-            "(`gdalwarp -te … -tr …`) or raise the limit."
-        )
-    if dataset.transform.b != 0 or dataset.transform.d != 0:
-        raise DataReadError(
-            f"{name} has a rotated geotransform; warp it to a north-up grid with `gdalwarp`."
-        )
-
-
-@contextlib.contextmanager
-def open_raster(
-    source: RasterSource,
-    *,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-    where: str | None = None,
-) -> Iterator[DatasetReader]:
-    """Open a GeoTIFF safely, from a catalogue path or from uploaded bytes.
-
-    Parameters
-    ----------
-    source : Path, str, bytes or DatasetReader
-        A plain file path (from the catalogue, never a URL or ``/vsi…`` string),
-        the bytes of an upload, or an already opened dataset (checked, not closed).
-    max_bytes : int
-        Refuse rasters whose uncompressed pixels exceed this (checked right after
-        opening, before reading pixels).
-    where : str, optional
-        Names the raster in messages (e.g. the layer id).
-
-    Yields
-    ------
-    DatasetReader
-        The open dataset, in its own CRS.
-
-    Raises
-    ------
-    UnsafeInputError
-        If the input is not a TIFF (VRT, XML, zip, text…), a URL/VSI path, or GDAL
-        opened it with another driver.
-    DataReadError
-        If the file is missing, unreadable, rotated or over ``max_bytes``.
-    """
-    name = _name(source, where)
-    if isinstance(source, DatasetReader):
-        _check_dataset(source, name, max_bytes)
-        yield source
-        return
-    if isinstance(source, bytes):
-        _check_magic(source[:16], name)
-        try:
-            with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"), \
-                    MemoryFile(source) as memfile, memfile.open(driver="GTiff") as dataset:
-                _check_dataset(dataset, name, max_bytes)
-                yield dataset
-        except RasterioError as err:
-            raise DataReadError(f"{name}: cannot be read as a GeoTIFF ({err}).") from err
-        return
-    text = str(source)
-    if text.startswith("/vsi") or "://" in text or text.upper().startswith(("GTIFF_", "VRT:")):
-        raise UnsafeInputError(f"{text!r} is not a plain file path; refusing to open it.")
-    path = Path(source)
-    if not path.is_file():
-        raise DataReadError(f"Raster {path} does not exist.")
-    with open(path, "rb") as handle:
-        _check_magic(handle.read(16), name)
-    try:
-        with rasterio.open(path, driver="GTiff") as dataset:
-            _check_dataset(dataset, name, max_bytes)
-            yield dataset
-    except RasterioError as err:
-        raise DataReadError(f"{name}: cannot be read as a GeoTIFF ({err}).") from err
-
-
-def _require_crs(dataset: DatasetReader, name: str) -> pyproj.CRS:
-    if dataset.crs is None:
-        raise CRSError(
-            f"{name} has no CRS. Assign the right one with "
-            "`gdal_edit.py -a_srs EPSG:… file.tif` (never guess it)."
-        )
-    return pyproj.CRS.from_user_input(dataset.crs.to_wkt())
-
-
-# --- cell areas ----------------------------------------------------------------------------
-
-
-def _ellipsoid_zone_area(lat_deg: NDArray[np.float64], ellipsoid: Any) -> NDArray[np.float64]:
-    """Area (m²) per radian of longitude between the equator and ``lat_deg``."""
-    a = ellipsoid.semi_major_metre
-    b = ellipsoid.semi_minor_metre
-    e = math.sqrt(1.0 - (b / a) ** 2)
-    s = np.sin(np.radians(lat_deg))
-    if e == 0.0:
-        return a * a * s
-    q = s / (1.0 - (e * s) ** 2) + np.log((1.0 + e * s) / (1.0 - e * s)) / (2.0 * e)
-    return b * b * q / 2.0
-
-
-def cell_areas_m2(transform: Affine, crs: pyproj.CRS, height: int) -> NDArray[np.float64]:
-    """Area of one cell of each row, in m² (a column vector broadcastable to the grid).
-
-    Projected grids: ``|a·e|`` times the squared unit factor.  Geographic grids:
-    the exact ellipsoidal area of each row's lat/lon quadrangle.
-
-    Parameters
-    ----------
-    transform : Affine
-        North-up geotransform of the grid (or of a window).
-    crs : pyproj.CRS
-        The grid's CRS.
-    height : int
-        Number of rows.
-    """
-    if crs.is_geographic:
-        if crs.ellipsoid is None:
-            raise CRSError(f"CRS {crs.name} has no ellipsoid; cannot measure its cells.")
-        top = transform.f + transform.e * np.arange(height)
-        bottom = top + transform.e
-        lat_top = np.clip(np.maximum(top, bottom), -90.0, 90.0)
-        lat_bottom = np.clip(np.minimum(top, bottom), -90.0, 90.0)
-        zone = _ellipsoid_zone_area(lat_top, crs.ellipsoid) - _ellipsoid_zone_area(
-            lat_bottom, crs.ellipsoid
-        )
-        return (zone * math.radians(abs(transform.a)))[:, None]
-    unit = crs.axis_info[0].unit_conversion_factor if crs.axis_info else 1.0
-    return np.full((height, 1), abs(transform.a * transform.e) * unit * unit)
-
 
 # --- colouring -----------------------------------------------------------------------------
 
@@ -453,7 +283,7 @@ def legend_spec(
         Legend title (default: the file name).
     """
     with open_raster(source) as dataset:
-        return _style(dataset, _name(source, None), categorical=categorical,
+        return _style(dataset, source_name(source, None), categorical=categorical,
                       colormap=colormap, classes=classes, title=title).legend
 
 
@@ -473,11 +303,6 @@ class Overlay(NamedTuple):
 
 _WEB_MERCATOR = "EPSG:3857"
 _MERCATOR_LAT_LIMIT = 85.0
-
-
-def _window_transform(dataset: DatasetReader, window: Window) -> Affine:
-    # rasterio's own window_transform still uses the deprecated Affine "*" form.
-    return dataset.transform @ Affine.translation(window.col_off, window.row_off)
 
 
 def _window_for(
@@ -542,8 +367,8 @@ def render_overlay(
     if max_size < 2:
         raise DataReadError(f"max_size must be at least 2 pixels, got {max_size}.")
     with open_raster(source, max_bytes=max_bytes) as dataset:
-        name = _name(source, None)
-        crs = _require_crs(dataset, name)
+        name = source_name(source, None)
+        crs = require_crs(dataset, name)
         style = _style(dataset, name, categorical=categorical, colormap=colormap,
                        classes=classes, title=None)
         is_classes = style.legend.kind == "categorical"
@@ -555,7 +380,7 @@ def render_overlay(
             1, window=window, out_shape=(out_h, out_w), masked=True,
             resampling=Resampling.nearest if is_classes else Resampling.average,
         )
-        src_transform = _window_transform(dataset, window) @ Affine.scale(
+        src_transform = window_transform(dataset, window) @ Affine.scale(
             window.width / out_w, window.height / out_h
         )
         values = data.astype(np.float64).filled(np.nan)
@@ -682,8 +507,8 @@ def zonal_stats(
     if zones.crs is None:
         raise CRSError("The zones have no CRS; load them through the workspace (EPSG:4326).")
     with open_raster(raster, max_bytes=max_bytes) as dataset:
-        name = _name(raster, None)
-        crs = _require_crs(dataset, name)
+        name = source_name(raster, None)
+        crs = require_crs(dataset, name)
         local = zones.to_crs(dataset.crs.to_wkt())
         ids = local[id_column] if id_column in local.columns else pd.Series(local.index)
         labels = local[label_column] if label_column in local.columns else ids
@@ -717,7 +542,7 @@ def _zone_rows(
     rule = "none"
     if window is not None:
         data = dataset.read(1, window=window, masked=True)
-        transform = _window_transform(dataset, window)
+        transform = window_transform(dataset, window)
         for rule_name, touched in (("centre", False), ("touched", True)):
             inside = rasterio.features.geometry_mask(
                 [geom], out_shape=data.shape, transform=transform, invert=True,
