@@ -280,7 +280,8 @@ def import_file(
                             src_layer=src_layer, lon_col=lon_col, lat_col=lat_col)
     mapping = parse_field_map(field_map)
     data, name = read_user_file(file, limits=options.limits)
-    result = ingest_bytes(data, name, options, reference=workspace_reference(ws))
+    result = ingest_bytes(data, name, options,
+                          reference=lambda frame: workspace_reference(ws, frame))
     report = import_into(ws, layer, result, kind=kind, site=site, field_map=mapping,
                          mode=mode, accuracy=accuracy, dry_run=dry_run)
     console.print(f"Read {name} as {result.format.value}, CRS {result.source_crs}, "

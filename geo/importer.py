@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 
@@ -109,11 +110,10 @@ def parse_field_map(text: str | None) -> dict[str, str]:
     return mapping
 
 
-def workspace_reference(ws: Workspace, *, near: gpd.GeoDataFrame | None = None,
+def workspace_reference(ws: Workspace, near: gpd.GeoDataFrame | None = None, *,
                         margin_deg: float = 0.2) -> gpd.GeoSeries:
     """Trusted local features of the workspace (EPSG:4326) to detect datum offsets against.
 
-    Non-illustrative features are preferred; when the workspace has none, all are used.
     With ``near``, only features within ``margin_deg`` of its bounds are kept.
     """
     frames = []
@@ -125,9 +125,9 @@ def workspace_reference(ws: Workspace, *, near: gpd.GeoDataFrame | None = None,
     frames = [f for f in frames if not f.empty]
     if not frames:
         return gpd.GeoSeries([], crs="EPSG:4326")
-    every = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs="EPSG:4326")
-    trusted = every[every["accuracy"].astype(str) != "illustrative"]
-    chosen = trusted if not trusted.empty else every
+    # Illustrative features count too: they are placed on WGS84 evidence (a converted
+    # geocode, a map), so an Amap copy of the same place still sits ~450 m off them.
+    chosen = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs="EPSG:4326")
     if near is not None and not near.empty:
         minx, miny, maxx, maxy = near.total_bounds
         chosen = chosen.cx[minx - margin_deg:maxx + margin_deg, miny - margin_deg:maxy + margin_deg]
@@ -297,10 +297,12 @@ def _fit_kind(frame: gpd.GeoDataFrame, kind: LayerKind, layer_id: str
 
 def _feature_label(frame: gpd.GeoDataFrame, i: int) -> str:
     row = frame.iloc[i]
+    index = frame.index[i]
+    number = int(index) + 1 if isinstance(index, int | np.integer) else i + 1
     for key in ("fid", "name"):
         if key in frame.columns and pd.notna(row[key]):
-            return f"feature {i + 1} ({key} {str(row[key])[:40]!r})"
-    return f"feature {i + 1}"
+            return f"feature {number} ({key} {str(row[key])[:40]!r})"
+    return f"feature {number}"
 
 
 def _current(ws: Workspace, spec: LayerSpec | None) -> gpd.GeoDataFrame:

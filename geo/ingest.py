@@ -38,6 +38,7 @@ import stat
 import tempfile
 import xml.etree.ElementTree as ET
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
@@ -449,7 +450,7 @@ class _Read:
     notes: list[str] = field(default_factory=list)
 
 
-def _ogr_read(data: bytes, name: str, layer: str | None = None) -> gpd.GeoDataFrame:
+def _ogr_read(data: bytes, name: str, layer: str | int | None = None) -> gpd.GeoDataFrame:
     """Read bytes with pyogrio (GDAL sees only /vsimem)."""
     try:
         frame = pyogrio.read_dataframe(io.BytesIO(data), layer=layer, on_invalid="warn")
@@ -522,6 +523,7 @@ def _read_geojson(data: bytes, name: str, options: ImportOptions) -> _Read:
                                f"{options.limits.max_features}.")
     rows: list[dict[str, Any]] = []
     geoms: list[Any] = []
+    numbers: list[int] = []  # 0-based position in the file, kept as the frame's index
     rejected: list[RejectedFeature] = []
     for number, feature in enumerate(features, start=1):
         label = f"feature {number}"
@@ -546,7 +548,8 @@ def _read_geojson(data: bytes, name: str, options: ImportOptions) -> _Read:
             continue
         rows.append(props)
         geoms.append(geom)
-    frame = gpd.GeoDataFrame(pd.DataFrame(rows), geometry=geoms, crs=crs)
+        numbers.append(number - 1)
+    frame = gpd.GeoDataFrame(pd.DataFrame(rows, index=numbers), geometry=geoms, crs=crs)
     return _Read(frame, crs_text, implied, rejected=rejected)
 
 
@@ -637,15 +640,17 @@ def _read_kml(data: bytes, name: str, options: ImportOptions) -> _Read:
     layers = [n for n, _ in _ogr_layers(data, name)]
     if not layers:
         raise DataReadError(f"{name} holds no placemarks.")
-    chosen = [options.src_layer] if options.src_layer else layers
     if options.src_layer and options.src_layer not in layers:
         raise DataReadError(f"{name} has no folder {options.src_layer!r}; it has: "
                             f"{', '.join(layers)}.")
+    chosen = [layers.index(options.src_layer)] if options.src_layer else range(len(layers))
     frames = []
-    for layer in chosen:
-        part = _ogr_read(data, name, layer)
+    for index in chosen:
+        # By index: a Document without a name is a layer named after the /vsimem file,
+        # which differs on every read.
+        part = _ogr_read(data, name, index)
         if len(layers) > 1:
-            part["kml_folder"] = layer
+            part["kml_folder"] = layers[index]
         frames.append(part)
     frame = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=frames[0].crs)
     # LIBKML's display housekeeping (not data); a description is kept when present.
@@ -928,7 +933,7 @@ def ingest_bytes(
     filename: str,
     options: ImportOptions | None = None,
     *,
-    reference: gpd.GeoSeries | None = None,
+    reference: gpd.GeoSeries | Callable[[gpd.GeoDataFrame], gpd.GeoSeries] | None = None,
 ) -> IngestResult:
     """Read an uploaded file from bytes into checked, repaired WGS84 features.
 
@@ -940,9 +945,10 @@ def ingest_bytes(
         The name the user gave it; only its extension and base name are used.
     options : ImportOptions, optional
         Answers to questions (CRS, datum, axis order, layer, columns) and limits.
-    reference : GeoSeries, optional
+    reference : GeoSeries or callable, optional
         Trusted WGS84 features of the workspace near the data (site parcels, rivers...)
-        against which GCJ-02/BD-09 offsets are detected.
+        against which GCJ-02/BD-09 offsets are detected; or a function of the features
+        read that returns them (called only when the datum is not given).
 
     Returns
     -------
@@ -976,7 +982,7 @@ def ingest_bytes(
     if datum in (Datum.GCJ02, Datum.BD09):
         notes.append(f"Converted {len(frame)} features from {datum.value.upper()} to WGS84.")
     return IngestResult(
-        filename=name, format=source_format, frame=frame.reset_index(drop=True),
+        filename=name, format=source_format, frame=frame,
         source_crs=read.crs_text, datum=datum, source_layers=read.layers,
         source_layer=read.layer, repairs=repairs, rejected=rejected,
         notes=[*read.notes, *notes], legal_note=legal,
@@ -1105,7 +1111,7 @@ def _check_geometries(frame: gpd.GeoDataFrame, name: str, limits: Limits
     rejected: list[RejectedFeature] = []
     repairs: list[FeatureRepair] = []
     for i, geom in enumerate(geoms):
-        label = _label(i + 1, frame.iloc[i])
+        label = _label(int(frame.index[i]) + 1, frame.iloc[i])
         reason, repaired, repair = _check_one(geom, int(counts[i]), limits)
         if reason:
             rejected.append(RejectedFeature(label, reason))
@@ -1153,7 +1159,7 @@ def _check_one(geom: Any, count: int, limits: Limits
 
 
 def _resolve_datum(frame: gpd.GeoDataFrame, name: str, options: ImportOptions,
-                   reference: gpd.GeoSeries | None
+                   reference: gpd.GeoSeries | Callable[[gpd.GeoDataFrame], gpd.GeoSeries] | None
                    ) -> tuple[gpd.GeoDataFrame, Datum, str | None]:
     if options.datum is not None:
         datum = Datum(options.datum)
@@ -1163,6 +1169,8 @@ def _resolve_datum(frame: gpd.GeoDataFrame, name: str, options: ImportOptions,
             converted = convert_datum(frame, datum, Datum.WGS84)
             return converted, datum, LEGAL_NOTE_CHINA  # type: ignore[return-value]
         return frame, datum, None
+    if callable(reference):
+        reference = reference(frame)
     if reference is not None and not reference.empty:
         suspicion = suspect_datum_offset(frame, reference)
         if suspicion is not None:
