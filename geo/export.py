@@ -1194,7 +1194,9 @@ def _render_bundle(data: ExportSet, paper: str) -> dict[str, bytes]:
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name in sorted(parts):
             info = zipfile.ZipInfo(f"{folder}/{name}", date_time=data.generated.timetuple()[:6])
-            info.compress_type = zipfile.ZIP_DEFLATED
+            # PNG, PDF and KMZ are compressed already: deflating them again only costs time
+            info.compress_type = (zipfile.ZIP_STORED if name.endswith((".png", ".pdf", ".kmz"))
+                                  else zipfile.ZIP_DEFLATED)
             info.external_attr = 0o644 << 16
             archive.writestr(info, parts[name])
     return {f"{data.stem}-export.zip": buffer.getvalue()}

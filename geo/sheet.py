@@ -286,8 +286,12 @@ def _north_arrow(ax: Axes, to_metric: Transformer, to_wgs: Transformer, fontsize
 
 def _inset(fig: Figure, rect: tuple[float, float, float, float], data: ExportSet,
            metric: CRS, main_extent: tuple[float, float, float, float], fs: float,
-           cjk: bool) -> None:
-    """The site in its wider basin: catchment units, big lakes and rivers, the site marker."""
+           cjk: bool) -> list[LayerSpec]:
+    """Draw the site in its wider basin; return the layers drawn there as points.
+
+    Catchment units (those in scope shaded), lakes and rivers, the water chain's points
+    (intakes, plants) and the site marker.
+    """
     ax = fig.add_axes(rect)
     ax.set_gid("inset")
     units = _load_kinds(data.workspace, LayerKind.CATCHMENT_UNIT).to_crs(metric)
@@ -309,6 +313,21 @@ def _inset(fig: Figure, rect: tuple[float, float, float, float], data: ExportSet
                        edge="#6baed6", width=0.3, zorder=2)
         _draw_lines(ax, water.geometry.values[kinds == "LineString"], colour="#6baed6",
                     width=0.5, zorder=2)
+    # the water chain's points outside the main map: intakes, plants, treatment works
+    specs = {spec.id: spec for spec in data.specs}
+    chain_points = data.features[data.features["kind"].isin(
+        [LayerKind.WATER_SOURCE.value, LayerKind.FACILITY.value])
+        & (data.features.geometry.geom_type == "Point")].to_crs(metric)
+    drawn = []
+    for layer_id, rows in chain_points.groupby("layer", sort=False):
+        spec = specs.get(str(layer_id))
+        if spec is None:
+            continue
+        ax.scatter(rows.geometry.x, rows.geometry.y, s=fs * 2.2,
+                   marker=_MARKERS[spec.style.marker],
+                   facecolor=spec.style.fill_color or spec.style.color,
+                   edgecolor=spec.style.color, linewidths=0.5, zorder=4)
+        drawn.append(spec)
     xmin, xmax, ymin, ymax = main_extent
     ax.add_patch(Rectangle((xmin, ymin), xmax - xmin, ymax - ymin, fill=False,
                            edgecolor="#b2182b", linewidth=0.8, zorder=5))
@@ -329,10 +348,12 @@ def _inset(fig: Figure, rect: tuple[float, float, float, float], data: ExportSet
     ax.set_yticks([])
     ax.set_xlabel("")
     ax.set_ylabel("")
-    ax.set_title("Location in the wider basin (catchment units in scope shaded blue)",
+    ax.set_title("Location in the wider basin\nblue: catchment units in scope; points: "
+                 "intakes and plants of the water chain",
                  fontsize=fs, loc="left", color=_INK)
     for spine in ax.spines.values():
         spine.set_edgecolor("#9a9a9a")
+    return drawn
 
 
 def _load_kinds(ws: Any, *kinds: LayerKind) -> gpd.GeoDataFrame:
@@ -415,7 +436,8 @@ def build_sheet(data: ExportSet, *, paper: str = "a4") -> Figure:
 def _compose(data: ExportSet, paper: str, cjk: bool) -> Figure:
     width_in, height_in = PAPER_SIZES[paper]
     fs = 7.0 * width_in / PAPER_SIZES["a4"][0]
-    fig = Figure(figsize=(width_in, height_in), facecolor="white")
+    # laid out at the PNG resolution so text metrics measured here are reused when saving
+    fig = Figure(figsize=(width_in, height_in), facecolor="white", dpi=_DPI[paper])
     renderer = FigureCanvasAgg(fig).get_renderer()
     metric = CRS.from_user_input(data.metric_crs)
     to_metric = Transformer.from_crs("EPSG:4326", metric, always_xy=True)
@@ -482,7 +504,10 @@ def _compose(data: ExportSet, paper: str, cjk: bool) -> Figure:
 
     # right panel: inset, legend, site facts
     panel_x, panel_w = 0.665, 0.31
-    _inset(fig, (panel_x, 0.625, panel_w, 0.275), data, metric, extent, fs, cjk)
+    for spec in _inset(fig, (panel_x, 0.625, panel_w, 0.275), data, metric, extent, fs, cjk):
+        if spec not in drawn:
+            drawn.append(spec)
+            frames[spec.id] = features[features["layer"] == spec.id]
     any_illustrative = bool((features["accuracy"].astype(str) == "illustrative").any())
     legend_bottom = _legend(fig, renderer, (panel_x, 0.595), drawn, frames,
                             any_illustrative, fs, cjk)

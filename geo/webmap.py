@@ -217,6 +217,8 @@ class LayerData:
     n_illustrative: int
     cluster: bool
     show: bool
+    #: ((south, west), (north, east)) of the drawn geometries.
+    bounds: tuple[tuple[float, float], tuple[float, float]] = ((0.0, 0.0), (0.0, 0.0))
 
 
 @dataclass(frozen=True)
@@ -522,8 +524,13 @@ def _prepare_layer(
         geojson={"type": "FeatureCollection", "features": features},
         style=_layer_style(spec), n_features=len(features), n_illustrative=n_illustrative,
         cluster=geometry_type == "point" and len(features) > CLUSTER_THRESHOLD,
-        show=spec.visible,
+        show=spec.visible, bounds=_bounds_of(geoms[keep]),
     )
+
+
+def _bounds_of(geoms: np.ndarray) -> tuple[tuple[float, float], tuple[float, float]]:
+    west, south, east, north = (float(v) for v in shapely.total_bounds(geoms))
+    return ((south, west), (north, east))
 
 
 _TIP_FIELDS = ("name", "name_zh", "name_cn")
@@ -810,6 +817,7 @@ def _add_layer(fmap: folium.Map, layer: LayerData, *, for_export: bool) -> None:
         style_function=_Styler(style), zoom_on_click=False, embed=True, control=False,
         on_each_feature=JsCode(_BIND_EXPORT if for_export else _BIND),
     )
+    geojson.known_bounds = [list(layer.bounds[0]), list(layer.bounds[1])]
     geojson.add_to(container)
 
 
@@ -844,8 +852,20 @@ class _RawScript(branca.element.Element):
         return self._text
 
 
+_RENDERED_SCRIPT = Template(
+    "{% macro script(this, kwargs) %}{{ this._script_text }}{% endmacro %}")
+
+
 class _GeoJson(folium.GeoJson):
     """folium.GeoJson whose (large) script is added raw, not re-compiled by Jinja."""
+
+    known_bounds: list[list[float | None]] | None = None
+
+    def _get_self_bounds(self) -> list[list[float | None]]:
+        """Bounds computed by shapely when the layer was prepared (folium loops in Python)."""
+        if self.known_bounds is not None:
+            return self.known_bounds
+        return super()._get_self_bounds()
 
     def render(self, **kwargs: Any) -> None:  # type: ignore[override]
         """Compute the style map as folium does, then add the script without recompiling."""
@@ -864,7 +884,11 @@ class _GeoJson(folium.GeoJson):
             self.style_map = mapper.get_style_map(self.style_function)
         figure: Any = self.get_root()
         script = self._template.module.__dict__["script"]
-        figure.script.add_child(_RawScript(script(self, kwargs)), name=self.get_name())
+        self._script_text = script(self, kwargs)
+        figure.script.add_child(_RawScript(self._script_text), name=self.get_name())
+        # Later callers (st_folium walks every element's script macro) get the same text
+        # without serialising the GeoJSON again.
+        self._template = _RENDERED_SCRIPT
         for child in self._children.values():
             child.render(**kwargs)
 
