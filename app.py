@@ -69,13 +69,18 @@ def _sidebar() -> state.Choice:
                       help="Distances from the site that band the IWRA table, e.g. 1, 10, 50."),
         ws.settings.scope.buffer_bands_km,
     )
+    mode = sb.radio("Map mode", list(state.MAP_MODES), format_func=state.MAP_MODES.__getitem__,
+                    key="map_mode", horizontal=False,
+                    help="What a click on the map does: show a feature, draw and edit "
+                         "features, or place a catchment outlet on a DEM.")
     return state.Choice(workspace=ws, path=path, site=None if site == ALL_SITES else site,
-                        basemap=basemap, layers=tuple(chosen), bands=bands)
+                        basemap=basemap, layers=tuple(chosen), bands=bands, mode=mode)
 
 
 def _map(choice: state.Choice, scope: object | None) -> dict | None:
     data = state.map_data(choice, scope)
-    return mapview.show_map(data, state.map_key(choice), static_url=STATIC_URL, key=MAP_KEY)
+    return mapview.show_map(data, state.map_key(choice), static_url=STATIC_URL,
+                            key=f"{MAP_KEY}:{choice.mode}", mode=choice.mode)
 
 
 def run() -> None:

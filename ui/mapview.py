@@ -18,24 +18,35 @@ from geo.webmap import MapData, localise_assets, render_map
 
 __all__ = ["show_map"]
 
-#: Only clicks come back: panning and zooming must not rerun the script.
-RETURNED = ("last_active_drawing",)
+#: What st_folium sends back, per map mode (``ui.state.MAP_MODES``).  Only clicks come
+#: back: panning and zooming must not rerun the script.
+RETURNED: dict[str, tuple[str, ...]] = {
+    "inspect": ("last_active_drawing",),
+    "edit": ("last_active_drawing", "all_drawings"),
+    "delineate": ("last_clicked",),
+}
 
 
-def _st_folium_args(data: MapData, static_url: str, key: str, height: int) -> dict[str, Any]:
+def _folium_map(data: MapData, static_url: str, mode: str) -> Any:
+    """The folium map of ``data`` for a map mode (tools added per mode)."""
+    return localise_assets(render_map(data), static_url)
+
+
+def _st_folium_args(data: MapData, static_url: str, key: str, height: int,
+                    mode: str) -> dict[str, Any]:
     """Run st_folium with its component swapped for a recorder; return the arguments."""
     captured: dict[str, Any] = {}
 
     def record(**kwargs: Any) -> None:
         captured.update(kwargs)
 
-    fmap = localise_assets(render_map(data), static_url)
+    fmap = _folium_map(data, static_url, mode)
     original = streamlit_folium._component_func
     streamlit_folium._component_func = record
     try:
         # render=False: st_folium then renders the map once instead of twice (fresh map).
         st_folium(fmap, key=key, height=height, use_container_width=True,
-                  returned_objects=list(RETURNED), render=False)
+                  returned_objects=list(RETURNED[mode]), render=False)
     finally:
         streamlit_folium._component_func = original
     return captured
@@ -43,17 +54,16 @@ def _st_folium_args(data: MapData, static_url: str, key: str, height: int) -> di
 
 @st.cache_resource(show_spinner=False, max_entries=32)
 def _cached_args(cache_key: tuple[Any, ...], _data: MapData, static_url: str, key: str,
-                 height: int) -> dict[str, Any]:
-    return _st_folium_args(_data, static_url, key, height)
+                 height: int, mode: str) -> dict[str, Any]:
+    return _st_folium_args(_data, static_url, key, height, mode)
 
 
 def show_map(data: MapData, cache_key: tuple[Any, ...], *, static_url: str, key: str,
-             height: int = 680) -> dict[str, Any] | None:
-    """Show the map; return what the user clicked (``last_active_drawing`` ...)."""
+             height: int = 680, mode: str = "inspect") -> dict[str, Any] | None:
+    """Show the map; return what the user clicked or drew (see :data:`RETURNED`)."""
     if not hasattr(streamlit_folium, "_component_func"):  # another streamlit-folium
-        fmap = localise_assets(render_map(data), static_url)
-        return st_folium(fmap, key=key, height=height, use_container_width=True,
-                         returned_objects=list(RETURNED))
-    args = _cached_args(cache_key, data, static_url, key, height)
+        return st_folium(_folium_map(data, static_url, mode), key=key, height=height,
+                         use_container_width=True, returned_objects=list(RETURNED[mode]))
+    args = _cached_args(cache_key, data, static_url, key, height, mode)
     result: dict[str, Any] | None = streamlit_folium._component_func(**args)
     return result

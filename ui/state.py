@@ -21,8 +21,19 @@ from geo.records import AWS_REF_RE
 from geo.webmap import MapData, prepare_map
 from geo.workspace import Workspace, open_workspace
 
-__all__ = ["Choice", "map_data", "map_key", "parse_bands", "portfolio", "scope", "site_choices",
+__all__ = ["MAP_MODES", "Choice", "map_data", "map_key", "parse_bands", "portfolio", "scope",
+           "site_choices",
            "workspace"]
+
+
+#: Map modes (sidebar "Map mode"): what a click on the map does.  ``inspect`` shows the
+#: clicked feature's attributes; ``edit`` adds drawing tools and the edit panel;
+#: ``delineate`` turns a click into a catchment outlet.
+MAP_MODES: dict[str, str] = {
+    "inspect": "Inspect features",
+    "edit": "Draw and edit",
+    "delineate": "Delineate a catchment",
+}
 
 
 @dataclass(frozen=True)
@@ -35,6 +46,8 @@ class Choice:
     basemap: str
     layers: tuple[str, ...]
     bands: tuple[float, ...]
+    #: What a click on the map does: one of :data:`MAP_MODES`.
+    mode: str = "inspect"
 
     @property
     def key(self) -> tuple[str, tuple[tuple[str, float], ...]]:
@@ -188,8 +201,8 @@ def _all_layers(key: tuple[Any, ...], _ws: Workspace, site: str | None, basemap:
 
 
 def map_key(choice: Choice) -> tuple[Any, ...]:
-    """Cache key of the map: workspace files, site, basemap, layers, bands."""
-    return (choice.key, choice.site, choice.basemap, choice.layers, choice.bands)
+    """Cache key of the map: workspace files, site, basemap, layers, bands, mode."""
+    return (choice.key, choice.site, choice.basemap, choice.layers, choice.bands, choice.mode)
 
 
 def map_data(choice: Choice, current_scope: Any | None) -> MapData:
