@@ -59,6 +59,34 @@ PACKAGES: dict[str, list[tuple[str, str]]] = {
         ("package/leaflet.textpath.js", "leaflet.textpath.js"),
         ("package/LICENSE", "LICENSE.textpath"),
     ],
+    # The Draw toolbar of the app's "Draw and edit" map mode (the version folium asks for).
+    # The tarball has no licence file; package.json says MIT: LICENSE.draw is written below.
+    "leaflet-draw@1.0.2": [
+        ("package/dist/leaflet.draw.js", "leaflet.draw.js"),
+        ("package/dist/leaflet.draw.css", "leaflet.draw.css"),
+    ],
+}
+
+#: Licence texts for packages whose tarball ships none (taken from their package.json
+#: "license" field and source header).
+LICENCES: dict[str, str] = {
+    "LICENSE.draw": (
+        "Leaflet.draw 1.0.2 - MIT licence (package.json \"license\": \"MIT\")\n"
+        "Copyright (c) 2012-2017, Jacob Toye, Jon West, Smartrak, Leaflet\n\n"
+        "Permission is hereby granted, free of charge, to any person obtaining a copy of this "
+        "software and associated documentation files (the \"Software\"), to deal in the "
+        "Software without restriction, including without limitation the rights to use, copy, "
+        "modify, merge, publish, distribute, sublicense, and/or sell copies of the Software, "
+        "and to permit persons to whom the Software is furnished to do so, subject to the "
+        "following conditions:\n\nThe above copyright notice and this permission notice shall "
+        "be included in all copies or substantial portions of the Software.\n\n"
+        "THE SOFTWARE IS PROVIDED \"AS IS\", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR IMPLIED, "
+        "INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY, FITNESS FOR A "
+        "PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE AUTHORS OR COPYRIGHT "
+        "HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER LIABILITY, WHETHER IN AN ACTION OF "
+        "CONTRACT, TORT OR OTHERWISE, ARISING FROM, OUT OF OR IN CONNECTION WITH THE SOFTWARE "
+        "OR THE USE OR OTHER DEALINGS IN THE SOFTWARE.\n"
+    ),
 }
 
 _URL_RE = re.compile(r"url\((['\"]?)([^)'\"#]+)\1\)")
@@ -96,6 +124,8 @@ def main() -> None:
                 else:
                     shutil.copyfile(source, HERE / name)
                 print(f"{package}: {inner} -> geo/static/{name}")
+    for name, text in LICENCES.items():
+        (HERE / name).write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":
