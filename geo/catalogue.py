@@ -43,6 +43,8 @@ __all__ = [
     "LayerKind",
     "LayerSpec",
     "LayerStyle",
+    "RasterClass",
+    "RasterOptions",
     "get_spec",
     "iter_catalogue_problems",
     "load_catalogue",
@@ -146,6 +148,38 @@ class LayerStyle(BaseModel):
         return value
 
 
+class RasterClass(BaseModel):
+    """One class of a categorical raster: ``[[raster.classes]]`` in the layer file."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    value: float
+    label: str
+    color: str | None = None
+
+    @field_validator("color")
+    @classmethod
+    def _hex_colour(cls, value: str | None) -> str | None:
+        if value is not None and not _COLOR_RE.match(value):
+            raise ValueError(f"colour must be '#rrggbb', got {value!r}")
+        return value
+
+
+class RasterOptions(BaseModel):
+    """How a raster layer is read and shown: the ``[raster]`` table of its layer file.
+
+    ``categorical`` None guesses (colour table / few integer values); ``units`` labels
+    legends and statistics (e.g. ``"m"`` for a DEM); ``classes`` name and colour the
+    values of a categorical raster (land cover).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    units: str = ""
+    categorical: bool | None = None
+    classes: tuple[RasterClass, ...] = ()
+
+
 class LayerSpec(BaseModel):
     """One catalogue entry, as validated from ``layers/<id>.toml``.
 
@@ -172,6 +206,7 @@ class LayerSpec(BaseModel):
     site_field: str | None = "aws_ref"
     evidences: tuple[AwsElement, ...] = ()
     style: LayerStyle = LayerStyle()
+    raster: RasterOptions = RasterOptions()
     visible: bool = True
     attribution: str = ""
     licence: str = ""

@@ -393,6 +393,14 @@ def _tables(
         tables["audit_indicators"] = pd.DataFrame(
             [i.model_dump(mode="json") for i in record.indicators]
         )
+    # Rasters: zonal statistics over the site's parcels, catchment units and IWRAs.
+    from geo.raster_zones import site_raster_stats
+
+    zonal = site_raster_stats(workspace, scope if scope is not None else aws_ref)
+    if not zonal.empty:
+        tables["raster_zonal_stats"] = zonal
+        used = set(zonal["raster"])
+        specs = [*specs, *(s for s in workspace.specs.values() if s.id in used)]
     tables["layer_sources"] = pd.DataFrame(
         [
             {
@@ -984,7 +992,7 @@ def points_table(data: ExportSet) -> pd.DataFrame:
 
 def _render_csv(data: ExportSet) -> dict[str, bytes]:
     out = {f"{data.stem}-points.csv": _csv_bytes(points_table(data))}
-    for name in ("iwras", "checklist"):
+    for name in ("iwras", "checklist", "raster_zonal_stats"):
         if name in data.tables:
             out[f"{data.stem}-{name}.csv"] = _csv_bytes(data.tables[name])
     return out

@@ -298,15 +298,31 @@ def run_scope_command(
         raise ScopeError("--csv writes the portfolio table: use it with --all.")
     assert aws_ref is not None
     scope = assess_site(ws, aws_ref, bands_km=band_values)
-    payload = json.dumps(scope.to_dict(), ensure_ascii=False, indent=2) + "\n"
+    # Rasters in the workspace: zonal statistics over parcels, units and IWRAs (issue 8).
+    from geo.raster_zones import render_zonal, site_raster_stats, zonal_markdown, zonal_records
+
+    rasters = site_raster_stats(ws, scope)
+    document = scope.to_dict()
+    if not rasters.empty:
+        document["rasters"] = zonal_records(rasters)
+    payload = json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+
+    def markdown() -> str:
+        text = scope.to_markdown()
+        if rasters.empty:
+            return text
+        return text.rstrip("\n") + "\n\n" + zonal_markdown(rasters, _md)
+
     if json_path == "-":
         # stdout carries only the JSON, so it can be piped
         sys.stdout.write(payload)
         if md_path is not None:
-            atomic_write_bytes(md_path, scope.to_markdown().encode("utf-8"), overwrite=overwrite)
+            atomic_write_bytes(md_path, markdown().encode("utf-8"), overwrite=overwrite)
         return
     render_scope(scope, console)
+    if not rasters.empty:
+        render_zonal(rasters, console)
     if json_path is not None:
         _write(Path(json_path), payload.encode("utf-8"), overwrite, console)
     if md_path is not None:
-        _write(md_path, scope.to_markdown().encode("utf-8"), overwrite, console)
+        _write(md_path, markdown().encode("utf-8"), overwrite, console)

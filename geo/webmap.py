@@ -144,9 +144,13 @@ def prepare_map(
         for spec in specs
     ]
     chain = _chain_lines(scope, frames, base.datum)
+    from geo.rasterview import prepare_raster_overlays  # rasters: windowed PNG overlays
+
+    rasters, raster_notes = prepare_raster_overlays(workspace, bounds, layers=layers,
+                                                    datum=base.datum)
     if base.datum is Datum.GCJ02:
         bounds = _shift_bounds(bounds)
-    notes = [GCJ02_NOTE] if base.datum is Datum.GCJ02 else []
+    notes = ([GCJ02_NOTE] if base.datum is Datum.GCJ02 else []) + raster_notes
     pins = _site_pins(workspace, focus_ref, base.datum)
     title = workspace.settings.name
     if focus_ref is not None:
@@ -155,7 +159,7 @@ def prepare_map(
     return MapData(
         title=escape_text(title), bounds=bounds, layers=[p for p in prepared if p is not None],
         chain=chain, basemap=base.key, display_datum=base.datum, focus_ref=focus_ref,
-        notes=notes, pins=pins,
+        notes=notes, pins=pins, rasters=rasters,
     )
 
 
@@ -203,6 +207,10 @@ def render_map(data: MapData, *, for_export: bool = False) -> folium.Map:
     figure.header.add_child(branca.element.Element(_PAGE_CSS), name="catchscope_css")
     _DefaultIcon().add_to(fmap)
     _add_basemaps(fmap, data.basemap)
+    if data.rasters:
+        from geo.rasterview import add_raster_overlays
+
+        add_raster_overlays(fmap, data.rasters)
     for layer in data.layers:
         _add_layer(fmap, layer, for_export=for_export)
     if data.chain:
@@ -227,6 +235,7 @@ def render_map(data: MapData, *, for_export: bool = False) -> folium.Map:
 
 
 def map_payload_bytes(data: MapData) -> int:
-    """Bytes of map data (GeoJSON of all layers + chain) a browser receives for this map."""
+    """Bytes of map data (GeoJSON of all layers + chain + raster images) for this map."""
     total = sum(len(json.dumps(layer.geojson, separators=(",", ":"))) for layer in data.layers)
+    total += sum(len(r.image) + len(r.legend_html) for r in data.rasters)
     return total + sum(len(line.label) + 80 for line in data.chain)

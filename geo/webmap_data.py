@@ -125,6 +125,8 @@ class MapData:
     notes: list[str] = field(default_factory=list)
     #: (lat, lon, escaped label) of each site, pinned so a site stays visible at any zoom.
     pins: list[tuple[float, float, str]] = field(default_factory=list)
+    #: Raster overlays (``geo.rasterview.RasterOverlayData``), drawn under the vectors.
+    rasters: list[Any] = field(default_factory=list)
 
 
 
