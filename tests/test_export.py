@@ -303,7 +303,9 @@ def test_ogrinfo_reads_every_vector_format(demo, tmp_path: Path, fmt: str) -> No
         tables = {"site_record", "checklist", "iwras", "layer_sources", "layer_styles"}
         assert tables <= set(counts)
         assert sum(v for k, v in counts.items() if k not in tables | {
-            "findings", "audit_indicators"}) == n
+            "findings", "audit_indicators", "raster_zonal_stats"}) == n
+        # the demo DEM: zonal statistics per parcel, catchment unit and IWRA
+        assert counts["raster_zonal_stats"] == len(demo.tables["raster_zonal_stats"]) > 0
         assert counts["checklist"] >= 6
         assert counts["iwras"] == len(demo.tables["iwras"])
     elif fmt == "kml":
@@ -316,7 +318,8 @@ def test_ogrinfo_reads_every_vector_format(demo, tmp_path: Path, fmt: str) -> No
                             "-oo", "Y_POSSIBLE_NAMES=lat")
         assert list(counts.values()) == [points]
         assert {p.name for p in written} == {f"{DEMO_REF}-points.csv", f"{DEMO_REF}-iwras.csv",
-                                             f"{DEMO_REF}-checklist.csv"}
+                                             f"{DEMO_REF}-checklist.csv",
+                                             f"{DEMO_REF}-raster_zonal_stats.csv"}
 
 
 def _null(value: Any) -> bool:
@@ -457,6 +460,7 @@ def test_bundle_holds_everything_with_readme_and_metadata(demo, tmp_path: Path) 
                      f"{DEMO_REF}-scope.kml", f"{DEMO_REF}-scope.kmz",
                      f"{DEMO_REF}-points.csv", f"{DEMO_REF}-iwras.csv",
                      f"{DEMO_REF}-checklist.csv", f"{DEMO_REF}-map.html",
+                     f"{DEMO_REF}-raster_zonal_stats.csv",
                      f"{DEMO_REF}-sheet-a4.pdf", f"{DEMO_REF}-sheet-a4.png",
                      "README.txt", "metadata.json", f"{DEMO_REF}-layers/sites.geojson"):
         assert expected in names
