@@ -15,7 +15,7 @@ import streamlit.components.v1 as components
 
 from geo.errors import GeoError
 from geo.webmap import BASEMAPS, STATIC_DIR
-from ui import mapview, panels, state
+from ui import mapview, panels, rasters, state
 
 st.set_page_config(page_title="Catchscope", page_icon="💧", layout="wide")
 
@@ -77,26 +77,32 @@ def _sidebar() -> state.Choice:
                         basemap=basemap, layers=tuple(chosen), bands=bands, mode=mode)
 
 
-def _map(choice: state.Choice, scope: object | None) -> dict | None:
+def _map(choice: state.Choice, scope: object | None,
+         raster_choice: rasters.RasterChoice) -> dict | None:
     data = state.map_data(choice, scope)
-    return mapview.show_map(data, state.map_key(choice), static_url=STATIC_URL,
+    data, extra_key = rasters.map_layers(choice, data, raster_choice)
+    return mapview.show_map(data, (*state.map_key(choice), extra_key), static_url=STATIC_URL,
                             key=f"{MAP_KEY}:{choice.mode}", mode=choice.mode)
 
 
 def run() -> None:
     started = time.perf_counter()
     choice = _sidebar()
+    raster_choice = rasters.sidebar(choice)
     scope = state.scope(choice)
     title = choice.workspace.settings.name
     st.header(panels.md(title if choice.site is None else f"{title} · {choice.site}"),
               anchor=False)
     left, right = st.columns([5, 2], gap="medium")
     with left:  # the map stays outside tabs: st_folium maps go blank inside later tabs
-        returned = _map(choice, scope)
+        returned = _map(choice, scope, raster_choice)
     with right:
-        panels.selection(choice, returned)
+        if choice.mode == "delineate":
+            rasters.delineate_panel(choice, returned)
+        else:
+            panels.selection(choice, returned)
     tabs = st.tabs(["1.1.1 checklist", "IWRAs", "Water chain", "Portfolio", "Site record",
-                    "Export"])
+                    "Export", "Rasters"])
     with tabs[0]:
         panels.checklist(choice, scope)
     with tabs[1]:
@@ -109,6 +115,8 @@ def run() -> None:
         panels.site_record(choice)
     with tabs[5]:
         panels.export(choice, scope)
+    with tabs[6]:
+        rasters.rasters_tab(choice, scope)
     # Read by bench/bench_app.py (server-side time of this rerun).
     st.session_state["last_run_ms"] = (time.perf_counter() - started) * 1000
 

@@ -1,0 +1,105 @@
+"""ui/rasters.py in the Streamlit script (AppTest): raster choice, zonal tab, delineate mode."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from geo.workspace import open_workspace
+from tests.test_rasterview import CELL, build_raster_workspace, cell_lonlat
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+PLANE_KM2 = 40 * 50 * CELL * CELL / 1e6  # the whole 40 × 50 grid drains to cell (0, 0)
+
+
+def _by_label(widgets, label: str):
+    return next(w for w in widgets if w.label == label)
+
+
+def _app() -> AppTest:
+    return AppTest.from_file(APP, default_timeout=90)
+
+
+def _open_folder(at: AppTest, path: Path) -> AppTest:
+    _by_label(at.radio, "Workspace").set_value("Folder on this machine").run()
+    _by_label(at.text_input, "Workspace folder").input(str(path)).run()
+    return at
+
+
+def _delineate(at: AppTest, outlet: str, snap: float | None = None) -> AppTest:
+    _by_label(at.radio, "Map mode").set_value("delineate").run()
+    if snap is not None:
+        _by_label(at.number_input, "Snap distance (m)").set_value(snap).run()
+    _by_label(at.text_input, "…or type the outlet (lon, lat)").input(outlet).run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.fixture(scope="module")
+def demo_has_dem() -> None:
+    if "dem_sample" not in open_workspace().specs:
+        pytest.skip("the demo workspace has no DEM")
+
+
+def test_demo_rasters_tab_shows_zonal_statistics(demo_has_dem: None) -> None:
+    at = _app().run()
+    assert not at.exception, at.exception
+    assert "Rasters" in [t.label for t in at.tabs]
+    tables = [df.value for df in at.dataframe if "p90" in df.value.columns]
+    assert tables, "no zonal statistics table"
+    zones = set(tables[0]["zone type"])
+    assert {"site parcel", "catchment unit", "IWRA"} <= zones
+    # the raster can be drawn (sidebar), with an opacity
+    _by_label(at.multiselect, "Rasters drawn").set_value(["dem_sample"]).run()
+    _by_label(at.slider, "Raster opacity").set_value(40).run()
+    assert not at.exception, at.exception
+
+
+def test_demo_delineation_says_too_coarse_and_too_flat(demo_has_dem: None) -> None:
+    at = _delineate(_app().run(), "120.95, 31.18")
+    warnings = " ".join(w.value for w in at.warning)
+    assert "too coarse" in warnings and "too flat" in warnings
+    metrics = {m.label: m.value for m in at.metric}
+    assert set(metrics) == {"Area", "DEM cell", "Snapped by"}
+    assert "Requested outlet: 120.950000, 31.180000" in at.text[0].value
+    assert any("read-only" in c.value for c in at.caption)  # the demo is not written to
+
+
+def test_tilted_plane_workspace_gives_the_whole_grid_and_adds_a_layer(tmp_path: Path) -> None:
+    root = build_raster_workspace(tmp_path / "ws")
+    lon, lat = cell_lonlat(2, 3)  # near the outlet cell (0, 0): snaps to it
+    at = _delineate(_open_folder(_app().run(), root), f"{lon:.6f}, {lat:.6f}", snap=200)
+    metrics = {m.label: m.value for m in at.metric}
+    assert float(metrics["Area"].split()[0]) == pytest.approx(PLANE_KM2, rel=0.02)
+    assert metrics["DEM cell"] == "30 m"
+    warnings = " ".join(w.value for w in at.warning)
+    assert "too coarse" not in warnings and "too flat" not in warnings
+    assert any("resolves this catchment" in s.value for s in at.success)
+    _by_label(at.text_input, "Layer id").input("plane_catchment").run()
+    _by_label(at.button, "Add as a catchment layer").click().run()
+    assert not at.exception, at.exception
+    assert any("Added layer plane_catchment" in s.value for s in at.success)
+    spec = tomllib.loads((root / "layers" / "plane_catchment.toml").read_text(encoding="utf-8"))
+    assert spec["kind"] == "catchment" and spec["evidences"] == ["catchments"]
+    frame = open_workspace(root).load("plane_catchment")
+    assert float(frame["area_km2"].iloc[0]) == pytest.approx(PLANE_KM2, rel=0.02)
+
+
+def test_an_outlet_outside_the_dem_is_a_message(tmp_path: Path) -> None:
+    root = build_raster_workspace(tmp_path / "ws")
+    at = _delineate(_open_folder(_app().run(), root), "100.0, 20.0")
+    assert any("outside DEM" in e.value for e in at.error)
+    at = _delineate(at, "not a point")
+    assert any("type LON, LAT" in e.value for e in at.error)
+
+
+def test_a_workspace_without_rasters_says_how_to_add_one(make_workspace, three_parcels) -> None:
+    root = make_workspace(layers={"sites": ("site", three_parcels, {})})
+    at = _open_folder(_app().run(), root)
+    _by_label(at.radio, "Map mode").set_value("delineate").run()
+    assert not at.exception, at.exception
+    infos = " ".join(i.value for i in at.info)
+    assert "no DEM" in infos and "no raster layer" in infos
