@@ -15,7 +15,7 @@ import streamlit.components.v1 as components
 
 from geo.errors import GeoError
 from geo.webmap import BASEMAPS, STATIC_DIR
-from ui import mapview, panels, rasters, state
+from ui import add_data, edit, mapview, panels, rasters, state
 
 st.set_page_config(page_title="Catchscope", page_icon="💧", layout="wide")
 
@@ -99,10 +99,12 @@ def run() -> None:
     with right:
         if choice.mode == "delineate":
             rasters.delineate_panel(choice, returned)
+        elif choice.mode == "edit":
+            edit.panel(choice, returned)
         else:
             panels.selection(choice, returned)
     tabs = st.tabs(["1.1.1 checklist", "IWRAs", "Water chain", "Portfolio", "Site record",
-                    "Export", "Rasters"])
+                    "Export", "Rasters", "Add data"])
     with tabs[0]:
         panels.checklist(choice, scope)
     with tabs[1]:
@@ -117,6 +119,8 @@ def run() -> None:
         panels.export(choice, scope)
     with tabs[6]:
         rasters.rasters_tab(choice, scope)
+    with tabs[7]:
+        add_data.add_data(choice, STATIC_URL)
     # Read by bench/bench_app.py (server-side time of this rerun).
     st.session_state["last_run_ms"] = (time.perf_counter() - started) * 1000
 

@@ -29,7 +29,12 @@ RETURNED: dict[str, tuple[str, ...]] = {
 
 def _folium_map(data: MapData, static_url: str, mode: str) -> Any:
     """The folium map of ``data`` for a map mode (tools added per mode)."""
-    return localise_assets(render_map(data), static_url)
+    fmap = render_map(data)
+    if mode == "edit":
+        from ui.edit import add_draw_control
+
+        add_draw_control(fmap, static_url)
+    return localise_assets(fmap, static_url)
 
 
 def _st_folium_args(data: MapData, static_url: str, key: str, height: int,

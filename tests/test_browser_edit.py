@@ -1,0 +1,205 @@
+"""Bring your own data in a real Chromium: upload, preview and save; draw and save; conflicts.
+
+Reuses tests/test_browser.py's server (``streamlit run app.py`` on a free port), browser
+and offline request guard.  Every test opens its own temporary copy of the demo
+workspace through "Folder on this machine": the repository's data/ is never written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from geo.catalogue import LayerKind
+from geo.workspace import open_workspace
+from tests.test_browser import (  # noqa: F401 - fixtures used by name
+    MAP_FRAME,
+    _map,
+    _open_folder,
+    browser,
+    page,
+    server,
+)
+
+pytestmark = pytest.mark.browser
+
+SITE = "AWS-000522"
+MAIN = "[data-testid=stMain]"
+
+
+def _site_centre(root: Path) -> tuple[float, float]:
+    sites = open_workspace(root).load_kind(LayerKind.SITE)
+    ours = sites[sites["aws_ref"] == SITE]
+    if ours.empty:
+        pytest.skip(f"the demo workspace has no {SITE} parcels")
+    centre = ours.geometry.union_all().centroid
+    return centre.x, centre.y
+
+
+def _digest(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _edit_map(pg: Any) -> Any:
+    """The map frame that has the Draw toolbar (the inspect map's frame may linger a while)."""
+    for _ in range(300):
+        for handle in pg.locator(MAP_FRAME).element_handles():
+            frame = handle.content_frame()
+            if frame is not None and frame.locator(".leaflet-draw-draw-marker").count():
+                return frame
+        pg.wait_for_timeout(200)
+    raise AssertionError("no map with the Draw toolbar appeared")
+
+
+def _open(pg: Any, root: Path, *, mode: str | None = None) -> Any:
+    pg.goto(pg.context.server_url)
+    pg.wait_for_selector(MAP_FRAME, timeout=60_000)
+    _open_folder(pg, root)
+    frame = _map(pg, min_paths=20)
+    if mode is not None:
+        pg.get_by_test_id("stSidebarUserContent").get_by_text(mode, exact=True).click()
+        frame = _edit_map(pg)
+    return frame
+
+
+@pytest.fixture
+def session(server: str, page: tuple[Any, Any]) -> tuple[Any, Any]:  # noqa: F811
+    pg, watch = page
+    pg.context.server_url = server
+    return pg, watch
+
+
+def _upload(pg: Any, name: str, content: bytes) -> None:
+    pg.get_by_role("tab", name="Add data").click()
+    pg.get_by_label("File to import").get_by_test_id("stFileUploaderDropzoneInput").set_input_files(
+        files=[{"name": name, "mimeType": "application/octet-stream", "buffer": content}])
+
+
+def _choose(pg: Any, label: str, option: str) -> None:
+    """Pick an option of a Streamlit selectbox, as a person would."""
+    box = pg.get_by_role("combobox", name=label)
+    if box.input_value() == option:
+        return
+    box.click()
+    pg.get_by_role("option", name=option, exact=True).click()
+    pg.wait_for_function("([label, option]) => [...document.querySelectorAll('input')].some("
+                         "i => i.getAttribute('aria-label') === label && i.value === option)",
+                         arg=[label, option], timeout=10_000)
+
+
+def _discharge_points(root: Path) -> Any:
+    return open_workspace(root).load("discharge_points")
+
+
+def test_upload_geojson_preview_save_shows_on_map_and_checklist(session: Any,
+                                                                demo_copy: Path) -> None:
+    pg, watch = session
+    lon, lat = _site_centre(demo_copy)
+    name = "Surveyed outfall BW-7"
+    doc = {"type": "FeatureCollection", "features": [{
+        "type": "Feature", "properties": {"name": name, "discharge_type": "stormwater"},
+        "geometry": {"type": "Point", "coordinates": [lon + 0.0004, lat - 0.0003]}}]}
+    frame = _open(pg, demo_copy)
+    before = frame.locator(".cs-layer-discharge_points").count()
+    _upload(pg, "outfall.geojson", json.dumps(doc).encode())
+    pg.get_by_text("Preview: the 1 incoming features", exact=False).wait_for(timeout=30_000)
+    _choose(pg, "Into layer", "Discharge points (discharge_point)")
+    preview = pg.frame_locator("iframe[src*='st_folium'] >> nth=1")
+    preview.locator(".leaflet-overlay-pane path").first.wait_for(timeout=30_000)
+    assert "Would import 1 features into layer 'discharge_points'" in pg.locator(MAIN).inner_text()
+    assert len(_discharge_points(demo_copy)) == 5  # nothing saved by the preview
+    pg.get_by_role("button", name="Save", exact=True).click()
+    pg.get_by_text("Imported 1 features into layer 'discharge_points'", exact=False) \
+        .wait_for(timeout=30_000)
+    saved = _discharge_points(demo_copy)
+    assert name in set(saved["name"]) and set(saved.loc[saved["name"] == name, "aws_ref"]) == {SITE}
+    frame = pg.frame_locator(MAP_FRAME)
+    frame.locator(".cs-layer-discharge_points").nth(before).wait_for(timeout=30_000)
+    pg.get_by_role("tab", name="1.1.1 checklist").click()
+    grid = pg.locator("[data-testid=stDataFrame]").first
+    grid.wait_for(timeout=30_000)
+    pg.wait_for_function(
+        "name => [...document.querySelectorAll('[data-testid=stDataFrame] td, "
+        "[data-testid=stDataFrame] [role=gridcell]')].some(c => c.textContent.includes(name))",
+        arg=name, timeout=30_000)
+    assert watch.external == [], watch.external
+    assert watch.errors == [], watch.errors
+
+
+def test_bad_upload_shows_message_and_changes_nothing(session: Any, demo_copy: Path) -> None:
+    pg, watch = session
+    before = _digest(demo_copy)
+    _open(pg, demo_copy)
+    _upload(pg, "outfall.geojson", b'{"type": "FeatureCollection", "features": [{"type": "Fe')
+    error = pg.locator("[data-testid=stAlertContentError]").filter(has_text="outfall.geojson")
+    error.wait_for(timeout=30_000)
+    assert "JSON" in error.inner_text(), error.inner_text()
+    assert "Traceback" not in pg.locator(MAIN).inner_text()
+    assert pg.get_by_role("button", name="Save", exact=True).count() == 0
+    assert _digest(demo_copy) == before
+    assert watch.external == [], watch.external
+
+
+def _draw_point(pg: Any, frame: Any, x: int, y: int) -> None:
+    frame.locator(".leaflet-draw-draw-marker").click()
+    frame.locator(".leaflet-container").click(position={"x": x, "y": y})
+    pg.get_by_text("Drawn, not saved yet", exact=False).wait_for(timeout=30_000)
+
+
+def test_draw_a_point_fill_the_form_save_it_persists(session: Any, demo_copy: Path) -> None:
+    pg, watch = session
+    frame = _open(pg, demo_copy, mode="Draw and edit")
+    _draw_point(pg, frame, 420, 330)
+    pg.get_by_label("Name", exact=True).fill("Drawn outfall")
+    pg.get_by_label("discharge type").fill("rainwater")
+    pg.get_by_role("button", name="Save feature").click()
+    pg.get_by_text("Saved layer 'discharge_points'", exact=False).wait_for(timeout=30_000)
+    saved = _discharge_points(demo_copy)
+    row = saved[saved["name"] == "Drawn outfall"]
+    assert len(row) == 1
+    assert row.iloc[0]["discharge_type"] == "rainwater" and row.iloc[0]["aws_ref"] == SITE
+    assert row.iloc[0]["accuracy"] == "illustrative" and row.iloc[0].geometry.geom_type == "Point"
+    # reload the page: still there (read from the store)
+    frame = _open(pg, demo_copy)
+    assert frame.locator(".cs-layer-discharge_points").count() >= 6
+    assert watch.external == [] and watch.errors == [], (watch.external, watch.errors)
+
+
+def test_second_session_saving_a_stale_layer_is_refused(session: Any, browser: Any,  # noqa: F811
+                                                        demo_copy: Path) -> None:
+    pg_a, watch = session
+    context_b = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        pg_b = context_b.new_page()
+        pg_b.context.server_url = pg_a.context.server_url
+        frame_b = _open(pg_b, demo_copy, mode="Draw and edit")  # B loads the layers
+        frame_a = _open(pg_a, demo_copy, mode="Draw and edit")
+        _draw_point(pg_a, frame_a, 420, 330)
+        pg_a.get_by_label("Name", exact=True).fill("From A")
+        pg_a.get_by_role("button", name="Save feature").click()
+        pg_a.get_by_text("Saved layer 'discharge_points'", exact=False).wait_for(timeout=30_000)
+        _draw_point(pg_b, frame_b, 460, 360)
+        pg_b.get_by_label("Name", exact=True).fill("From B")
+        pg_b.get_by_role("button", name="Save feature").click()
+        error = pg_b.locator("[data-testid=stAlertContentError]").filter(
+            has_text="changed since you loaded it")
+        error.wait_for(timeout=30_000)
+        assert "discharge_points" in error.inner_text() and "Nothing was saved" in \
+            error.inner_text()
+        names = set(_discharge_points(demo_copy)["name"])
+        assert "From A" in names and "From B" not in names
+        # reload, then the same drawing saves on top of A's
+        pg_b.get_by_role("button", name="Reload discharge_points").click()
+        pg_b.get_by_text("Reloaded layer 'discharge_points'", exact=False).wait_for(timeout=30_000)
+        pg_b.get_by_label("Name", exact=True).fill("From B")
+        pg_b.get_by_role("button", name="Save feature").click()
+        pg_b.get_by_text("Saved layer 'discharge_points'", exact=False).wait_for(timeout=30_000)
+        assert {"From A", "From B"} <= set(_discharge_points(demo_copy)["name"])
+    finally:
+        context_b.close()
+    assert watch.external == [], watch.external
