@@ -15,7 +15,7 @@ import streamlit.components.v1 as components
 
 from geo.errors import GeoError
 from geo.webmap import BASEMAPS, STATIC_DIR
-from ui import add_data, edit, mapview, panels, rasters, state
+from ui import add_data, edit, mapview, panels, rasters, reports, state
 
 st.set_page_config(page_title="Catchscope", page_icon="💧", layout="wide")
 
@@ -104,7 +104,7 @@ def run() -> None:
         else:
             panels.selection(choice, returned)
     tabs = st.tabs(["1.1.1 checklist", "IWRAs", "Water chain", "Portfolio", "Site record",
-                    "Export", "Rasters", "Add data"])
+                    "Export", "Import report", "Rasters", "Add data"])
     with tabs[0]:
         panels.checklist(choice, scope)
     with tabs[1]:
@@ -118,8 +118,10 @@ def run() -> None:
     with tabs[5]:
         panels.export(choice, scope)
     with tabs[6]:
-        rasters.rasters_tab(choice, scope)
+        reports.import_report(choice)
     with tabs[7]:
+        rasters.rasters_tab(choice, scope)
+    with tabs[8]:
         add_data.add_data(choice, STATIC_URL)
     # Read by bench/bench_app.py (server-side time of this rerun).
     st.session_state["last_run_ms"] = (time.perf_counter() - started) * 1000

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from geo.errors import GeoError
 from geo.reports import ImportPlan, plan_import, read_report, review_facts, save_plan
 from ui import state
 from ui.panels import md
@@ -66,7 +67,11 @@ def import_report(choice: state.Choice) -> None:
         st.error(f"{upload.name} is {upload.size / 1e6:.0f} MB; reports are at most "
                  f"{MAX_REPORT_BYTES / 1e6:.0f} MB.")
         return
-    imported = read_report(upload.getvalue(), name=upload.name)
+    try:
+        imported = read_report(upload.getvalue(), name=upload.name)
+    except GeoError as err:  # empty, binary, scanned: say so here, the other tabs still work
+        st.error(f"Nothing was imported: {err}")
+        return
     record = imported.record
     plan = plan_import(choice.workspace.records, imported)
     st.subheader(md(record.label), anchor=False)
@@ -86,14 +91,19 @@ def import_report(choice: state.Choice) -> None:
         updates = len(plan.updates)
         st.markdown(md(f"{record.aws_ref} is already in this workspace. "
                        f"{len(plan.changes)} difference(s); saving replaces {updates}."))
-        if plan.changes:
-            st.dataframe(_changes_table(plan), hide_index=True, use_container_width=True)
+        if plan.changes:  # a table, not a grid: the reviewer reads every value in full;
+            # st.table renders Markdown, so every cell is escaped by md()
+            st.table(_changes_table(plan).map(md).set_index("field"))
         if not updates:
             st.success("Nothing to replace: the stored record already holds what the report "
                        "says (or a person edited it).")
             return
         label = f"Replace {updates} field(s) of {record.aws_ref}"
     if st.button(label, type="primary", key=f"save_report:{upload.file_id}"):
-        path = save_plan(choice.workspace.data_dir, plan)
+        try:
+            path = save_plan(choice.workspace.data_dir, plan)
+        except GeoError as err:  # the stored record changed since this review
+            st.error(str(err))
+            return
         st.session_state["report_saved"] = path.name
         st.rerun()
