@@ -154,9 +154,9 @@ def preview_map(choice: state.Choice, incoming: gpd.GeoDataFrame, layer_id: str 
                 ) -> folium.Map:
     """A small offline map: the site's parcels and the target layer (grey), the file (red)."""
     ws = choice.workspace
+    minx, miny, maxx, maxy = (float(v) for v in incoming.total_bounds)
     fmap = folium.Map(tiles=None, control_scale=True, zoom_start=14,
-                      location=[float(incoming.geometry.centroid.y.mean()),
-                                float(incoming.geometry.centroid.x.mean())])
+                      location=[(miny + maxy) / 2, (minx + maxx) / 2])
     context = []
     if choice.site is not None:
         sites = ws.load_kind(LayerKind.SITE)
@@ -175,7 +175,6 @@ def preview_map(choice: state.Choice, incoming: gpd.GeoDataFrame, layer_id: str 
                    style_function=lambda _f: red, name="incoming",
                    marker=folium.CircleMarker(radius=7, color="#d7301f", fill=True,
                                               fill_opacity=0.8)).add_to(fmap)
-    minx, miny, maxx, maxy = incoming.total_bounds
     pad = 0.002
     fmap.fit_bounds([[miny - pad, minx - pad], [maxy + pad, maxx + pad]])
     return fmap

@@ -94,7 +94,7 @@ def _geometry(geojson: Mapping[str, Any], display_datum: Datum) -> shapely.Geome
     raw = geojson.get("geometry", geojson)
     try:
         geom = shape(raw)
-    except (AttributeError, KeyError, TypeError, ValueError, shapely.errors.GEOSException) as err:
+    except (AttributeError, KeyError, TypeError, ValueError, shapely.errors.ShapelyError) as err:
         raise DataWriteError(f"The drawn shape is not a geometry ({err}); draw it again.") \
             from None
     if geom.is_empty:
