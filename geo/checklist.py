@@ -9,16 +9,20 @@ happens here; :mod:`geo.scope` gathers the facts.
 
 Status rules:
 
-* *present* — mapped; caveats say when the evidence is illustrative or inferred.
+* *present* — mapped from surveyed, official or derived data; caveats say when a link
+  is inferred.
 * *partial* — something is mapped but the record or the chain shows what is not
   (a gap in the chain, a provider or receiving water the record names and no chain
-  reaches, mapped area more than 25 % off the record's, no piping).
+  reaches, mapped area more than 25 % off the record's, no piping) — or the evidence
+  includes features **placed illustratively**: illustrative evidence never gives a clean
+  *present*; the caveat names the features to replace with surveyed data.
 * *missing* — nothing evidences the element.
-* Owned water sources: a site with none mapped whose record names a water service
-  provider is *present* with a note ("owns no water sources — record: supplied by …"),
-  because the element asks only for sources the site owns or manages; the note says to
-  map wells, intakes or rainwater harvesting if it has them.  Without that record fact
-  the element is *missing*.
+* *not applicable* — only for owned water sources: none is mapped and the site record
+  says where the water comes from (a water service provider, and the report's own
+  words quoted as the evidence) without mentioning a well, borehole or intake of the
+  site.  A record that mentions one (or no record fact at all) makes it *missing*.
+  Rainwater use the report mentions is pointed out as a source to map if the site
+  collects it.
 * Record names are matched to chain features by their most telling word (``Kuilei``
   for "Kuilei Lake"), case-insensitively.
 """
@@ -37,6 +41,8 @@ from geo.flows import WATER_BODY_KINDS, ChainNode, WaterChain
 from geo.records import SiteRecord
 
 __all__ = [
+    "RECORD_LAYER",
+    "STATUSES",
     "ChecklistFacts",
     "ElementCheck",
     "Evidence",
@@ -44,9 +50,14 @@ __all__ = [
     "build_checklist",
     "evidence_of",
     "missing_kind",
+    "score_text",
 ]
 
-Status = Literal["present", "partial", "missing"]
+Status = Literal["present", "partial", "missing", "not applicable"]
+#: Every status, best first.
+STATUSES: tuple[Status, ...] = ("present", "partial", "missing", "not applicable")
+#: ``Evidence.layer`` / ``kind`` of a fact taken from the site record (no feature).
+RECORD_LAYER = "site record"
 _AREA_MISMATCH = 0.25  # mapped vs recorded site area: more than 25 % apart is "partial"
 _NAME_STOPWORDS = {"the", "river", "lake", "and", "its", "tributaries", "of", "co", "ltd",
                    "water", "plant", "city", "section", "basin", "reservoir", "canal"}
@@ -125,14 +136,19 @@ def _node_evidence(nodes: Iterable[ChainNode]) -> tuple[Evidence, ...]:
                  for n in nodes if n.kind != "site")
 
 
+def _illustrative(evidence: Sequence[Evidence]) -> list[Evidence]:
+    return [e for e in evidence if e.accuracy == AccuracyClass.ILLUSTRATIVE.value]
+
+
 def _illustrative_caveat(evidence: Sequence[Evidence]) -> tuple[str, ...]:
-    shaky = [e for e in evidence if e.accuracy == AccuracyClass.ILLUSTRATIVE.value]
+    shaky = _illustrative(evidence)
     if not shaky:
         return ()
     names = ", ".join(e.name for e in shaky[:3]) + (
         f" and {len(shaky) - 3} more" if len(shaky) > 3 else "")
-    return (f"Rests on {len(shaky)} illustrative feature(s) placed without a source "
-            f"({names}): replace them with surveyed or official positions.",)
+    return (f"{len(shaky)} of {len(evidence)} evidence feature(s) placed illustratively "
+            f"({names}): replace with surveyed data (or official positions) — until then "
+            "this element is at most partial.",)
 
 
 def _inferred_caveat(chain: WaterChain, side: str) -> tuple[str, ...]:
@@ -172,6 +188,8 @@ def _check(element: AwsElement, status: Status, evidence: Sequence[Evidence] = (
            missing: Sequence[str] = (), caveats: Sequence[str] = (),
            notes: Sequence[str] = ()) -> ElementCheck:
     evidence = tuple(dict.fromkeys(evidence))
+    if status == "present" and _illustrative(evidence):
+        status = "partial"  # illustrative positions are not a map an auditor can rely on
     return ElementCheck(element, AWS_ELEMENTS[element], status, evidence,
                         tuple(dict.fromkeys(missing)),
                         tuple(dict.fromkeys((*_illustrative_caveat(evidence), *caveats))),
@@ -225,22 +243,108 @@ def _check_infrastructure(facts: ChecklistFacts) -> ElementCheck:
     return _check(element, "present", evidence)
 
 
+# What a record's words say about where the site's water comes from.  "well" alone is
+# not matched: "as well as" is in every report.
+_OWN_SOURCE = re.compile(
+    r"\b(?:wells|boreholes?|groundwater (?:abstraction|extraction|pumping|wells?)"
+    r"|(?:deep|tube|water|own|groundwater|private|site) well"
+    r"|(?:own|self-owned|private|site's) (?:water )?(?:intakes?|sources?)"
+    r"|self-supplied|abstracts? (?:ground|surface|river|lake) ?water)\b", re.IGNORECASE)
+_PROVIDER_WORDS = re.compile(
+    r"municipal water|tap water|water (?:company|group|supply company|utility|works)"
+    r"|water service provider|public (?:water )?supply|supplied by|local water|自来水",
+    re.IGNORECASE)
+_RAIN_USE = re.compile(
+    r"rain ?water (?:for|is (?:collected|harvested|reused)|harvest|reuse|recover|collect|recycl)"
+    r"|(?:harvest|collect|reus|recover)\w* (?:the )?rain ?water", re.IGNORECASE)
+_QUOTE_CHARS = 220
+
+
+_ABBREVIATIONS = ("co.", "ltd.", "no.", "inc.", "corp.", "st.", "e.g.", "i.e.", "approx.")
+
+
+def _sentences(text: str) -> list[str]:
+    """Sentences of report text; "Co." / "Ltd." / "No." do not end one."""
+    out: list[str] = []
+    for line in text.splitlines():
+        start = 0
+        for end in re.finditer(r"[.!?;。]\s+(?=\S)", line):
+            head = line[start:end.start() + 1]
+            if head.lower().endswith(_ABBREVIATIONS):
+                continue
+            out.append(head)
+            start = end.end()
+        out.append(line[start:])
+    return [s.strip() for s in out if s.strip()]
+
+
+def _quote(sentence: str) -> str:
+    sentence = " ".join(sentence.split())
+    return sentence if len(sentence) <= _QUOTE_CHARS else sentence[:_QUOTE_CHARS - 1] + "…"
+
+
+def _record_texts(record: SiteRecord) -> list[tuple[str, str]]:
+    """(field, text) of the record's words about its water: background and 1.1.1."""
+    texts = [("catchment_description", record.catchment_description),
+             ("site_background", record.site_background)]
+    texts += [(f"indicators[{i.id}]", i.comment) for i in record.indicators
+              if i.id.startswith("1.1.") and i.comment]
+    return [(name, text) for name, text in texts if text.strip()]
+
+
+def _first_match(record: SiteRecord, pattern: re.Pattern[str],
+                 also: str = "") -> tuple[str, str] | None:
+    """(field, quoted sentence) of the first sentence matching ``pattern`` (or ``also``)."""
+    for name, text in _record_texts(record):
+        for sentence in _sentences(text):
+            if pattern.search(sentence) or (also and also.lower() in sentence.lower()):
+                return name, _quote(sentence)
+    return None
+
+
+def _record_fact(aws_ref: str, field_name: str, text: str) -> Evidence:
+    return Evidence(RECORD_LAYER, f"{aws_ref}#{field_name}", text, "record", "record")
+
+
 def _check_owned_sources(facts: ChecklistFacts) -> ElementCheck:
     aws_ref, record, owned = facts.aws_ref, facts.record, facts.owned
     element = AwsElement.OWNED_WATER_SOURCES
     sources = [e for e in owned if e.kind == "water_source"]
+    how_to_map = (f"map the wells, intakes or rainwater harvesting the site owns or manages "
+                  f"(kind 'water_source', aws_ref = {aws_ref!r})")
     if sources:
         return _check(element, "present", sources)
-    if record is not None and record.water_service_provider.strip():
-        return _check(element, "present", caveats=(
-            "Rests on the site record, not on mapped features.",), notes=(
-            f"The site owns no water sources (record: supplied by "
-            f"{record.water_service_provider}). If it also has wells, intakes or rainwater "
-            f"harvesting it owns or manages, map them with aws_ref = {aws_ref!r}.",))
-    return _check(element, "missing", missing=(
-        "Map the wells, intakes or rainwater harvesting the site owns or manages (kind "
-        f"'water_source', aws_ref = {aws_ref!r}); if it has none because a provider supplies "
-        "it, record the water service provider in the site record.",))
+    if record is None:
+        return _check(element, "missing", missing=(
+            f"Nothing says whether the site owns water sources (no site record): {how_to_map}; "
+            "if a provider supplies all its water, import the certification report "
+            "(catchscope import-report) or record the water service provider.",))
+    own = _first_match(record, _OWN_SOURCE)
+    if own is not None:
+        return _check(element, "missing", (_record_fact(aws_ref, *own),), missing=(
+            f"The site record mentions a source of its own (“{own[1]}”, {own[0]}) but none "
+            f"is mapped: {how_to_map}.",))
+    provider = record.water_service_provider.strip()
+    if not provider:
+        return _check(element, "missing", missing=(
+            f"No water source of the site is mapped and the record names no water service "
+            f"provider: {how_to_map}; if a provider supplies all its water, record it "
+            "(water_service_provider).",))
+    said = _first_match(record, _PROVIDER_WORDS, also=_key_word(provider))
+    where = said[0] if said else "water_service_provider"
+    evidence = _record_fact(aws_ref, where, f"Site record ({where}): water supplied by "
+                                            f"{provider}, no source of its own")
+    report = f"report: “{said[1]}”" if said else f"record: water service provider {provider}"
+    notes = [f"Not applicable — the site owns no water source; its water comes from "
+             f"{provider} ({report})."]
+    rain = _first_match(record, _RAIN_USE)
+    if rain is not None:
+        quoted = ("the same sentence" if said is not None and rain[1] == said[1]
+                  else f"“{rain[1]}”")
+        notes.append(f"The record also mentions rainwater use ({quoted}): if the site "
+                     "collects rainwater itself, the collection is a source it manages — map "
+                     f"its tanks or ponds (kind 'water_source', aws_ref = {aws_ref!r}).")
+    return _check(element, "not applicable", (evidence,), notes=notes)
 
 
 def _check_provider(facts: ChecklistFacts) -> ElementCheck:
@@ -255,10 +359,11 @@ def _check_provider(facts: ChecklistFacts) -> ElementCheck:
             or g.startswith(f"site {aws_ref}: no water source")]
     caveats = _inferred_caveat(chain, "supply")
     if not plants:
-        if not provider and any(e.kind == "water_source" for e in owned):
-            return _check(element, "present", notes=(
-                "Not applicable: the site is supplied by its own sources (no provider in the "
-                "record or on the map).",))
+        own = [e for e in owned if e.kind == "water_source"]
+        if not provider and own:
+            return _check(element, "not applicable", own, notes=(
+                "Not applicable — the site is supplied by its own sources (mapped) and "
+                "neither the record nor the map names a water service provider.",))
         what = (f"Map the plant(s) of {provider} that supply the site"
                 if provider else "Record who supplies the site's water and map their plant")
         return _check(element, "missing", evidence, (
@@ -329,6 +434,18 @@ def _check_catchments(facts: ChecklistFacts) -> ElementCheck:
     status: Status = ("present" if not missing
                       else "partial" if facts.relied_on or facts.affected else "missing")
     return _check(element, status, evidence, missing, notes=notes)
+
+
+def score_text(statuses: Sequence[str]) -> str:
+    """The checklist score in words: ``"1/5 present (4 partial, 1 not applicable)"``.
+
+    Elements that do not apply are left out of the denominator.
+    """
+    statuses = list(statuses)
+    applicable = sum(s != "not applicable" for s in statuses)
+    extras = [f"{statuses.count(s)} {s}" for s in STATUSES[1:] if statuses.count(s)]
+    return (f"{statuses.count('present')}/{applicable} present"
+            + (f" ({', '.join(extras)})" if extras else ""))
 
 
 def build_checklist(facts: ChecklistFacts) -> tuple[ElementCheck, ...]:

@@ -20,8 +20,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from geo.errors import ScopeError
+from geo.errors import DataWriteError, ScopeError
 from geo.io import atomic_write_bytes
+from geo.portfolio import NOT_ASSESSED
 
 if TYPE_CHECKING:
     from geo.scope import SiteScope
@@ -34,8 +35,10 @@ __all__ = [
     "scope_markdown",
 ]
 
-_STATUS_MARK = {"present": "✅ present", "partial": "🟡 partial", "missing": "❌ missing"}
-_STATUS_STYLE = {"present": "bold green", "partial": "bold yellow", "missing": "bold red"}
+_STATUS_MARK = {"present": "✅ present", "partial": "🟡 partial", "missing": "❌ missing",
+                "not applicable": "⚪ not applicable"}
+_STATUS_STYLE = {"present": "bold green", "partial": "bold yellow", "missing": "bold red",
+                 "not applicable": "bold"}
 #: Short element names for narrow terminals (the report keeps the AWS wording).
 _SHORT = {
     "site_boundaries": "1 Site boundaries",
@@ -80,19 +83,20 @@ def scope_markdown(scope: SiteScope) -> str:
     """The assessment as a GitHub-flavoured Markdown report (values escaped)."""
     lines = [f"# Physical scope of {_md(scope.name)} ({_md(scope.aws_ref)})", ""]
     lines += [f"AWS Standard v2.0 indicator 1.1.1 checklist: **{scope.score}**.", ""]
-    lines += ["## 1.1.1 checklist", "", "| element | status | evidence | to do |",
-              "|---|---|---|---|"]
+    lines += ["## 1.1.1 checklist", "",
+              "| element | status | evidence | to do (→) · caveats (⚠) |", "|---|---|---|---|"]
     for c in scope.checklist:
         evidence = "; ".join(
             f"{_md(e.name)} ({_md(e.layer)}/{_md(e.fid)}, {_md(e.accuracy or 'accuracy ?')})"
             for e in c.evidence[:8])
         if len(c.evidence) > 8:
             evidence += f"; … {len(c.evidence) - 8} more"
-        todo = " ".join(_md(m) for m in c.missing)
+        todo = "<br>".join([*(f"→ {_md(m)}" for m in c.missing),
+                            *(f"⚠ {_md(t)}" for t in c.caveats)])
         lines.append(f"| {_md(c.title)} | {_STATUS_MARK[c.status]} | {evidence} | {todo} |")
-    caveats = [(c.title, t) for c in scope.checklist for t in (*c.caveats, *c.notes)]
+    caveats = [(c.title, t) for c in scope.checklist for t in c.notes]
     if caveats:
-        lines += ["", "Caveats and notes:", ""]
+        lines += ["", "Notes:", ""]
         lines += [f"- *{_md(title)}*: {_md(text)}" for title, text in caveats]
     one = scope.one_catchment
     lines += ["", "## 0.1.1.1 one catchment", "",
@@ -125,10 +129,31 @@ def scope_markdown(scope: SiteScope) -> str:
               "water body with its distance, or the catchment unit holding a water body's "
               "outlet).", ""]
     lines += [f"- {_md(line)}" for line in scope.chain.lines()]
+    lines += ["", _md(_link_summary(scope.chain))]
+    lines += [f"- inferred: {_md(text)}" for text in _inferred_links(scope.chain)]
     if scope.chain.gaps:
         lines += ["", "Gaps in the chain:", ""] + [f"- {_md(g)}" for g in scope.chain.gaps]
     lines += ["", f"Distances and areas measured in {scope.metric_crs}.", ""]
     return "\n".join(lines)
+
+
+def _link_summary(chain: Any) -> str:
+    explicit = sum(e.how == "explicit" for e in chain.edges)
+    return (f"{len(chain.edges)} links: {explicit} stated in the data (flows_to, supplies, "
+            f"serves, aws_ref, next_down…), {len(chain.edges) - explicit} inferred.")
+
+
+def _inferred_links(chain: Any) -> list[str]:
+    """Each inferred edge in words: which features, by which rule, how far."""
+    names = {n.fid: n.name for n in chain.nodes}
+    out = []
+    for e in chain.edges:
+        if e.how != "inferred":
+            continue
+        far = f", {e.distance_m:,.0f} m" if e.distance_m else ""
+        out.append(f"{names.get(e.source, e.source)} ⇢ {names.get(e.target, e.target)} "
+                   f"({e.via}{far}): confirm it and record it as flows_to")
+    return out
 
 
 def _klass(value: str) -> str:
@@ -188,6 +213,9 @@ def render_scope(scope: SiteScope, console: Console) -> None:
     console.print(Text("Water chain (→ stated link, ⇢ inferred)", style="bold"))
     for line in scope.chain.lines():
         console.print(Text(f"  {line}"))
+    console.print(Text(f"  {_link_summary(scope.chain)}", style="dim"))
+    for text in _inferred_links(scope.chain):
+        console.print(Text(f"  inferred: {text}", style="dim"))
     for gap in scope.chain.gaps:
         console.print(Text(f"  gap: {gap}", style="yellow"))
     console.print(Text(f"Distances and areas in {scope.metric_crs}.", style="dim"))
@@ -210,35 +238,55 @@ def _render_iwras(scope: SiteScope, console: Console) -> None:
 
 def render_portfolio(table: pd.DataFrame, console: Console) -> None:
     """Print the portfolio (one row per site) as a compact rich table; the CSV has it all."""
+    if table.empty:
+        console.print("No sites in this workspace yet: import a certification report "
+                      "(catchscope import-report) or draw site parcels with an aws_ref.")
+        return
     out = Table(title=f"Portfolio: {len(table)} site(s)")
     out.add_column("site", ratio=3, min_width=10)
     out.add_column("catchment", ratio=2, min_width=8)
     out.add_column("one\nunit")
-    out.add_column("1.1.1")
+    out.add_column("1.1.1", no_wrap=True, min_width=9)
     bands = [c for c in table.columns if c.startswith("iwras_within_")]
     out.add_column("IWRA\nsite", justify="right")
     for column in bands:
         out.add_column("IWRA\n≤" + column.removeprefix("iwras_within_").removesuffix("km"),
                        justify="right")
     out.add_column("gaps", justify="right")
-    problems = "problem" in table.columns and table["problem"].astype(bool).any()
-    if problems:
-        out.add_column("problem", ratio=1)
     for row in table.to_dict(orient="records"):
-        cells = [Text(f"{row['aws_ref']}\n{row['name']}"), Text(str(row["catchment_unit"])),
+        cells: list[Text | str] = [
+                 Text(f"{row['aws_ref']}\n{row['name']}"), Text(str(row["catchment_unit"])),
                  Text(str(row["single_catchment"]),
                       style="green" if row["single_catchment"] == "yes" else "red"),
-                 Text(str(row["checklist"]).replace(" present", "")),
+                 _checklist_cell(row),
                  str(row["iwras_onsite"]), *(str(row[c]) for c in bands),
-                 str(row["chain_gaps"])]
-        if problems:
-            cells.append(Text(str(row["problem"])))
+                 "" if pd.isna(row["chain_gaps"]) else str(row["chain_gaps"])]
         out.add_row(*cells)
     console.print(out)
     console.print(Text("one unit: all parcels in one catchment unit (0.1.1.1); 1.1.1: elements "
-                       "present of 6; IWRA site: on-site IWRAs; IWRA ≤ n: IWRAs within n km "
-                       "(cumulative); gaps: where the water chain could not be followed.",
-                       style="dim"))
+                       "present of those that apply, then partial / missing / n/a; IWRA site: "
+                       "on-site IWRAs; IWRA ≤ n: IWRAs within n km (cumulative); gaps: where "
+                       "the water chain could not be followed.", style="dim"))
+    # Problems under the table, in full: a column would be a sliver at 80 characters.
+    for row in table.to_dict(orient="records"):
+        if row.get("problem"):
+            failed = str(row["checklist"]) == NOT_ASSESSED
+            console.print(Text.assemble((f"{row['aws_ref']}: ",
+                                         "bold red" if failed else "bold yellow"),
+                                        str(row["problem"])))
+
+
+def _checklist_cell(row: dict[str, Any]) -> Text:
+    """``1/5 ✓`` over ``4 partial`` …: the 1.1.1 score, short enough for 80 columns."""
+    if pd.isna(row.get("present")):
+        return Text(str(row["checklist"]).replace(" ", "\n"), style="red")
+    applicable = int(row["present"]) + int(row["partial"]) + int(row["missing"])
+    parts = [f"{row['present']}/{applicable} ✓"]
+    parts += [f"{row[key]} {label}" for key, label in (
+        ("partial", "partial"), ("missing", "missing"), ("not_applicable", "n/a")) if row[key]]
+    style = ("green" if row["present"] == applicable
+             else "red" if row["missing"] else "yellow")
+    return Text("\n".join(parts), style=style)
 
 
 # --- the command ------------------------------------------------------------------------
@@ -247,6 +295,17 @@ def render_portfolio(table: pd.DataFrame, console: Console) -> None:
 def _write(path: Path, payload: bytes, overwrite: bool, console: Console) -> None:
     atomic_write_bytes(path, payload, overwrite=overwrite)
     console.print(Text(f"Wrote {path}"))
+
+
+def _refuse_failed_sites(table: pd.DataFrame) -> None:
+    """Exit status 1 when some sites could not be assessed (after the table is out)."""
+    failed = table.loc[table["checklist"] == NOT_ASSESSED, "aws_ref"].astype(str).tolist()
+    if failed:
+        raise ScopeError(
+            f"{len(failed)} of {len(table)} site(s) could not be assessed: "
+            + ", ".join(failed[:10]) + (" …" if len(failed) > 10 else "")
+            + ". The others were; the lines above (and the CSV's problem column) say what "
+            "to fix.")
 
 
 def run_scope_command(
@@ -263,15 +322,24 @@ def run_scope_command(
 ) -> None:
     """What ``catchscope scope`` does: assess one site or all, print, write files.
 
+    Exit status (through the CLI): 0 when everything was assessed and written; 1 on bad
+    input, and with ``--all`` when some sites could not be assessed (the table and the
+    CSV are still printed and written, their rows saying why).
+
     Raises
     ------
     GeoError
-        On any bad input (unknown site, no parcels, cycles, bad bands, existing file).
+        On any bad input (unknown site, no parcels, cycles, bad bands, existing file), and
+        with ``--all`` after the output when some sites could not be assessed.
     """
     from geo.scope import assess_all, assess_site
     from geo.workspace import open_workspace
 
     band_values = parse_bands(bands)
+    # Refuse an existing output before the work, not after it.
+    for path in (csv_path, md_path, None if json_path in (None, "-") else Path(json_path)):
+        if path is not None and path.exists() and not overwrite:
+            raise DataWriteError(f"{path} already exists; pass --overwrite to replace it.")
     if all_sites and aws_ref:
         raise ScopeError("Give either a site (e.g. AWS-000521) or --all, not both.")
     if not all_sites and not aws_ref:
@@ -293,6 +361,7 @@ def run_scope_command(
         render_portfolio(table, console)
         if csv_path is not None:
             _write(csv_path, table.to_csv(index=False).encode("utf-8"), overwrite, console)
+        _refuse_failed_sites(table)
         return
     if csv_path is not None:
         raise ScopeError("--csv writes the portfolio table: use it with --all.")

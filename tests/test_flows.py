@@ -139,7 +139,9 @@ def test_flows_to_cycle_is_refused() -> None:
     frame = chain_features()
     frame.loc[frame["fid"] == "river_z", "flows_to"] = "lake"
     graph = build_flow_graph(frame, site_names={"S1": "Site one"})
-    with pytest.raises(FlowNetworkError, match=r"form a cycle among: .*lake"):
+    with pytest.raises(FlowNetworkError, match=r"water chain of S1 goes round in a cycle: "
+                       r"Small Lake \(lake, layer lakes\) —flows_to→ Small River \(river_z, "
+                       r"layer rivers\) —flows_to→ Small Lake .*fix the flows_to"):
         water_chain(graph, "S1")
 
 

@@ -143,14 +143,20 @@ def test_checklist_chain_units_and_iwras(scope_one: SiteScope) -> None:
     assert len(scope.checklist) == 6
     assert status[AwsElement.SITE_BOUNDARIES] == "present"
     assert status[AwsElement.INFRASTRUCTURE] == "missing"   # no pipe / facility of the site
-    assert status[AwsElement.OWNED_WATER_SOURCES] == "present"  # record: provider supplies it
-    assert "owns no water sources" in scope.element("owned_water_sources").notes[0]
+    # the record names a provider and no source of its own: not applicable, the record as evidence
+    owned = scope.element("owned_water_sources")
+    assert status[AwsElement.OWNED_WATER_SOURCES] == "not applicable"
+    assert owned.notes[0].startswith("Not applicable — the site owns no water source; its water "
+                                     "comes from City Water Group (record: water service "
+                                     "provider City Water Group)")
+    assert [(e.layer, e.fid, e.kind) for e in owned.evidence] == [
+        ("site record", f"{REF}#water_service_provider", "record")]
     assert status[AwsElement.SERVICE_PROVIDER] == "present"
     assert status[AwsElement.DISCHARGE] == "partial"         # the far outfall is a gap
     discharge = scope.element(AwsElement.DISCHARGE)
     assert any("Far outfall (dp_far): no water body within 1000 m" in m for m in discharge.missing)
     assert any("illustrative" in c for c in discharge.caveats)
-    assert scope.score == "4/6 present"
+    assert scope.score == "3/5 present (1 partial, 1 missing, 1 not applicable)"
     # the intake in another basin counts: relied on = its unit (nothing upstream of it)
     assert [u.fid for u in scope.relied_on] == ["u_x"]
     assert "contains intake Far intake" in scope.relied_on[0].why
@@ -277,7 +283,9 @@ def test_bad_bands_are_refused(workspace: Path) -> None:
 def test_to_dict_is_json_and_markdown_reads(workspace: Path) -> None:
     scope = assess_site(workspace, REF, bands_km=[2, 20])
     data = json.loads(json.dumps(scope.to_dict()))
-    assert data["score"] == "4/6 present"
+    assert data["score"] == "3/5 present (1 partial, 1 missing, 1 not applicable)"
+    assert data["status_counts"] == {"present": 3, "partial": 1, "missing": 1,
+                                     "not applicable": 1}
     assert data["settings"]["bands_km"] == [2.0, 20.0]
     assert data["checklist"][0]["status"] == "present"
     assert data["iwras"][0]["fid"] == "iw_touch"
@@ -314,7 +322,7 @@ def run_cli(*args: str) -> Any:
 def test_cli_report_json_md_and_no_overwrite(workspace: Path, tmp_path: Path) -> None:
     shown = run_cli("scope", REF, "-w", str(workspace))
     assert shown.exit_code == 0, shown.output
-    assert "1.1.1 checklist" in shown.output and "4/6 present" in shown.output
+    assert "1.1.1 checklist" in shown.output and "3/5 present" in shown.output
     piped = run_cli("scope", REF, "--json", "-", "-w", str(workspace))
     assert piped.exit_code == 0
     assert json.loads(piped.stdout)["aws_ref"] == REF
@@ -395,8 +403,19 @@ def test_demo_both_sites_in_the_kunshan_section(demo: dict[str, SiteScope]) -> N
         assert scope.one_catchment.ok
         assert scope.one_catchment.units == ("cu-wusong-kunshan",)
         assert "Kunshan section" in scope.one_catchment.unit_names[0]
-        assert scope.score == "6/6 present"
-        assert any("illustrative" in c for c in scope.element("site_boundaries").caveats)
+        # the demo's site-scale features are illustrative: never a clean "present"
+        assert scope.score == "1/5 present (4 partial, 1 not applicable)"
+        for element in ("site_boundaries", "infrastructure", "service_provider", "discharge"):
+            check = scope.element(element)
+            assert check.status == "partial" and not check.missing
+            assert any("placed illustratively" in c and "replace with surveyed data" in c
+                       for c in check.caveats)
+        assert scope.element("catchments").status == "present"       # derived units
+        owned = scope.element("owned_water_sources")
+        assert owned.status == "not applicable"
+        assert owned.evidence[0].fid == f"{scope.aws_ref}#catchment_description"
+        assert "municipal water" in owned.notes[0] and "Kunshan Water Group" in owned.notes[0]
+        assert "rainwater" in owned.notes[1]
 
 
 def test_demo_iwras(demo: dict[str, SiteScope]) -> None:
@@ -457,3 +476,129 @@ def test_demo_portfolio() -> None:
     table = assess_all(None).set_index("aws_ref")
     assert table.loc[["AWS-000521", "AWS-000522"], "single_catchment"].tolist() == ["yes"] * 2
     assert (table.loc[["AWS-000521", "AWS-000522"], "iwras_onsite"] >= 1).all()
+
+
+# --- honest portfolio, clear refusals ------------------------------------------------------
+
+
+def _with_broken_site(root: Path) -> Path:
+    """The test layers plus a third site whose outfall leads into a lake ↔ river cycle."""
+    ws_layers = layers()
+    kind, sites, extra = ws_layers["sites"]
+    sites = pd.concat([sites, frame([{"fid": "r1", "name": "Broken block", "aws_ref": "AWS-000003",
+                                      "geometry": box(120.70, 31.40, 120.702, 31.402)}])],
+                      ignore_index=True)
+    ws_layers["sites"] = (kind, gpd.GeoDataFrame(sites, crs="EPSG:4326"), extra)
+    dps = ws_layers["discharge_points"][1]
+    ws_layers["discharge_points"] = ("discharge_point", gpd.GeoDataFrame(pd.concat([dps, frame([
+        {"fid": "dp_loop", "name": "Loop outfall", "aws_ref": "AWS-000003",
+         "flows_to": "lake_loop", "geometry": Point(120.703, 31.401)}])], ignore_index=True),
+        crs="EPSG:4326"), {})
+    lakes = ws_layers["lakes"][1]
+    ws_layers["lakes"] = ("lake", gpd.GeoDataFrame(pd.concat([lakes, frame([
+        {"fid": "lake_loop", "name": "Loop Lake", "flows_to": "river_loop",
+         "geometry": box(120.704, 31.40, 120.71, 31.405)}])], ignore_index=True),
+        crs="EPSG:4326"), {})
+    rivers = ws_layers["rivers"][1]
+    ws_layers["rivers"] = ("river", gpd.GeoDataFrame(pd.concat([rivers, frame([
+        {"fid": "river_loop", "name": "Loop River", "flows_to": "lake_loop",
+         "geometry": LineString([(120.71, 31.402), (120.75, 31.402)])}])], ignore_index=True),
+        crs="EPSG:4326"), {})
+    return build_workspace(root, ws_layers, [RECORD, RECORD2])
+
+
+def test_portfolio_reports_a_broken_site_and_assesses_the_others(tmp_path: Path) -> None:
+    root = _with_broken_site(tmp_path / "ws")
+    with pytest.raises(FlowNetworkError, match=r"water chain of AWS-000003 goes round in a "
+                       r"cycle: Loop Lake \(lake_loop, layer lakes\) —flows_to→ Loop River"):
+        assess_site(root, "AWS-000003")
+    table = assess_all(root).set_index("aws_ref")
+    assert table.loc["AWS-000003", "checklist"] == "not assessed"
+    assert "could not be assessed" in table.loc["AWS-000003", "problem"]
+    assert "fix the flows_to" in table.loc["AWS-000003", "problem"]
+    assert pd.isna(table.loc["AWS-000003", "present"])             # empty, not a zero
+    assert table.loc["AWS-000003", "single_catchment"] == "yes"     # what could be judged is
+    assert table.loc[REF, "checklist"] == assess_site(root, REF).score
+    assert table.loc[REF, "problem"] == ""
+    # the command prints the table and writes the CSV, then exits 1 naming the site
+    out = tmp_path / "portfolio.csv"
+    result = run_cli("scope", "--all", "--csv", str(out), "-w", str(root))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "1 of 3 site(s) could not be assessed: AWS-000003" in result.output
+    assert "Portfolio: 3 site(s)" in result.output
+    assert "AWS-000003: could not be assessed: The water chain of AWS-000003" in " ".join(
+        result.output.split())
+    written = pd.read_csv(out).set_index("aws_ref")
+    assert written.loc["AWS-000003", "checklist"] == "not assessed"
+    assert written.loc[REF, "present"] == 3
+
+
+def test_existing_csv_is_refused_before_the_work(workspace: Path, tmp_path: Path) -> None:
+    out = tmp_path / "p.csv"
+    out.write_text("keep me", encoding="utf-8")
+    seen: list[int] = []
+    import geo.portfolio
+
+    original = geo.portfolio.assess_all
+
+    def spy(*args: Any, **kwargs: Any) -> pd.DataFrame:
+        seen.append(1)
+        return original(*args, **kwargs)
+
+    geo.portfolio.assess_all = spy  # type: ignore[assignment]
+    try:
+        result = run_cli("scope", "--all", "--csv", str(out), "-w", str(workspace))
+    finally:
+        geo.portfolio.assess_all = original  # type: ignore[assignment]
+    assert result.exit_code == 1 and "already exists" in result.output
+    assert out.read_text(encoding="utf-8") == "keep me" and not seen
+
+
+@pytest.mark.parametrize("typed", ["aws-000001", "AWS-1", "000001"])
+def test_a_mistyped_site_is_pointed_to_the_right_one(workspace: Path, typed: str) -> None:
+    with pytest.raises(SiteNotFoundError, match=r"Did you mean AWS-000001\? Sites: AWS-000001, "
+                       r"AWS-000002"):
+        assess_site(workspace, typed)
+    result = run_cli("scope", typed, "-w", str(workspace))
+    assert result.exit_code == 1 and "Did you mean AWS-000001?" in result.output
+
+
+def test_a_broken_link_is_a_gap_in_words(tmp_path: Path) -> None:
+    ws_layers = layers()
+    ws_layers["lakes"][1].loc[0, "flows_to"] = "river_nowhere"
+    root = build_workspace(tmp_path / "ws", ws_layers, [RECORD])
+    scope = assess_site(root, REF)
+    gap = "Site Lake (lake_l): flows_to = 'river_nowhere' names no feature or site"
+    assert any(gap in g for g in scope.chain.gaps)
+    assert any(gap in m for m in scope.element("discharge").missing)
+    shown = run_cli("scope", REF, "-w", str(root))
+    assert shown.exit_code == 0 and "river_nowhere" in shown.output
+
+
+def test_chain_edges_say_explicit_or_inferred(scope_one: SiteScope) -> None:
+    edges = scope_one.to_dict()["chain"]["edges"]
+    kinds = {(e["source"], e["target"]): (e["how"], e["via"]) for e in edges}
+    assert kinds[("intake_x", "plant")] == ("explicit", "flows_to")
+    assert kinds[("dp_rain", "lake_l")] == ("explicit", "flows_to")
+    assert kinds[("river_x", "intake_x")] == ("inferred", "nearest water body")
+    inferred = [e for e in edges if e["how"] == "inferred"]
+    assert all(e["distance_m"] is not None for e in inferred)
+    md = scope_one.to_markdown()
+    assert f"{len(edges)} links: {len(edges) - len(inferred)} stated in the data" in md
+    assert "- inferred: Far River ⇢ Far intake (nearest water body, " in md
+    assert "⚪ not applicable" in md
+
+
+def test_onsite_tolerance_decides_a_near_iwra(make_workspace: Any) -> None:
+    ws_layers = layers()
+    # 30 m east of parcel p2's east edge (lon 120.750) at 31.246° N
+    east = 120.750 + 30 / (111_320 * math.cos(math.radians(31.246)))
+    ws_layers["iwras"] = ("iwra", frame([{"fid": "iw30", "name": "Close marsh",
+                                          "geometry": box(east, 31.2455, east + 0.001,
+                                                          31.2465)}]), {})
+    root = make_workspace(layers=ws_layers, records=[RECORD])
+    default = assess_site(root, REF).iwras.set_index("fid").loc["iw30"]
+    assert default["classification"] == "onsite"                     # within 50 m
+    assert default["distance_m"] == pytest.approx(30.0, abs=0.5)
+    strict = assess_site(root, REF, onsite_tolerance_m=10).iwras.set_index("fid").loc["iw30"]
+    assert strict["classification"] == "catchment" and strict["band_km"] == 1.0
