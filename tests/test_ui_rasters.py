@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 
@@ -62,8 +63,8 @@ def test_demo_delineation_says_too_coarse_and_too_flat(demo_has_dem: None) -> No
     at = _delineate(_app().run(), "120.95, 31.18")
     warnings = " ".join(w.value for w in at.warning)
     assert "too coarse" in warnings and "too flat" in warnings
-    metrics = {m.label: m.value for m in at.metric}
-    assert set(metrics) == {"Area", "DEM cell", "Snapped by"}
+    summary = next(m.value for m in at.markdown if m.value.startswith("**Area**"))
+    assert "km²" in summary and "**DEM cell** 20," in summary and "**snapped by**" in summary
     assert "Requested outlet: 120.950000, 31.180000" in at.text[0].value
     assert any("read-only" in c.value for c in at.caption)  # the demo is not written to
 
@@ -72,9 +73,10 @@ def test_tilted_plane_workspace_gives_the_whole_grid_and_adds_a_layer(tmp_path: 
     root = build_raster_workspace(tmp_path / "ws")
     lon, lat = cell_lonlat(2, 3)  # near the outlet cell (0, 0): snaps to it
     at = _delineate(_open_folder(_app().run(), root), f"{lon:.6f}, {lat:.6f}", snap=200)
-    metrics = {m.label: m.value for m in at.metric}
-    assert float(metrics["Area"].split()[0]) == pytest.approx(PLANE_KM2, rel=0.02)
-    assert metrics["DEM cell"] == "30 m"
+    summary = next(m.value for m in at.markdown if m.value.startswith("**Area**"))
+    area = float(re.search(r"\*\*Area\*\* ([\d.,]+) km²", summary).group(1))
+    assert area == pytest.approx(PLANE_KM2, rel=0.02)
+    assert "**DEM cell** 30 m" in summary
     warnings = " ".join(w.value for w in at.warning)
     assert "too coarse" not in warnings and "too flat" not in warnings
     assert any("resolves this catchment" in s.value for s in at.success)

@@ -10,7 +10,7 @@
 * :func:`rasters_tab` — zonal statistics per site parcel, catchment unit and IWRA.
 
 Everything from data is shown through widgets that render text (``st.dataframe``,
-``st.text``, ``st.metric``) or escaped Markdown; nothing reaches ``unsafe_allow_html``.
+``st.text``) or escaped Markdown (numbers only); nothing reaches ``unsafe_allow_html``.
 """
 
 from __future__ import annotations
@@ -205,10 +205,10 @@ def _requested_outlet(choice: state.Choice, returned: dict | None,
 def _show_result(choice: state.Choice, result: dict[str, Any]) -> None:
     frame: gpd.GeoDataFrame = result["frame"]
     row = frame.iloc[0]
-    cols = st.columns(3)
-    cols[0].metric("Area", f"{row['area_km2']:,.3f} km²")
-    cols[1].metric("DEM cell", f"{row['dem_resolution_m']:,.0f} m")
-    cols[2].metric("Snapped by", f"{row['snap_distance_m']:,.0f} m")
+    # Numbers we computed (no text from data): safe as Markdown; metrics truncate here.
+    st.markdown(f"**Area** {row['area_km2']:,.3f} km² · **DEM cell** "
+                f"{row['dem_resolution_m']:,.0f} m · **snapped by** "
+                f"{row['snap_distance_m']:,.0f} m")
     dem = choice.workspace.specs.get(result["dem"])
     st.text(f"Requested outlet: {row['requested_lon']:.6f}, {row['requested_lat']:.6f}\n"
             f"Snapped outlet:   {row['outlet_lon']:.6f}, {row['outlet_lat']:.6f}\n"
