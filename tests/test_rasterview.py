@@ -74,7 +74,7 @@ def build_raster_workspace(root: Path) -> Path:
     """A workspace with a parcel, a catchment unit, an IWRA, a DEM and a land-cover raster.
 
     The DEM is :func:`tilted_plane` on a 30 m UTM grid; the parcel covers cells rows
-    5–14 × cols 10–19, the unit the west half (cols 0–24), the IWRA rows 20–29 × cols 30–39.
+    5–14 × cols 10–19, the unit the west half (cols 0–24), the IWRA rows 20–29 × cols 20–29.
     """
     (root / "layers").mkdir(parents=True, exist_ok=True)
     (root / "data" / "sites").mkdir(parents=True, exist_ok=True)
@@ -87,7 +87,7 @@ def build_raster_workspace(root: Path) -> Path:
             geometry=[cell_box(0, 0, 40, 25)], crs="EPSG:4326")),
         "iwras": ("iwra", gpd.GeoDataFrame(
             {"fid": ["i1"], "name": ["Wetland"], "category": ["wetland"]},
-            geometry=[cell_box(20, 30, 10, 10)], crs="EPSG:4326")),
+            geometry=[cell_box(20, 20, 10, 10)], crs="EPSG:4326")),
     }
     for layer_id, (kind, frame) in vectors.items():
         frame.to_file(root / "data" / f"{layer_id}.geojson", engine="pyogrio")
