@@ -166,6 +166,7 @@ def main() -> None:
           f"in {time.perf_counter() - t0:.1f} s (not timed below)")
     stages: list[tuple[float, str]] = []
     start = time.perf_counter()
+    cpu_start = time.process_time()
     ws = open_workspace(root)
     opened = time.perf_counter()
 
@@ -175,6 +176,7 @@ def main() -> None:
 
     table = assess_all(ws, progress=progress)
     end = time.perf_counter()
+    cpu = time.process_time() - cpu_start
     print(f"open_workspace (catalogue + {len(ws.records)} records): {opened - start:6.2f} s")
     last = opened
     for stamp, message in stages:
@@ -182,7 +184,8 @@ def main() -> None:
         last = stamp
     print(f"assess_all total:                  {end - opened:6.2f} s")
     print(f"scope --all equivalent (open + assess_all): {end - start:.2f} s for "
-          f"{len(table)} sites")
+          f"{len(table)} sites ({cpu:.2f} s CPU; load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
     band_cols = [c for c in table.columns if c.startswith("iwras_")]
     print("IWRAs per site (mean):", {c: round(float(table[c].mean()), 1) for c in band_cols})
     print("single catchment:", table["single_catchment"].value_counts().to_dict(),

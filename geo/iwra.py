@@ -333,13 +333,16 @@ def iwra_relations(
                              + " (discharge chain)")
         else:
             up, down = fid in in_units["up"], fid in in_units["down"]
-            parts = []
-            if up:
-                parts.append("in " + ", ".join(dict.fromkeys(in_units["up"][fid]))
-                             + " (relied on)")
-            if down:
-                parts.append("in " + ", ".join(dict.fromkeys(in_units["down"][fid]))
-                             + " (affected)")
+            ups = list(dict.fromkeys(in_units["up"].get(fid, [])))
+            downs = list(dict.fromkeys(in_units["down"].get(fid, [])))
+            if up and down and ups == downs:  # one unit both relied on and affected
+                parts = ["in " + ", ".join(ups) + " (relied on and affected)"]
+            else:
+                parts = []
+                if up:
+                    parts.append("in " + ", ".join(ups) + " (relied on)")
+                if down:
+                    parts.append("in " + ", ".join(downs) + " (affected)")
         relation.append("both" if up and down else "upstream of water source" if up
                         else "downstream of discharge" if down else "neither")
         via.append("; ".join(parts))

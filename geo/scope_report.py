@@ -227,13 +227,28 @@ def _render_iwras(scope: SiteScope, console: Console) -> None:
         return
     table = Table(title=f"IWRAs (on-site within {scope.onsite_tolerance_m:g} m; bands "
                   + ", ".join(f"{b:g} km" for b in scope.bands_km) + ")")
-    for column in ("IWRA", "category", "class", "distance m", "band", "relation"):
-        table.add_column(column, justify="right" if column == "distance m" else "left")
+    for column in ("IWRA (category)", "class", "distance m", "band", "relation"):
+        table.add_column(column, justify="right" if column == "distance m" else "left",
+                         ratio=3 if column == "relation" else 2 if column[0] == "I" else None)
     for r in scope.iwras.to_dict(orient="records"):
-        table.add_row(Text(str(r["name"])), Text(str(r["category"] or "")),
-                      _klass(r["classification"]), f"{r['distance_m']:,.0f}",
-                      _band(r["band_km"]), Text(str(r["relation"])))
+        name = Text(str(r["name"]))
+        if r["category"]:
+            name.append(f"\n({r['category']})", style="dim")
+        table.add_row(name, _klass(r["classification"]), f"{r['distance_m']:,.0f}",
+                      _band(r["band_km"]), _relation_cell(r))
     console.print(table)
+    console.print(Text("relation: meets a chain feature (intake, outfall, receiving water), "
+                       "else shares a catchment unit the site relies on / affects — as coarse "
+                       "as the units.", style="dim"))
+
+
+def _relation_cell(row: dict[str, Any]) -> Text:
+    """The relation and, dimmed under it, what it rests on."""
+    cell = Text(str(row["relation"]))
+    via = str(row.get("relation_via") or "")
+    if via:
+        cell.append("\n" + via, style="dim")
+    return cell
 
 
 def render_portfolio(table: pd.DataFrame, console: Console) -> None:

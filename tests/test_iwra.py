@@ -119,4 +119,5 @@ def test_relations_from_chain_contact_then_units() -> None:
     assert out.loc["in_side", "relation"] == "neither"
     assert out.loc["on_lake", "relation"] == "downstream of discharge"  # chain decides
     assert "Site Lake" in out.loc["on_lake", "relation_via"]
-    assert "Mid (relied on)" in out.loc["in_mid", "relation_via"]
+    assert out.loc["in_mid", "relation_via"] == "in Mid (relied on and affected)"
+    assert out.loc["in_up", "relation_via"] == "in Up (relied on)"
