@@ -533,25 +533,36 @@ def test_portfolio_reports_a_broken_site_and_assesses_the_others(tmp_path: Path)
     assert written.loc[REF, "present"] == 3
 
 
-def test_existing_csv_is_refused_before_the_work(workspace: Path, tmp_path: Path) -> None:
+def test_existing_csv_is_refused_before_the_work(workspace: Path, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import geo.scope
+
     out = tmp_path / "p.csv"
     out.write_text("keep me", encoding="utf-8")
     seen: list[int] = []
-    import geo.portfolio
-
-    original = geo.portfolio.assess_all
+    original = geo.scope.assess_all
 
     def spy(*args: Any, **kwargs: Any) -> pd.DataFrame:
         seen.append(1)
         return original(*args, **kwargs)
 
-    geo.portfolio.assess_all = spy  # type: ignore[assignment]
-    try:
-        result = run_cli("scope", "--all", "--csv", str(out), "-w", str(workspace))
-    finally:
-        geo.portfolio.assess_all = original  # type: ignore[assignment]
+    monkeypatch.setattr(geo.scope, "assess_all", spy)
+    result = run_cli("scope", "--all", "--csv", str(out), "-w", str(workspace))
     assert result.exit_code == 1 and "already exists" in result.output
     assert out.read_text(encoding="utf-8") == "keep me" and not seen
+    # with --overwrite the same spy sees the work done
+    assert run_cli("scope", "--all", "--csv", str(out), "--overwrite",
+                   "-w", str(workspace)).exit_code == 0
+    assert seen and out.read_text(encoding="utf-8").startswith("aws_ref,")
+
+
+def test_empty_workspace_portfolio_says_so(tmp_path: Path) -> None:
+    root = build_workspace(tmp_path / "ws", {}, [])
+    assert assess_all(root).empty
+    result = run_cli("scope", "--all", "-w", str(root))
+    assert result.exit_code == 0 and "No sites in this workspace yet" in result.output
+    result = run_cli("scope", REF, "-w", str(root))
+    assert result.exit_code == 1 and "this workspace has no sites yet" in result.output
 
 
 @pytest.mark.parametrize("typed", ["aws-000001", "AWS-1", "000001"])
