@@ -304,8 +304,9 @@ def export(choice: state.Choice, scope: Any) -> None:
                "browser.")
     if st.button("Prepare the map as HTML", key="export_html"):
         try:
+            drawn = [*choice.layers, *st.session_state.get("rasters_drawn", ())]  # + rasters
             fmap = build_map(choice.workspace, scope if scope is not None else choice.site,
-                             basemap=choice.basemap, layers=choice.layers, for_export=True)
+                             basemap=choice.basemap, layers=drawn, for_export=True)
             page = map_html(fmap)
         except GeoError as err:
             st.error(str(err))

@@ -71,6 +71,7 @@ def sidebar(choice: state.Choice) -> RasterChoice:
         opacity = st.slider("Raster opacity", 0, 100, 70, step=5, format="%d%%",
                             key="raster_opacity",
                             help="The legend on the map has a slider too (no rerun).")
+    st.session_state["rasters_drawn"] = tuple(chosen)  # the "map as shown" HTML export
     return RasterChoice(layers=tuple(chosen), opacity=opacity / 100)
 
 
