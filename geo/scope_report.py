@@ -251,13 +251,20 @@ def _relation_cell(row: dict[str, Any]) -> Text:
     return cell
 
 
-def render_portfolio(table: pd.DataFrame, console: Console) -> None:
-    """Print the portfolio (one row per site) as a compact rich table; the CSV has it all."""
+def render_portfolio(table: pd.DataFrame, console: Console, *, max_rows: int = 60) -> None:
+    """Print the portfolio (one row per site) as a compact rich table; the CSV has it all.
+
+    Beyond ``max_rows`` sites only the first rows are drawn (a terminal table of 1,000
+    sites is unreadable and takes rich seconds to lay out) and a summary says the rest is
+    in the CSV; sites that could not be assessed are always listed.
+    """
     if table.empty:
         console.print("No sites in this workspace yet: import a certification report "
                       "(catchscope import-report) or draw site parcels with an aws_ref.")
         return
-    out = Table(title=f"Portfolio: {len(table)} site(s)")
+    shown = table.head(max_rows)
+    out = Table(title=f"Portfolio: {len(table)} site(s)"
+                + (f", the first {len(shown)} shown" if len(shown) < len(table) else ""))
     out.add_column("site", ratio=3, min_width=10)
     out.add_column("catchment", ratio=2, min_width=8)
     out.add_column("one\nunit")
@@ -268,7 +275,7 @@ def render_portfolio(table: pd.DataFrame, console: Console) -> None:
         out.add_column("IWRA\n≤" + column.removeprefix("iwras_within_").removesuffix("km"),
                        justify="right")
     out.add_column("gaps", justify="right")
-    for row in table.to_dict(orient="records"):
+    for row in shown.to_dict(orient="records"):
         cells: list[Text | str] = [
                  Text(f"{row['aws_ref']}\n{row['name']}"), Text(str(row["catchment_unit"])),
                  Text(str(row["single_catchment"]),
@@ -282,13 +289,29 @@ def render_portfolio(table: pd.DataFrame, console: Console) -> None:
                        "present of those that apply, then partial / missing / n/a; IWRA site: "
                        "on-site IWRAs; IWRA ≤ n: IWRAs within n km (cumulative); gaps: where "
                        "the water chain could not be followed.", style="dim"))
+    console.print(Text(_portfolio_summary(table), style="bold"))
     # Problems under the table, in full: a column would be a sliver at 80 characters.
-    for row in table.to_dict(orient="records"):
-        if row.get("problem"):
-            failed = str(row["checklist"]) == NOT_ASSESSED
-            console.print(Text.assemble((f"{row['aws_ref']}: ",
-                                         "bold red" if failed else "bold yellow"),
-                                        str(row["problem"])))
+    failed = table["checklist"].astype(str) == NOT_ASSESSED
+    noted = table[failed | (table.index.isin(shown.index) & table["problem"].astype(bool))]
+    for row in noted.to_dict(orient="records"):
+        bad = str(row["checklist"]) == NOT_ASSESSED
+        console.print(Text.assemble((f"{row['aws_ref']}: ", "bold red" if bad else "bold yellow"),
+                                    str(row["problem"])))
+    if len(shown) < len(table):
+        console.print(Text(f"… {len(table) - len(shown)} more site(s) not drawn: the CSV "
+                           "(--csv PATH) has every row and column.", style="dim"))
+
+
+def _portfolio_summary(table: pd.DataFrame) -> str:
+    """One line over all sites: one catchment, fully present, problems, not assessed."""
+    failed = int((table["checklist"].astype(str) == NOT_ASSESSED).sum())
+    assessed = table[table["checklist"].astype(str) != NOT_ASSESSED]
+    complete = int((assessed["present"] == assessed[["present", "partial", "missing"]]
+                    .sum(axis=1)).sum())
+    problems = int(table["problem"].astype(bool).sum()) - failed
+    return (f"{len(table)} site(s): {int((table['single_catchment'] == 'yes').sum())} in one "
+            f"catchment unit; {complete} with every applicable 1.1.1 element present; "
+            f"{problems} with a problem noted; {failed} not assessed.")
 
 
 def _checklist_cell(row: dict[str, Any]) -> Text:

@@ -613,3 +613,21 @@ def test_onsite_tolerance_decides_a_near_iwra(make_workspace: Any) -> None:
     assert default["distance_m"] == pytest.approx(30.0, abs=0.5)
     strict = assess_site(root, REF, onsite_tolerance_m=10).iwras.set_index("fid").loc["iw30"]
     assert strict["classification"] == "catchment" and strict["band_km"] == 1.0
+
+
+def test_long_portfolio_draws_the_first_rows_and_lists_every_failure(workspace: Path) -> None:
+    from rich.console import Console
+
+    from geo.scope_report import render_portfolio
+
+    table = assess_all(workspace)
+    many = pd.concat([table] * 3, ignore_index=True)
+    many.loc[5, ["checklist", "problem"]] = ["not assessed", "could not be assessed: loop"]
+    many.loc[5, ["present", "partial", "missing", "not_applicable", "chain_gaps"]] = pd.NA
+    console = Console(record=True, width=100)
+    render_portfolio(many, console, max_rows=2)
+    text = " ".join(console.export_text().split())
+    assert "Portfolio: 6 site(s), the first 2 shown" in text
+    assert "… 4 more site(s) not drawn: the CSV (--csv PATH) has every row" in text
+    assert f"{many.loc[5, 'aws_ref']}: could not be assessed: loop" in text
+    assert "6 site(s): 3 in one catchment unit;" in text and "1 not assessed." in text
