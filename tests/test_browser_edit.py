@@ -81,15 +81,20 @@ def _upload(pg: Any, name: str, content: bytes) -> None:
 
 
 def _choose(pg: Any, label: str, option: str) -> None:
-    """Pick an option of a Streamlit selectbox, as a person would."""
-    box = pg.get_by_role("combobox", name=label)
-    if box.input_value() == option:
-        return
-    box.click()
-    pg.get_by_role("option", name=option, exact=True).click()
-    pg.wait_for_function("([label, option]) => [...document.querySelectorAll('input')].some("
-                         "i => i.getAttribute('aria-label') === label && i.value === option)",
-                         arg=[label, option], timeout=10_000)
+    """Pick an option of a Streamlit selectbox, as a person would (again if a rerun ate it)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for _ in range(5):
+        box = pg.get_by_role("combobox", name=label)
+        if box.input_value() == option:
+            return
+        box.click()
+        try:
+            pg.get_by_role("option", name=option, exact=True).click(timeout=5_000)
+        except PlaywrightTimeout:  # the list closed during a rerun: open it again
+            pg.keyboard.press("Escape")
+        pg.wait_for_timeout(300)
+    raise AssertionError(f"could not choose {option!r} in {label!r}")
 
 
 def _discharge_points(root: Path) -> Any:

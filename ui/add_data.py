@@ -233,8 +233,12 @@ def add_data(choice: state.Choice, static_url: str) -> None:
                          help="wgs84: GPS, Google Earth, most GIS files · gcj02: Amap/Gaode, "
                               "Tencent · bd09: Baidu. Detection compares the file with the "
                               "workspace's own features.")
+    previous = st.session_state.setdefault("import_datum_box", {}).get(key)
     if datum != _DETECT:
         answers["datum"] = datum
+    elif previous not in (None, _DETECT):  # back to detection: forget the box's datum
+        answers.pop("datum", None)
+    st.session_state["import_datum_box"][key] = datum
     try:
         result = _ingest(choice, data, upload.name, answers)
     except ImportQuestion as question:
