@@ -377,6 +377,11 @@ def _check_provider(facts: ChecklistFacts) -> ElementCheck:
         for name in _unmatched(record.ultimate_water_sources, supply):
             missing.append(f"The site record names {name} as an ultimate water source but no "
                            "mapped chain reaches it: map its intake and link it to the plant.")
+    if provider and _unmatched([provider], plants):
+        # A weak signal (plants are often named for their town), so a caveat, not a gap.
+        caveats = (*caveats, f"The site record names {provider} as water service provider "
+                   f"but no mapped plant carries that name ({', '.join(n.name for n in plants)}"
+                   "): check that the plant is theirs, or rename it.")
     return _check(element, "partial" if missing else "present", evidence, missing, caveats)
 
 

@@ -130,3 +130,27 @@ def test_provider_not_applicable_when_the_site_has_its_own_sources() -> None:
 ])
 def test_score_leaves_not_applicable_out_of_the_count(statuses: list[str], text: str) -> None:
     assert score_text(statuses) == text
+
+
+def test_provider_named_in_the_record_is_looked_for_among_the_plants() -> None:
+    from geo.flows import ChainEdge, ChainNode
+
+    def chain(plant_name: str) -> WaterChain:
+        nodes = (ChainNode("river", "Big River", "river", "rivers", "ultimate water source",
+                           "supply", "surveyed"),
+                 ChainNode("plant", plant_name, "facility", "facilities", "water plant",
+                           "supply", "surveyed"),
+                 ChainNode(REF, "Checklist site", "site", "", "site", "site"))
+        edges = (ChainEdge("river", "plant", "explicit", "flows_to"),
+                 ChainEdge("plant", REF, "explicit", "serves"))
+        return WaterChain(REF, nodes, edges)
+
+    rec = record(water_service_provider="Kunshan Water Group Co., Ltd.",
+                 ultimate_water_sources=["Big River"])
+    named = build_checklist(ChecklistFacts(aws_ref=REF, record=rec,
+                                           chain=chain("Kunshan Water Group plant")))[3]
+    assert named.status == "present" and not named.caveats
+    other = build_checklist(ChecklistFacts(aws_ref=REF, record=rec,
+                                           chain=chain("Town waterworks")))[3]
+    assert other.status == "present"                      # a caveat, not a gap
+    assert "no mapped plant carries that name (Town waterworks)" in other.caveats[0]
