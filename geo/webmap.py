@@ -67,6 +67,7 @@ from geo.webmap_draw import (
     _add_pins,
     _centre,
     _DefaultIcon,
+    _FitView,
     _Legend,
     _legend_html,
     _Note,
@@ -229,7 +230,7 @@ def render_map(data: MapData, *, for_export: bool = False) -> folium.Map:
     _Legend(_legend_html(data)).add_to(fmap)
     if data.notes:
         _Note(" ".join(escape_text(n) for n in data.notes)).add_to(fmap)
-    fmap.fit_bounds([list(data.bounds[0]), list(data.bounds[1])], padding=(20, 20))
+    _FitView(data.bounds).add_to(fmap)  # after the legend: keeps the data clear of it
     return fmap
 
 

@@ -42,7 +42,8 @@ _CONTEXT_FACTOR = 3.0
 #: How far beyond the fitted view context features are kept (fraction of the view span).
 _CONTEXT_MARGIN = 0.5
 _DECIMALS = 6
-_ILLUSTRATIVE_DASH = "6 4"
+#: Illustrative features are dotted (layer styles use dashes: admin lines, pipes, IWRAs).
+_ILLUSTRATIVE_DASH = "1 5"
 
 
 # Characters that matter to HTML, to JS template literals (` ${ \) or to Jinja ({ }).

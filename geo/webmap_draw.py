@@ -31,7 +31,9 @@ _PAGE_CSS = f"""<style>
   font: 12px/1.4 system-ui, sans-serif; }}
 .leaflet-control.cs-legend {{ font-size: 11px; line-height: 1.3;
   background: rgba(255,255,255,.92); padding: 6px 8px; border-radius: 4px;
-  box-shadow: 0 1px 4px rgba(0,0,0,.3); max-height: 45vh; overflow-y: auto; max-width: 250px; }}
+  box-shadow: 0 1px 4px rgba(0,0,0,.3); max-height: 78vh; overflow-y: auto; max-width: 240px; }}
+.cs-legend .cs-ill {{ color: #555; }}
+.cs-legend .cs-ill-row {{ border-top: 1px solid #ddd; padding-top: 3px; }}
 .cs-legend summary {{ cursor: pointer; margin-bottom: 3px; }}
 .cs-legend .row {{ display: flex; align-items: center; gap: 6px; margin: 2px 0; }}
 .cs-legend svg {{ flex: none; }}
@@ -41,7 +43,8 @@ _PAGE_CSS = f"""<style>
 .cs-site-pin {{ font: bold 12px system-ui, sans-serif; color: #7a0b0b; white-space: nowrap;
   text-shadow: 0 0 3px #fff, 0 0 3px #fff, 0 0 3px #fff; }}
 .cs-site-pin span {{ font-size: 18px; color: #d62728; }}
-.cs-illustrative .cs-pin {{ outline: 1.5px dashed #555; outline-offset: -1px;
+.cs-site-pin.cs-left {{ text-align: right; }}
+.cs-illustrative .cs-pin {{ outline: 2px dotted #333; outline-offset: -1px;
   background: rgba(255,255,255,.55); border-radius: 3px; }}
 .cs-pin {{ font-size: 18px; line-height: 18px; text-align: center;
   text-shadow: 0 0 2px #fff, 0 0 2px #fff; }}
@@ -188,7 +191,10 @@ class _Styler:
         properties = feature.get("properties", {})
         if properties.get("illustrative"):
             style["dashArray"] = _ILLUSTRATIVE_DASH
+            style["lineCap"] = "round"  # round caps turn the short dashes into dots
             style["fillOpacity"] = round(float(style["fillOpacity"]) * 0.6, 3)
+            if style.get("color") == "#ffffff":  # circle markers: a visible dotted ring
+                style["color"], style["weight"] = "#333333", 2.0
             # also on point symbols (div icons take the class): a dashed frame, see CSS
             style["className"] = f"{style.get('className', '')} cs-illustrative".strip()
         if properties.get("focus"):
@@ -213,12 +219,18 @@ def _add_chain(fmap: folium.Map, chain: list[ChainLine]) -> None:
 def _add_pins(fmap: folium.Map, pins: list[tuple[float, float, str]]) -> None:
     group = folium.FeatureGroup(name="Site location", show=True, overlay=True)
     group.add_to(fmap)
-    for lat, lon, label in pins:
+    # Neighbouring sites (the demo's two are 2 km apart) would print their labels over
+    # each other: from west to east, every other label goes on the left of its star.
+    for index, (lat, lon, label) in enumerate(sorted(pins, key=lambda pin: pin[1])):
         short = label.split(" — ")[0]
-        icon = folium.DivIcon(
-            html=f'<div class="cs-site-pin"><span>★</span> {short}</div>',
-            icon_size=(120, 22), icon_anchor=(9, 11), class_name="cs-div",
-        )
+        if len(pins) > 1 and index % 2 == 0:
+            html = f'<div class="cs-site-pin cs-left">{short} <span>★</span></div>'
+            anchor = (111, 11)
+        else:
+            html = f'<div class="cs-site-pin"><span>★</span> {short}</div>'
+            anchor = (9, 11)
+        icon = folium.DivIcon(html=html, icon_size=(120, 22), icon_anchor=anchor,
+                              class_name="cs-div")
         # Not interactive: a click on the pin reaches the parcel beneath it.
         folium.Marker((lat, lon), icon=icon, interactive=False, keyboard=False).add_to(group)
 
@@ -243,21 +255,61 @@ def _svg_symbol(layer: LayerData) -> str:
 
 
 def _legend_html(data: MapData) -> str:
-    rows = [f'<div class="row">{_svg_symbol(layer)}<span>{layer.title}</span></div>'
-            for layer in data.layers]
+    rows = []
+    for layer in data.layers:
+        extra = ""
+        if layer.n_illustrative:
+            share = ("" if layer.n_illustrative == layer.n_features
+                     else f"{layer.n_illustrative} of {layer.n_features} ")
+            extra = f' <i class="cs-ill">({share}illustrative)</i>'
+        rows.append(f'<div class="row">{_svg_symbol(layer)}<span>{layer.title}{extra}</span>'
+                    "</div>")
+    if data.pins:
+        rows.append('<div class="row"><svg width="18" height="14"><text x="1" y="13" '
+                    'fill="#d62728" font-size="15">★</text></svg><span>Site location '
+                    "(AWS reference)</span></div>")
     if data.chain:
         rows.append('<div class="row"><svg width="18" height="14"><line x1="1" y1="7" x2="13" '
                     'y2="7" stroke="#0b5394" stroke-width="3" stroke-dasharray="4 3"/>'
                     '<text x="10" y="11" fill="#0b5394" font-size="10">►</text></svg>'
-                    '<span>Water chain: source → site → discharge → receiving water</span></div>')
+                    "<span>Water chain (direction of flow): source → site → discharge → "
+                    "receiving water</span></div>")
     if any(layer.n_illustrative for layer in data.layers):
-        rows.append('<div class="row"><svg width="18" height="14"><rect x="1" y="2" width="16" '
-                    'height="10" fill="none" stroke="#555" stroke-width="1.5" '
-                    f'stroke-dasharray="{_ILLUSTRATIVE_DASH}"/></svg>'
-                    '<span><i>Dashed outline or frame: illustrative (placed plausibly, not '
-                    'surveyed)</i></span></div>')
+        rows.append('<div class="row cs-ill-row"><svg width="18" height="14"><rect x="1.5" '
+                    'y="2" width="15" height="10" fill="none" stroke="#333" stroke-width="2" '
+                    f'stroke-linecap="round" stroke-dasharray="{_ILLUSTRATIVE_DASH}"/></svg>'
+                    "<span><b>Dotted</b> outline, line or frame: <b>illustrative</b> — placed "
+                    "plausibly from report facts, not surveyed</span></div>")
     return (f'<details open><summary><b>{data.title}</b></summary>' + "".join(rows)
             + "</details>")
+
+
+class _FitView(branca.element.MacroElement):
+    """Fit the map to the data, keeping the fitted features clear of the legend.
+
+    The legend sits bottom right; the zoom, fullscreen and measure buttons top left.
+    The padding is measured in the browser (the legend's real width) so features are
+    not drawn under it; on a narrow map the legend may cover the edge instead of the
+    data shrinking to nothing.
+    """
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        (function (map) {
+            var legend = map.getContainer().querySelector(".cs-legend");
+            var size = map.getSize();
+            var right = legend ? legend.offsetWidth + 16 : 20;
+            if (right + 60 > size.x * 0.65) { right = 20; }
+            map.fitBounds({{ this.bounds|tojson }},
+                          {paddingTopLeft: [50, 20], paddingBottomRight: [right, 20]});
+        })({{ this._parent.get_name() }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, bounds: tuple[tuple[float, float], tuple[float, float]]) -> None:
+        super().__init__()
+        self._name = "FitView"
+        self.bounds = [list(bounds[0]), list(bounds[1])]
 
 
 class _Legend(branca.element.MacroElement):

@@ -134,3 +134,42 @@ def test_an_empty_workspace_opens(make_workspace) -> None:
     assert not at.exception, at.exception
     assert not at.error
     assert _by_label(at.selectbox, "Site").value == "All sites"
+
+
+def test_certificate_validity_is_judged_against_the_day() -> None:
+    from datetime import date
+    from types import SimpleNamespace
+
+    from ui.panels import validity
+
+    record = SimpleNamespace(valid_until=date(2026, 7, 2), next_audit_date=date(2024, 2, 16))
+    expired = validity(record, today=date(2026, 11, 23))
+    assert expired.state == "expired" and expired.short == "EXPIRED 144 days ago"
+    assert "EXPIRED: the certificate ended on 2026-07-02" in expired.message
+    assert "2024-02-16 is past" in expired.message
+    assert validity(record, today=date(2026, 5, 1)).state == "expiring"  # 62 days left
+    assert validity(record, today=date(2026, 7, 2)).state == "expiring"  # its last day
+    current = validity(record, today=date(2023, 7, 3))
+    assert current.state == "valid" and "2024-02-16" not in current.message
+    assert validity(SimpleNamespace(valid_until=None, next_audit_date=None),
+                    today=date(2026, 1, 1)).state == "unknown"
+
+
+def test_an_expired_certificate_is_flagged_in_record_and_portfolio(demo_sites: list[str]) -> None:
+    from datetime import date
+
+    from geo.workspace import open_workspace
+
+    records = open_workspace().records
+    expired = sorted(r for r in demo_sites if records[r].valid_until < date.today())
+    if not expired:
+        pytest.skip("no demo certificate has expired yet")
+    at = _app().run()
+    assert any("EXPIRED: the certificate ended on" in w.value for w in at.warning)  # record
+    _by_label(at.selectbox, "Site").set_value("All sites").run()
+    assert not at.exception, at.exception
+    assert any(f"EXPIRED certificate on record ({', '.join(expired)}" in w.value
+               for w in at.warning)
+    table = next(df.value for df in at.dataframe if "certificate" in df.value.columns)
+    flagged = table[table["certificate"].str.startswith("EXPIRED")]["aws_ref"]
+    assert sorted(flagged) == expired

@@ -88,13 +88,45 @@ def test_every_layer_is_drawn_with_legend_and_controls(small_ws: Path) -> None:
     page = map_html(build_map(ws, REF))
     for title in ("Sites (3)", "Discharge Points (2)", "Rivers (1)", "Lakes (1) — 1 illustrative"):
         assert json.dumps(title)[1:-1] in page
-    assert "cs-legend" in page and "Dashed outline or frame: illustrative" in page
+    legend = _legend_text(page)
+    assert "<b>Dotted</b> outline, line or frame: <b>illustrative</b>" in legend
+    assert 'Lakes <i class="cs-ill">(illustrative)</i>' in legend  # its only lake
+    assert "Sites</span>" in legend and "Site location" in legend
+    # the view is fitted in the browser, clear of the legend (measured there)
+    assert "paddingBottomRight: [right, 20]" in page and "fitBounds" in page
     # every GeoJSON layer is added to its group, every group to the map
     for name in re.findall(r"var (geo_json_\w+) = L\.geoJson", page):
         assert re.search(rf"{name}\.addTo\(", page), name
     for control in ("L.control.scale", "L.control.mousePosition", "L.Control.Measure",
                     "L.control.fullscreen", "L.control.layers"):
         assert control in page, control
+
+
+def _legend_text(page: str) -> str:
+    """The legend's HTML as the browser receives it (a JSON string in the page)."""
+    match = re.search(
+        r'create\("div", "cs-legend"\);\s*\w+\.innerHTML = ("(?:[^"\\]|\\.)*");', page)
+    assert match, "no legend in the page"
+    return str(json.loads(match.group(1)))
+
+
+def test_illustrative_features_are_dotted_and_counted(small_ws: Path) -> None:
+    ws = open_workspace(small_ws)
+    data = prepare_map(ws, REF)
+    lakes = next(layer for layer in data.layers if layer.layer_id == "lakes")
+    assert lakes.n_illustrative == 1
+    page = render_map(data).get_root().render()
+    # the illustrative lake's style is dotted (round caps), unlike the layer's dashes
+    assert re.search(r'"dashArray": "1 5", [^}]*"lineCap": "round"', page)
+
+
+def test_neighbouring_site_labels_go_to_opposite_sides(small_ws: Path) -> None:
+    from dataclasses import replace
+
+    data = prepare_map(open_workspace(small_ws), REF)
+    pins = [(31.18, 120.95, "AWS-000001 — A"), (31.18, 120.951, "AWS-000002 — B")]
+    page = render_map(replace(data, pins=pins)).get_root().render()
+    assert page.count("cs-site-pin cs-left") == 1 and page.count("cs-site-pin") >= 2
 
 
 def test_standalone_html_needs_no_network(small_ws: Path) -> None:

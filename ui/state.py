@@ -7,17 +7,17 @@ site switch or a layer toggle reuses everything already loaded.
 
 from __future__ import annotations
 
-import dataclasses
-import inspect
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 
 from geo.errors import GeoError, UnsafeInputError
 from geo.records import AWS_REF_RE
+from geo.scope import SiteScope, assess_all, assess_site
 from geo.webmap import MapData, prepare_map
 from geo.workspace import Workspace, open_workspace
 
@@ -136,35 +136,13 @@ def parse_bands(text: str, default: tuple[float, ...]) -> tuple[float, ...]:
     return bands
 
 
-def _with_bands(ws: Workspace, bands: tuple[float, ...]) -> Workspace:
-    if tuple(ws.settings.scope.buffer_bands_km) == bands:
-        return ws
-    scope_settings = ws.settings.scope.model_copy(update={"buffer_bands_km": bands})
-    settings = ws.settings.model_copy(update={"scope": scope_settings})
-    return dataclasses.replace(ws, settings=settings)  # shares the loaded-layer cache
-
-
-def _scope_module() -> Any | None:
-    try:
-        from geo import scope as scope_module
-    except ImportError:
-        return None
-    return scope_module
-
-
 @st.cache_resource(show_spinner="Assessing the site's scope…", max_entries=32)
-def _assess(key: tuple[Any, ...], _ws: Workspace, site: str, bands: tuple[float, ...]) -> Any:
-    module = _scope_module()
-    if module is None or not hasattr(module, "assess_site"):
-        return None
-    ws = _with_bands(_ws, bands)
-    params = inspect.signature(module.assess_site).parameters
-    if "bands_km" in params:
-        return module.assess_site(ws, site, bands_km=bands)
-    return module.assess_site(ws, site)
+def _assess(key: tuple[Any, ...], _ws: Workspace, site: str,
+            bands: tuple[float, ...]) -> SiteScope:
+    return assess_site(_ws, site, bands_km=bands)
 
 
-def scope(choice: Choice) -> Any | None:
+def scope(choice: Choice) -> SiteScope | None:
     """The site's scope (``geo.scope.assess_site``), cached; None for all sites.
 
     A scope that cannot be assessed is a warning, not a failure: the map still shows.
@@ -180,16 +158,11 @@ def scope(choice: Choice) -> Any | None:
 
 
 @st.cache_resource(show_spinner="Assessing all sites…", max_entries=8)
-def _portfolio(key: tuple[Any, ...], _ws: Workspace, bands: tuple[float, ...]) -> Any:
-    module = _scope_module()
-    if module is None or not hasattr(module, "assess_all"):
-        return None
-    if "bands_km" in inspect.signature(module.assess_all).parameters:
-        return module.assess_all(_ws, bands_km=bands)
-    return module.assess_all(_with_bands(_ws, bands))
+def _portfolio(key: tuple[Any, ...], _ws: Workspace, bands: tuple[float, ...]) -> pd.DataFrame:
+    return assess_all(_ws, bands_km=bands)
 
 
-def portfolio(choice: Choice) -> Any | None:
+def portfolio(choice: Choice) -> pd.DataFrame:
     """The portfolio table of all sites (``geo.scope.assess_all``), cached."""
     return _portfolio((choice.key, choice.bands), choice.workspace, choice.bands)
 
@@ -213,5 +186,4 @@ def map_data(choice: Choice, current_scope: Any | None) -> MapData:
     data = _all_layers((choice.key, choice.site, choice.basemap, choice.bands),
                        choice.workspace, choice.site, choice.basemap, current_scope)
     chosen = set(choice.layers)
-    return dataclasses.replace(data, layers=[lay for lay in data.layers
-                                             if lay.layer_id in chosen])
+    return replace(data, layers=[lay for lay in data.layers if lay.layer_id in chosen])
