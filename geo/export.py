@@ -194,7 +194,8 @@ class ExportSet:
 
 
 def collect(
-    workspace: Workspace, aws_ref: str, *, redact: Redaction | str | None = None
+    workspace: Workspace, aws_ref: str, *, redact: Redaction | str | None = None,
+    scope: Any = None,
 ) -> ExportSet:
     """Gather a site's scope for export.
 
@@ -206,6 +207,9 @@ def collect(
         The site's AWS reference, e.g. ``"AWS-000522"``.
     redact : {"sensitive", "drop-sensitive"}, optional
         Coarsen (to 1 km) or drop water intakes and outfalls.
+    scope : SiteScope, optional
+        The site's scope if already assessed (the app passes its cached one, made
+        with the sidebar's buffer bands); assessed here otherwise.
 
     Returns
     -------
@@ -220,7 +224,8 @@ def collect(
         If the site has no features at all.
     """
     redaction = _check_inputs(workspace, aws_ref, redact)
-    scope = _assess(workspace, aws_ref)
+    if scope is None or getattr(scope, "aws_ref", aws_ref) != aws_ref:
+        scope = _assess(workspace, aws_ref)
     features = _scope_features(workspace, aws_ref, scope)
     if features.empty:
         raise NothingToExportError(
@@ -1264,11 +1269,13 @@ def export_bytes(
     *,
     redact: Redaction | str | None = None,
     paper: str = "a4",
+    scope: Any = None,
 ) -> tuple[str, str, bytes]:
     """One download for the app: ``(file name, MIME type, bytes)``.
 
     GeoJSON is the single FeatureCollection; CSV is a ZIP of the points, IWRA and
-    checklist tables; every other format is its one file.
+    checklist tables; every other format is its one file.  ``scope``: as in
+    :func:`collect`.
 
     Raises
     ------
@@ -1276,7 +1283,7 @@ def export_bytes(
         Unknown site, format or paper; a site with nothing to export.
     """
     fmt = _check_format(fmt, paper)
-    data = collect(workspace, aws_ref, redact=redact)
+    data = collect(workspace, aws_ref, redact=redact, scope=scope)
     if fmt is ExportFormat.GEOJSON:
         name = f"{data.stem}-scope.geojson"
         return name, MIME_TYPES[fmt], _collection_bytes(data.items, _foreign(data))

@@ -7,11 +7,9 @@ Everything that comes from data is shown through widgets that render text
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 import textwrap
-from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -20,16 +18,13 @@ import streamlit as st
 from geo.catalogue import AWS_ELEMENTS, LayerKind
 from geo.errors import GeoError
 from geo.webmap import build_map, map_html
-from ui import state
+from ui import exports, state
 
-__all__ = ["Validity", "checklist", "export", "iwras", "md", "portfolio", "selection",
-           "site_record", "validity", "water_chain"]
+__all__ = ["checklist", "export", "iwras", "md", "portfolio", "selection", "site_record",
+           "water_chain"]
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$])")
-_STATUS_COLOURS = {"present": "#c8ecc9", "partial": "#ffe0a3", "missing": "#f8c4c4",
-                   "not applicable": "#e6e6e6"}
-#: A certificate this close to its end date is flagged as expiring soon.
-EXPIRY_WARNING_DAYS = 90
+_STATUS_COLOURS = {"present": "#c8ecc9", "partial": "#ffe0a3", "missing": "#f8c4c4"}
 
 
 def md(text: object) -> str:
@@ -114,74 +109,14 @@ def _site_summary(choice: state.Choice) -> None:
     _certification(choice.workspace.records[choice.site])
 
 
-@dataclass(frozen=True)
-class Validity:
-    """Whether a site's AWS certificate is current on a given day."""
-
-    #: ``"valid"``, ``"expiring"`` (within :data:`EXPIRY_WARNING_DAYS`), ``"expired"`` or
-    #: ``"unknown"`` (the record has no end date).
-    state: str
-    #: One sentence a site manager can act on.
-    message: str
-    #: Short form for tables: "EXPIRED 144 days ago", "valid, 200 days left", "unknown".
-    short: str
-
-
-def validity(record: Any, today: dt.date | None = None) -> Validity:
-    """Judge a record's certificate validity against ``today`` (default: the system date).
-
-    An AWS certificate is valid until its ``valid_until`` date; after that the site is no
-    longer certified unless a re-certification decision is on record.  A past
-    ``next_audit_date`` is mentioned too: the record may be out of date.
-    """
-    today = today or dt.date.today()
-    end = getattr(record, "valid_until", None)
-    audit = getattr(record, "next_audit_date", None)
-    stale = (f" The audit planned for {audit.isoformat()} is past."
-             if audit is not None and audit < today else "")
-    if end is None:
-        return Validity("unknown", "The record gives no end date for the certificate; check "
-                        "the AWS certified-sites list." + stale, "unknown")
-    days = (end - today).days
-    if days < 0:
-        return Validity(
-            "expired",
-            f"EXPIRED: the certificate ended on {end.isoformat()}, {-days} days ago (today is "
-            f"{today.isoformat()}): the site is not certified on this record. Import the "
-            "re-certification report or check the AWS certified-sites list." + stale,
-            f"EXPIRED {-days} days ago")
-    if days <= EXPIRY_WARNING_DAYS:
-        return Validity("expiring", f"Certificate expires on {end.isoformat()}, in {days} "
-                        "days: re-certification is due." + stale, f"expires in {days} days")
-    return Validity("valid", f"Certificate valid until {end.isoformat()} ({days} days left)."
-                    + stale, f"valid, {days} days left")
-
-
-# An expired certificate is a fact of the record, not an error of the app: a warning box
-# (st.error is kept for what went wrong), worded "EXPIRED" so it cannot be missed.
-_VALIDITY_SHOW = {"expired": (st.warning, ":material/event_busy:"),
-                  "expiring": (st.warning, ":material/schedule:"),
-                  "unknown": (st.info, ":material/help:"),
-                  "valid": (st.success, ":material/verified:")}
-
-
-def _show_validity(check: Validity) -> None:
-    show, icon = _VALIDITY_SHOW[check.state]
-    show(check.message, icon=icon)
-
-
 def _certification(record: Any) -> None:
     st.markdown("**Certification record**")
-    check = validity(record)
-    _show_validity(check)
     facts = {
         "AWS reference": record.aws_ref,
         "site": record.site_name,
-        "status": record.certification_status
-        + (" — LAPSED" if check.state == "expired" else ""),
+        "status": record.certification_status,
         "decision date": record.decision_date,
-        "valid until": f"{_text(record.valid_until)}"
-        + (" — EXPIRED" if check.state == "expired" else ""),
+        "valid until": record.valid_until,
         "standard": record.standard,
         "audit": f"{record.audit_type} {record.audit_start_date or ''}".strip(),
         "score": record.score,
@@ -207,7 +142,7 @@ def _need_site(choice: state.Choice, scope: Any) -> bool:
                 "portfolio table.")
         return False
     if scope is None:
-        st.info("This site's scope could not be assessed (see the warning above).")
+        st.info("The scope engine (geo.scope) has not assessed this site.")
         return False
     return True
 
@@ -227,11 +162,9 @@ def checklist(choice: state.Choice, scope: Any) -> None:
             "missing": "; ".join(check.missing),
             "caveats": "; ".join((*check.caveats, *check.notes)),
         })
-    counts = pd.Series([str(c.status) for c in scope.checklist]).value_counts()
-    st.caption(" · ".join(f"{counts.get(s, 0)} {s}" for s in _STATUS_COLOURS)
-               + ". Green: mapped from surveyed or official data · amber: partly mapped, or "
-               "resting on illustrative (not surveyed) data, see the caveats · red: nothing "
-               "mapped · grey: not applicable.")
+    present = sum(c.status == "present" for c in scope.checklist)
+    st.caption(f"{present} of {len(rows)} elements present. Green: mapped · amber: partly "
+               "mapped or resting on illustrative data · red: nothing mapped.")
     table = pd.DataFrame(rows).style.map(
         lambda v: f"background-color: {_STATUS_COLOURS.get(v, 'transparent')}",
         subset=["status"])
@@ -331,7 +264,7 @@ def chain_dot(chain: Any) -> str:
 
 
 def portfolio(choice: state.Choice) -> None:
-    """One row per site: certificate validity, status of the scope elements, IWRA counts."""
+    """One row per site: status of the scope elements, IWRA counts."""
     if choice.site is not None:
         st.info("Pick 'All sites' in the sidebar to compare every site of the workspace.")
         return
@@ -340,23 +273,11 @@ def portfolio(choice: state.Choice) -> None:
     except GeoError as err:
         st.warning(f"The portfolio could not be assessed: {err}")
         return
+    if table is None:
+        st.info("The scope engine (geo.scope) is not available.")
+        return
     frame = pd.DataFrame(table).drop(columns=["geometry"], errors="ignore")
-    records = choice.workspace.records
-    checks = {ref: validity(records[ref]) for ref in frame.get("aws_ref", []) if ref in records}
-    frame.insert(2 if len(frame.columns) >= 2 else 0, "certificate", [
-        checks[ref].short if ref in checks else "no site record"
-        for ref in frame.get("aws_ref", [])])
-    lapsed = [ref for ref, check in checks.items() if check.state == "expired"]
-    if lapsed:
-        st.warning(f"{len(lapsed)} of {len(frame)} sites have an EXPIRED certificate on record "
-                 f"({', '.join(lapsed)}), as of {dt.date.today().isoformat()}.",
-                 icon=":material/event_busy:")
-    styled = frame.style.map(
-        lambda v: "background-color: #f8c4c4; font-weight: bold"
-        if str(v).startswith("EXPIRED") else
-        "background-color: #ffe0a3" if str(v).startswith("expires") else "",
-        subset=["certificate"])
-    st.dataframe(styled, hide_index=True, width="stretch")
+    st.dataframe(frame, hide_index=True, width="stretch")
 
 
 def site_record(choice: state.Choice) -> None:
@@ -369,7 +290,6 @@ def site_record(choice: state.Choice) -> None:
         st.info(f"No site record for {choice.site}; add data/sites/{choice.site}.json or "
                 "import its certification report.")
         return
-    _show_validity(validity(record))
     st.json(record.model_dump(mode="json"), expanded=1)
 
 
@@ -379,9 +299,12 @@ def site_record(choice: state.Choice) -> None:
 
 
 def export(choice: state.Choice, scope: Any) -> None:
-    """Downloads of the current view."""
-    st.caption("Standalone map: one HTML file with Leaflet inlined, opens offline in any "
-               "browser.")
+    """Downloads: the site's scope in every export format, and the current map view."""
+    exports.site_downloads(choice, scope)
+    st.divider()
+    st.markdown("**The map as shown above**")
+    st.caption("Standalone map of the current view (site, layers, basemap): one HTML file "
+               "with Leaflet inlined, opens offline in any browser.")
     if st.button("Prepare the map as HTML", key="export_html"):
         try:
             drawn = [*choice.layers, *st.session_state.get("rasters_drawn", ())]  # + rasters
@@ -395,7 +318,3 @@ def export(choice: state.Choice, scope: Any) -> None:
         st.download_button("Download map (HTML)", page.encode("utf-8"),
                            file_name=f"catchscope-{name}-map.html", mime="text/html",
                            key="export_html_download")
-    try:
-        from geo import export as geo_export  # noqa: F401  (issue 5)
-    except ImportError:
-        st.caption("Data exports (GeoJSON, GPKG, KML…) arrive with geo.export.")
