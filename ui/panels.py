@@ -7,9 +7,11 @@ Everything that comes from data is shown through widgets that render text
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import textwrap
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -20,11 +22,14 @@ from geo.errors import GeoError
 from geo.webmap import build_map, map_html
 from ui import exports, state
 
-__all__ = ["checklist", "export", "iwras", "md", "portfolio", "selection", "site_record",
-           "water_chain"]
+__all__ = ["Validity", "checklist", "export", "iwras", "md", "portfolio", "selection",
+           "site_record", "validity", "water_chain"]
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$])")
-_STATUS_COLOURS = {"present": "#c8ecc9", "partial": "#ffe0a3", "missing": "#f8c4c4"}
+_STATUS_COLOURS = {"present": "#c8ecc9", "partial": "#ffe0a3", "missing": "#f8c4c4",
+                   "not applicable": "#e6e6e6"}
+#: A certificate this close to its end date is flagged as expiring soon.
+EXPIRY_WARNING_DAYS = 90
 
 
 def md(text: object) -> str:
@@ -109,14 +114,74 @@ def _site_summary(choice: state.Choice) -> None:
     _certification(choice.workspace.records[choice.site])
 
 
+@dataclass(frozen=True)
+class Validity:
+    """Whether a site's AWS certificate is current on a given day."""
+
+    #: ``"valid"``, ``"expiring"`` (within :data:`EXPIRY_WARNING_DAYS`), ``"expired"`` or
+    #: ``"unknown"`` (the record has no end date).
+    state: str
+    #: One sentence a site manager can act on.
+    message: str
+    #: Short form for tables: "EXPIRED 144 days ago", "valid, 200 days left", "unknown".
+    short: str
+
+
+def validity(record: Any, today: dt.date | None = None) -> Validity:
+    """Judge a record's certificate validity against ``today`` (default: the system date).
+
+    An AWS certificate is valid until its ``valid_until`` date; after that the site is no
+    longer certified unless a re-certification decision is on record.  A past
+    ``next_audit_date`` is mentioned too: the record may be out of date.
+    """
+    today = today or dt.date.today()
+    end = getattr(record, "valid_until", None)
+    audit = getattr(record, "next_audit_date", None)
+    stale = (f" The audit planned for {audit.isoformat()} is past."
+             if audit is not None and audit < today else "")
+    if end is None:
+        return Validity("unknown", "The record gives no end date for the certificate; check "
+                        "the AWS certified-sites list." + stale, "unknown")
+    days = (end - today).days
+    if days < 0:
+        return Validity(
+            "expired",
+            f"EXPIRED: the certificate ended on {end.isoformat()}, {-days} days ago (today is "
+            f"{today.isoformat()}): the site is not certified on this record. Import the "
+            "re-certification report or check the AWS certified-sites list." + stale,
+            f"EXPIRED {-days} days ago")
+    if days <= EXPIRY_WARNING_DAYS:
+        return Validity("expiring", f"Certificate expires on {end.isoformat()}, in {days} "
+                        "days: re-certification is due." + stale, f"expires in {days} days")
+    return Validity("valid", f"Certificate valid until {end.isoformat()} ({days} days left)."
+                    + stale, f"valid, {days} days left")
+
+
+# An expired certificate is a fact of the record, not an error of the app: a warning box
+# (st.error is kept for what went wrong), worded "EXPIRED" so it cannot be missed.
+_VALIDITY_SHOW = {"expired": (st.warning, ":material/event_busy:"),
+                  "expiring": (st.warning, ":material/schedule:"),
+                  "unknown": (st.info, ":material/help:"),
+                  "valid": (st.success, ":material/verified:")}
+
+
+def _show_validity(check: Validity) -> None:
+    show, icon = _VALIDITY_SHOW[check.state]
+    show(check.message, icon=icon)
+
+
 def _certification(record: Any) -> None:
     st.markdown("**Certification record**")
+    check = validity(record)
+    _show_validity(check)
     facts = {
         "AWS reference": record.aws_ref,
         "site": record.site_name,
-        "status": record.certification_status,
+        "status": record.certification_status
+        + (" — LAPSED" if check.state == "expired" else ""),
         "decision date": record.decision_date,
-        "valid until": record.valid_until,
+        "valid until": f"{_text(record.valid_until)}"
+        + (" — EXPIRED" if check.state == "expired" else ""),
         "standard": record.standard,
         "audit": f"{record.audit_type} {record.audit_start_date or ''}".strip(),
         "score": record.score,
@@ -142,7 +207,7 @@ def _need_site(choice: state.Choice, scope: Any) -> bool:
                 "portfolio table.")
         return False
     if scope is None:
-        st.info("The scope engine (geo.scope) has not assessed this site.")
+        st.info("This site's scope could not be assessed (see the warning above).")
         return False
     return True
 
@@ -162,9 +227,11 @@ def checklist(choice: state.Choice, scope: Any) -> None:
             "missing": "; ".join(check.missing),
             "caveats": "; ".join((*check.caveats, *check.notes)),
         })
-    present = sum(c.status == "present" for c in scope.checklist)
-    st.caption(f"{present} of {len(rows)} elements present. Green: mapped · amber: partly "
-               "mapped or resting on illustrative data · red: nothing mapped.")
+    counts = pd.Series([str(c.status) for c in scope.checklist]).value_counts()
+    st.caption(" · ".join(f"{counts.get(s, 0)} {s}" for s in _STATUS_COLOURS)
+               + ". Green: mapped from surveyed or official data · amber: partly mapped, or "
+               "resting on illustrative (not surveyed) data, see the caveats · red: nothing "
+               "mapped · grey: not applicable.")
     table = pd.DataFrame(rows).style.map(
         lambda v: f"background-color: {_STATUS_COLOURS.get(v, 'transparent')}",
         subset=["status"])
@@ -264,7 +331,7 @@ def chain_dot(chain: Any) -> str:
 
 
 def portfolio(choice: state.Choice) -> None:
-    """One row per site: status of the scope elements, IWRA counts."""
+    """One row per site: certificate validity, status of the scope elements, IWRA counts."""
     if choice.site is not None:
         st.info("Pick 'All sites' in the sidebar to compare every site of the workspace.")
         return
@@ -273,11 +340,23 @@ def portfolio(choice: state.Choice) -> None:
     except GeoError as err:
         st.warning(f"The portfolio could not be assessed: {err}")
         return
-    if table is None:
-        st.info("The scope engine (geo.scope) is not available.")
-        return
     frame = pd.DataFrame(table).drop(columns=["geometry"], errors="ignore")
-    st.dataframe(frame, hide_index=True, width="stretch")
+    records = choice.workspace.records
+    checks = {ref: validity(records[ref]) for ref in frame.get("aws_ref", []) if ref in records}
+    frame.insert(2 if len(frame.columns) >= 2 else 0, "certificate", [
+        checks[ref].short if ref in checks else "no site record"
+        for ref in frame.get("aws_ref", [])])
+    lapsed = [ref for ref, check in checks.items() if check.state == "expired"]
+    if lapsed:
+        st.warning(f"{len(lapsed)} of {len(frame)} sites have an EXPIRED certificate on record "
+                 f"({', '.join(lapsed)}), as of {dt.date.today().isoformat()}.",
+                 icon=":material/event_busy:")
+    styled = frame.style.map(
+        lambda v: "background-color: #f8c4c4; font-weight: bold"
+        if str(v).startswith("EXPIRED") else
+        "background-color: #ffe0a3" if str(v).startswith("expires") else "",
+        subset=["certificate"])
+    st.dataframe(styled, hide_index=True, width="stretch")
 
 
 def site_record(choice: state.Choice) -> None:
@@ -290,6 +369,7 @@ def site_record(choice: state.Choice) -> None:
         st.info(f"No site record for {choice.site}; add data/sites/{choice.site}.json or "
                 "import its certification report.")
         return
+    _show_validity(validity(record))
     st.json(record.model_dump(mode="json"), expanded=1)
 
 
