@@ -22,6 +22,10 @@ Rules
 
 Geometries are stored in EPSG:4326; each feature's original datum stays in its
 ``datum`` column.
+
+Split by concern: :mod:`geo.store_rows` (frames <-> SQLite rows, geometry blobs,
+snapshots, diffs) and :mod:`geo.store_catalogue` (the layer TOMLs pointing at the store);
+this module holds the lock, versions, saves, undo and layer creation.
 """
 
 from __future__ import annotations
@@ -30,26 +34,37 @@ import contextlib
 import datetime as dt
 import fcntl
 import getpass
-import json
-import math
 import os
 import re
 import sqlite3
-import struct
-import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import geopandas as gpd
-import numpy as np
-import pandas as pd
-import shapely
 
 from geo.catalogue import AwsElement, LayerKind, LayerSpec, load_layer_spec
 from geo.crs import WGS84
 from geo.errors import CatalogueError, DataWriteError, EditConflictError, GeoError
+from geo.store_catalogue import (
+    _STORE_KEYS,
+    DEFAULT_EVIDENCE,
+    STORE_FILE,
+    _point_toml_at_store,
+    _toml_string,
+    _write_spec,
+)
+from geo.store_rows import (
+    _TEXT_COLUMNS,
+    Rows,
+    Schema,
+    _diff,
+    _frame_to_rows,
+    _pack,
+    _quote,
+    _unpack,
+    _write_table,
+)
 from geo.workspace import Workspace
 
 __all__ = [
@@ -65,30 +80,11 @@ __all__ = [
     "undo",
 ]
 
-#: The store's file name inside the workspace's ``data/`` folder.
-STORE_FILE = "workspace.gpkg"
 
-#: Columns the workspace computes from the catalogue; never stored.
-_COMPUTED = ("layer", "kind")
-#: Standard columns, always stored as TEXT.
-_TEXT_COLUMNS = ("fid", "name", "aws_ref", "accuracy", "source", "datum")
-_PK = "row_id"
-_GEOM = "geom"
-_RESERVED = {_PK, _GEOM}
 _LOCK_TIMEOUT_S = 60.0
 _BASELINE_ACTIONS = ("migrate", "create")
 _LAYER_ID = re.compile(r"[a-z][a-z0-9_]{0,62}")
 
-#: Which AWS 1.1.1 element a new layer of each kind evidences by default.
-DEFAULT_EVIDENCE: dict[LayerKind, tuple[AwsElement, ...]] = {
-    LayerKind.SITE: (AwsElement.SITE_BOUNDARIES,),
-    LayerKind.FACILITY: (AwsElement.INFRASTRUCTURE,),
-    LayerKind.PIPE: (AwsElement.INFRASTRUCTURE,),
-    LayerKind.WATER_SOURCE: (AwsElement.OWNED_WATER_SOURCES,),
-    LayerKind.DISCHARGE_POINT: (AwsElement.DISCHARGE,),
-    LayerKind.CATCHMENT: (AwsElement.CATCHMENTS,),
-    LayerKind.CATCHMENT_UNIT: (AwsElement.CATCHMENTS,),
-}
 
 _WGS84_WKT = WGS84.to_wkt(version="WKT1_GDAL")
 
@@ -292,180 +288,6 @@ def _fresh_spec(ws: Workspace, layer_id: str) -> LayerSpec:
         ws.clear_cache()
     return spec
 
-
-# --- rows, schema, GeoPackage geometry blobs --------------------------------------------
-
-
-def _gpkg_blob(geom: shapely.Geometry) -> bytes:
-    minx, miny, maxx, maxy = geom.bounds
-    header = b"GP" + bytes([0, 0b0000_0011]) + struct.pack("<i", 4326)
-    envelope = struct.pack("<4d", minx, maxx, miny, maxy)
-    return header + envelope + shapely.to_wkb(geom, byte_order=1, flavor="iso")
-
-
-def _sql_type(name: str, series: pd.Series) -> str:
-    if name in _TEXT_COLUMNS:
-        return "TEXT"
-    if pd.api.types.is_bool_dtype(series):
-        return "BOOLEAN"
-    if pd.api.types.is_integer_dtype(series):
-        return "INTEGER"
-    if pd.api.types.is_float_dtype(series):
-        return "REAL"
-    values = [v for v in series if not _is_missing(v)]
-    if values and all(isinstance(v, bool | np.bool_) for v in values):
-        return "BOOLEAN"
-    if values and all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in values):
-        return "INTEGER"
-    if values and all(isinstance(v, int | float | np.number) for v in values):
-        return "REAL"
-    return "TEXT"
-
-
-def _is_missing(value: Any) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    return isinstance(value, float) and math.isnan(value)
-
-
-def _sql_value(value: Any, sql_type: str) -> Any:
-    if _is_missing(value):
-        return None
-    if sql_type == "BOOLEAN":
-        return int(bool(value))
-    if sql_type == "INTEGER":
-        return int(value)
-    if sql_type == "REAL":
-        number = float(value)
-        return None if math.isnan(number) else number
-    if isinstance(value, dt.datetime | dt.date | pd.Timestamp):
-        return value.isoformat()
-    if isinstance(value, dict | list | tuple):
-        return json.dumps(value, ensure_ascii=False, default=str)
-    return str(value)
-
-
-Schema = list[tuple[str, str]]
-Rows = list[tuple[bytes, list[Any]]]
-
-
-def _frame_to_rows(frame: gpd.GeoDataFrame, layer_id: str) -> tuple[Schema, Rows]:
-    """Validate a layer's new state and turn it into a schema and rows (WGS84 WKB)."""
-    if frame.crs is None:
-        raise DataWriteError(f"Layer {layer_id!r}: the features have no CRS; nothing saved.")
-    if not frame.crs.equals(WGS84):
-        frame = frame.to_crs(WGS84)
-    frame = frame.drop(columns=[c for c in _COMPUTED if c in frame.columns])
-    columns = [str(c) for c in frame.columns if c != frame.geometry.name]
-    lowered = [c.lower() for c in columns]
-    for column in columns:
-        if column.lower() in _RESERVED:
-            raise DataWriteError(
-                f"Layer {layer_id!r}: a field may not be called {column!r} "
-                f"({', '.join(sorted(_RESERVED))} are the store's own); rename it."
-            )
-        if lowered.count(column.lower()) > 1:
-            raise DataWriteError(
-                f"Layer {layer_id!r}: fields {column!r} differ only in case; GeoPackage "
-                "field names are case-insensitive, rename one."
-            )
-    if "fid" not in columns:
-        raise DataWriteError(f"Layer {layer_id!r}: features need a 'fid' column; nothing saved.")
-    fids = frame["fid"]
-    if fids.isna().any() or (fids.astype(str).str.strip() == "").any():
-        raise DataWriteError(f"Layer {layer_id!r}: every feature needs a fid; nothing saved.")
-    duplicated = fids.astype(str)[fids.astype(str).duplicated()].unique().tolist()
-    if duplicated:
-        raise DataWriteError(
-            f"Layer {layer_id!r}: duplicate fid {', '.join(duplicated[:5])}; fids must be "
-            "unique. Nothing saved."
-        )
-    geoms = np.asarray(frame.geometry.values, dtype=object)
-    bad = [str(f) for f, g in zip(fids, geoms, strict=True) if g is None or g.is_empty]
-    if bad:
-        raise DataWriteError(
-            f"Layer {layer_id!r}: features without geometry: {', '.join(bad[:5])}. "
-            "Give each a geometry or delete it; nothing saved."
-        )
-    ordered = ["fid", *[c for c in columns if c != "fid"]]
-    schema: Schema = [(c, _sql_type(c, frame[c])) for c in ordered]
-    value_columns = [frame[c].tolist() for c, _ in schema]
-    rows: Rows = []
-    for i, geom in enumerate(geoms):
-        values = [_sql_value(col[i], sql_type) for col, (_, sql_type) in
-                  zip(value_columns, schema, strict=True)]
-        rows.append((_gpkg_blob(geom), values))
-    return schema, rows
-
-
-def _pack(schema: Schema, rows: Rows) -> bytes:
-    payload = {"schema": schema, "rows": [[blob.hex(), values] for blob, values in rows]}
-    return zlib.compress(json.dumps(payload, ensure_ascii=False).encode("utf-8"), 6)
-
-
-def _unpack(snapshot: bytes) -> tuple[Schema, Rows]:
-    payload = json.loads(zlib.decompress(snapshot).decode("utf-8"))
-    schema = [(str(n), str(t)) for n, t in payload["schema"]]
-    return schema, [(bytes.fromhex(blob), values) for blob, values in payload["rows"]]
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _write_table(con: sqlite3.Connection, table: str, schema: Schema, rows: Rows) -> None:
-    """(Re)create a layer's feature table and register it (inside the caller's transaction)."""
-    con.execute(f"DROP TABLE IF EXISTS {_quote(table)}")
-    fields = ", ".join(f"{_quote(name)} {sql_type}" for name, sql_type in schema)
-    con.execute(
-        f"CREATE TABLE {_quote(table)} ({_PK} INTEGER PRIMARY KEY AUTOINCREMENT, "
-        f"{_GEOM} GEOMETRY{', ' + fields if fields else ''})"
-    )
-    placeholders = ", ".join("?" for _ in range(len(schema) + 1))
-    names = ", ".join([_GEOM, *(_quote(n) for n, _ in schema)])
-    con.executemany(
-        f"INSERT INTO {_quote(table)} ({names}) VALUES ({placeholders})",  # noqa: S608
-        ([blob, *values] for blob, values in rows),
-    )
-    bounds = _bounds(rows)
-    con.execute("DELETE FROM gpkg_geometry_columns WHERE table_name = ?", (table,))
-    con.execute("DELETE FROM gpkg_contents WHERE table_name = ?", (table,))
-    con.execute(
-        "INSERT INTO gpkg_contents (table_name, data_type, identifier, description, "
-        "last_change, min_x, min_y, max_x, max_y, srs_id) VALUES (?, 'features', ?, '', "
-        "strftime('%Y-%m-%dT%H:%M:%fZ','now'), ?, ?, ?, ?, 4326)",
-        (table, table, *bounds),
-    )
-    con.execute(
-        "INSERT INTO gpkg_geometry_columns VALUES (?, ?, 'GEOMETRY', 4326, 0, 0)", (table, _GEOM)
-    )
-
-
-def _bounds(rows: Rows) -> tuple[float | None, ...]:
-    if not rows:
-        return (None, None, None, None)
-    envelopes = np.array([struct.unpack_from("<4d", blob, 8) for blob, _ in rows])
-    return (float(envelopes[:, 0].min()), float(envelopes[:, 2].min()),
-            float(envelopes[:, 1].max()), float(envelopes[:, 3].max()))
-
-
-def _diff(old: tuple[Schema, Rows], new: tuple[Schema, Rows]) -> tuple[int, int, int]:
-    """Added, removed and changed features by fid (a field that is empty counts as absent)."""
-
-    def keyed(schema: Schema, rows: Rows) -> dict[str, tuple[bytes, str]]:
-        names = [n for n, _ in schema]
-        return {
-            str(values[0]): (blob, json.dumps(
-                {n: v for n, v in zip(names, values, strict=True) if v is not None},
-                sort_keys=True, default=str))
-            for blob, values in rows
-        }
-
-    before, after = keyed(*old), keyed(*new)
-    added = len(after.keys() - before.keys())
-    removed = len(before.keys() - after.keys())
-    changed = sum(1 for fid in after.keys() & before.keys() if after[fid] != before[fid])
-    return added, removed, changed
 
 
 def _snapshot(con: sqlite3.Connection, layer_id: str, version: int) -> tuple[Schema, Rows]:
@@ -686,79 +508,6 @@ def _forget(con: sqlite3.Connection, layer_id: str) -> None:
     con.execute("DELETE FROM gpkg_geometry_columns WHERE table_name = ?", (layer_id,))
     con.execute("DELETE FROM gpkg_contents WHERE table_name = ?", (layer_id,))
 
-
-# --- the catalogue side ----------------------------------------------------------------------
-
-_STORE_KEYS = {
-    "source": STORE_FILE,
-    "layer": None,  # filled with the layer id
-    "crs": "EPSG:4326",
-    "datum": "wgs84",
-    "id_field": "fid",
-    "label_field": "name",
-    "site_field": "aws_ref",
-}
-
-
-def _toml_string(value: str) -> str:
-    return json.dumps(value, ensure_ascii=False)
-
-
-def _rewrite_top_level(text: str, values: dict[str, str]) -> str:
-    """Set top-level ``key = "value"`` lines of a TOML text, keeping everything else."""
-    lines = text.splitlines()
-    first_table = next((i for i, line in enumerate(lines)
-                        if re.match(r"^\s*\[", line)), len(lines))
-    head, tail = lines[:first_table], lines[first_table:]
-    pending = dict(values)
-    for i, line in enumerate(head):
-        match = re.match(r"^\s*([A-Za-z0-9_-]+)\s*=", line)
-        if match and match.group(1) in pending:
-            key = match.group(1)
-            head[i] = f"{key} = {_toml_string(pending.pop(key))}"
-    while head and not head[-1].strip():
-        head.pop()
-    head += [f"{key} = {_toml_string(value)}" for key, value in pending.items()]
-    return "\n".join([*head, "", *tail] if tail else head) + "\n"
-
-
-def _point_toml_at_store(ws: Workspace, spec: LayerSpec) -> None:
-    path = ws.layers_dir / f"{spec.id}.toml"
-    values = {k: (spec.id if v is None else v) for k, v in _STORE_KEYS.items()}
-    old = path.read_text(encoding="utf-8")
-    new = _rewrite_top_level(old, values)
-    if not old.lstrip().startswith("#") or "moved into the edit store" not in old:
-        new = (f"# Moved into the edit store ({STORE_FILE}) on "
-               f"{dt.date.today().isoformat()}; it was read from {spec.source}.\n") + new
-    _write_spec(path, new)
-    ws.specs[spec.id] = load_layer_spec(path)
-
-
-def _write_spec(path: Path, text: str) -> None:
-    """Validate a layer TOML text, then write it atomically."""
-    import tomllib
-
-    from pydantic import ValidationError
-
-    try:
-        LayerSpec.model_validate(tomllib.loads(text))
-    except (tomllib.TOMLDecodeError, ValidationError) as err:
-        raise CatalogueError(f"{path.name}: refusing to write an invalid layer file ({err}).") \
-            from err
-    # Not geo.io.atomic_write_bytes: its temp name ends in .toml, and a leftover from a
-    # killed process would then be read as a (broken) layer file by the catalogue.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(text.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except OSError as err:
-        raise DataWriteError(f"Could not write {path}: {err}.") from err
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
 
 
 def create_layer(
