@@ -85,24 +85,43 @@ def _current_result(choice: state.Choice) -> dict[str, Any] | None:
     return result  # type: ignore[no-any-return]
 
 
+def _chosen_dem(choice: state.Choice) -> str | None:
+    """The DEM picked in the delineate panel (its widget state), else the first DEM."""
+    dems = _dem_ids(choice)
+    picked = st.session_state.get(f"dem:{choice.workspace.root}")
+    return picked if picked in dems else (dems[0] if dems else None)
+
+
 def map_layers(choice: state.Choice, data: MapData,
                rasters: RasterChoice) -> tuple[MapData, tuple[Any, ...]]:
-    """The map with the chosen rasters (and, in delineate mode, the last delineation).
+    """The map with the chosen rasters (and, in delineate mode, the DEM and the last result).
 
-    Returns the map data and what to add to the map's cache key.
+    In delineate mode the DEM in use is drawn too (the user sees where it has data) and
+    the map is fitted to take in the last delineated catchment.  Returns the map data
+    and what to add to the map's cache key.
     """
     from geo.rasterview import delineation_layers, with_opacity
 
-    chosen = [r for r in data.rasters if r.layer_id in rasters.layers]
-    overlays = with_opacity(chosen, rasters.opacity, shown=rasters.layers)
+    shown = list(rasters.layers)
+    if choice.mode == "delineate":
+        dem = _chosen_dem(choice)
+        if dem is not None and dem not in shown:
+            shown.append(dem)
+    chosen = [r for r in data.rasters if r.layer_id in shown]
+    overlays = with_opacity(chosen, rasters.opacity, shown=shown)
     layers = list(data.layers)
+    bounds = data.bounds
     result = _current_result(choice) if choice.mode == "delineate" else None
     stamp: Any = None
     if result is not None:
-        layers += delineation_layers(result["frame"], data.display_datum)
+        drawn = delineation_layers(result["frame"], data.display_datum)
+        layers += drawn
+        (south, west), (north, east) = drawn[0].bounds
+        (s0, w0), (n0, e0) = bounds
+        bounds = ((min(south, s0), min(west, w0)), (max(north, n0), max(east, e0)))
         stamp = result["stamp"]
-    updated = dataclasses.replace(data, rasters=overlays, layers=layers)
-    return updated, (tuple(rasters.layers), rasters.opacity, stamp)
+    updated = dataclasses.replace(data, rasters=overlays, layers=layers, bounds=bounds)
+    return updated, (tuple(shown), rasters.opacity, stamp)
 
 
 # --- delineate mode -----------------------------------------------------------------------
