@@ -35,6 +35,7 @@ __all__ = [
 ]
 
 _MIN_OVERLAP_M2 = 1.0  # below this an intersection is a numerical sliver, not a straddle
+_UNCOVERED_SHARE = 0.01  # more of a parcel than this outside every unit: not judged
 
 
 @dataclass(frozen=True)
@@ -166,10 +167,17 @@ def judge_one_catchment(rows: Sequence[Any], level: str, has_units: bool) -> One
                       if r.parcel_area_m2 else 0.0)
         for r in placed)
     lonely = [str(r.parcel_fid) for r in rows if r.unit_fid is None or pd.isna(r.unit_fid)]
+    # A parcel only partly covered by units: its outer part lies in no known catchment.
+    covered: dict[str, float] = {}
+    for o in records:
+        covered[o.parcel_fid] = covered.get(o.parcel_fid, 0.0) + o.share
+    partly = {fid: share for fid, share in covered.items() if share < 1.0 - _UNCOVERED_SHARE}
     names = tuple(name for _, name in units)
-    ok = len(units) == 1 and not lonely
+    ok = len(units) == 1 and not lonely and not partly
     if ok:
         message = f"All parcels lie in one catchment unit at level {level!r}: {names[0]}."
+    elif len(units) == 1 and partly:
+        message = f"The mapped part of the parcels lies in one catchment unit: {names[0]}."
     elif len(units) > 1:
         per_parcel: dict[str, set[str]] = {}
         for r in placed:
@@ -185,6 +193,11 @@ def judge_one_catchment(rows: Sequence[Any], level: str, has_units: bool) -> One
     if lonely:
         message += (f" Parcel(s) {', '.join(lonely)} lie in no catchment unit at level "
                     f"{level!r}: extend the units to cover them.")
+    if partly:
+        outside = ", ".join(f"{fid} ({1 - share:.0%})" for fid, share in partly.items())
+        message += (f" Part of parcel(s) {outside} lies outside every catchment unit at level "
+                    f"{level!r}, so 0.1.1.1 cannot be confirmed: extend the units to cover "
+                    "the whole site.")
     return OneCatchment(ok, level, tuple(fid for fid, _ in units), names, records,
                         message.strip())
 

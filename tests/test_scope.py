@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -502,3 +503,19 @@ def test_onsite_tolerance_decides_a_near_iwra(make_workspace: Any) -> None:
     assert default["distance_m"] == pytest.approx(30.0, abs=0.5)
     strict = assess_site(root, REF, onsite_tolerance_m=10).iwras.set_index("fid").loc["iw30"]
     assert strict["classification"] == "catchment" and strict["band_km"] == 1.0
+
+
+def test_parcel_partly_outside_every_unit_is_not_confirmed(make_workspace: Any) -> None:
+    ws_layers = layers()
+    kind, _, extra = ws_layers["sites"]
+    # half in u_a (lon ≥ 120.0, lat 31.0–31.5), half west of every unit
+    edge = frame([{"fid": "e1", "name": "Edge block", "aws_ref": REF,
+                   "geometry": box(119.998, 31.2, 120.002, 31.202)}])
+    ws_layers["sites"] = (kind, edge, extra)
+    scope = assess_site(make_workspace(layers=ws_layers, records=[RECORD]), REF)
+    one = scope.one_catchment
+    assert not one.ok and one.units == ("u_a",)
+    assert one.overlaps[0].share == pytest.approx(0.5, abs=0.01)
+    assert re.search(r"Part of parcel\(s\) e1 \((49|50|51)%\) lies outside every catchment unit",
+                     one.message)
+    assert "cannot be confirmed" in one.message
