@@ -115,15 +115,15 @@ def png_data_uri(rgba: NDArray[np.uint8]) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _raster_bounds(path: Any) -> tuple[tuple[float, float, float, float], int, int]:
+def _raster_bounds(dataset: Any, name: str) -> tuple[float, float, float, float]:
     import rasterio.warp
 
-    with open_raster(path) as dataset:
-        if dataset.crs is None:
-            raise GeoError(f"{path}: the raster has no CRS.")
-        west, south, east, north = rasterio.warp.transform_bounds(
-            dataset.crs, "EPSG:4326", *dataset.bounds, densify_pts=21)
-        return (west, south, east, north), dataset.width, dataset.height
+    if dataset.crs is None:
+        raise GeoError(f"{name}: the raster has no CRS; assign it with "
+                       "`gdal_edit.py -a_srs EPSG:… file.tif`.")
+    west, south, east, north = rasterio.warp.transform_bounds(
+        dataset.crs, "EPSG:4326", *dataset.bounds, densify_pts=21)
+    return west, south, east, north
 
 
 def _window(view: _Bounds, extent: tuple[float, float, float, float],
@@ -205,14 +205,15 @@ def prepare_raster_overlays(
 def _prepare_one(workspace: Workspace, spec: LayerSpec, view: _Bounds, *, datum: Datum,
                  max_size: int, margin: float) -> RasterOverlayData | None:
     path = workspace.source_path(spec)
-    extent, width, height = _raster_bounds(path)
-    windowed = max(width, height) > max_size
-    window = _window(view, extent, margin) if windowed else None
-    if windowed and window is None:
-        return None  # nowhere near the view
-    style = raster_style_args(spec)
-    image, corners = render_overlay(path, bounds=window, max_size=max_size, **style)
-    legend = legend_spec(path, title=_legend_title(spec), **style)
+    with open_raster(path, where=spec.id) as dataset:  # opened once for all three steps
+        extent = _raster_bounds(dataset, spec.id)
+        windowed = max(dataset.width, dataset.height) > max_size
+        window = _window(view, extent, margin) if windowed else None
+        if windowed and window is None:
+            return None  # nowhere near the view
+        style = raster_style_args(spec)
+        image, corners = render_overlay(dataset, bounds=window, max_size=max_size, **style)
+        legend = legend_spec(dataset, title=_legend_title(spec), **style)
     (south, west), (north, east) = corners
     bounds = _shift(((south, west), (north, east)), datum)
     rounded = tuple(tuple(round(v, 7) for v in corner) for corner in bounds)
