@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import geo.export as export
 from geo import open_workspace
+from geo.export_bundle import sheet_parts
 
 
 def timed(func, *args, **kwargs):
@@ -58,7 +59,7 @@ def main() -> None:
     for fmt in ("geojson", "gpkg", "kml", "kmz", "csv", "html"):
         _, wall, cpu = timed(export._RENDERERS[export.ExportFormat(fmt)], data)
         print(f"  {fmt:26s} {wall:6.2f} s wall {cpu:6.2f} s CPU")
-    _, wall, cpu = timed(export._render_sheets, data, "a4")
+    _, wall, cpu = timed(sheet_parts, data, "a4")
     print(f"  {'map sheet (pdf + png)':26s} {wall:6.2f} s wall {cpu:6.2f} s CPU")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"load average {load:.1f} on {os.cpu_count()} CPUs; target: bundle ≤ 3 s")

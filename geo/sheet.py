@@ -496,10 +496,10 @@ def _compose(data: ExportSet, paper: str, cjk: bool) -> Figure:
                  f"Map projection {metric.name} (EPSG:{metric.to_epsg()}); graticule WGS84 "
                  "longitude/latitude (EPSG:4326). Exports are WGS84 (RFC 7946).",
                  fontsize=fs * 0.85, color=_MUTED)
-    from geo.export import _sheet_caveat
+    from geo.export_bundle import sheet_caveat
 
     map_chars = int(map_rect[2] * width_in * 72 / (fs * 0.95 * 0.55))
-    below = text(map_rect[0], below - 0.008, _wrap(_sheet_caveat(data), map_chars),
+    below = text(map_rect[0], below - 0.008, _wrap(sheet_caveat(data), map_chars),
                  fontsize=fs * 0.95, color="#8a1c1c", gid="caveat", linespacing=1.25)
 
     # right panel: inset, legend, site facts
