@@ -352,7 +352,10 @@ def scope(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing files.")] = False,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Physical scope of a site (AWS 1.1.1 checklist, one catchment, IWRAs, water chain)."""
+    """Physical scope of a site (AWS 1.1.1 checklist, one catchment, IWRAs, water chain).
+
+    Exit 1 on bad input, or with --all if a site could not be assessed (its row says why).
+    """
     from geo.scope_report import run_scope_command
 
     run_scope_command(console, aws_ref=aws_ref, all_sites=all_sites, workspace=workspace,
