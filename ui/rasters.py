@@ -82,7 +82,7 @@ def _current_result(choice: state.Choice) -> dict[str, Any] | None:
     result = st.session_state.get(RESULT_KEY)
     if not result or result.get("workspace") != str(choice.workspace.root):
         return None
-    return result  # type: ignore[no-any-return]
+    return result
 
 
 def _chosen_dem(choice: state.Choice) -> str | None:
