@@ -575,9 +575,13 @@ def _site_facts(data: ExportSet) -> str:
             details.append(f"area {record.area_m2:,.0f} m²")
         if record.certification_status:
             valid = f", valid until {record.valid_until}" if record.valid_until else ""
+            if record.valid_until and record.valid_until < data.generated.date():
+                # an auditor reads the sheet on its date: say the certificate had ended
+                valid = f", EXPIRED on {record.valid_until} (before this sheet's date)"
             details.append(f"{record.certification_status}{valid}")
         if details:
-            lines.append("; ".join(details).capitalize())
+            joined = "; ".join(details)
+            lines.append(joined[:1].upper() + joined[1:])  # keep "Certified Gold", "EXPIRED"
     layers = data.features["layer"].nunique()
     lines.append(f"In scope: {len(data.features)} features in {layers} layers "
                  "(all listed in the GeoPackage / GeoJSON export)")

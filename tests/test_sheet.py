@@ -147,3 +147,17 @@ def test_with_a_cjk_font_chinese_names_are_drawn(tiny) -> None:
         fig = sheet.build_sheet(tiny)
         sheet.render_sheets(tiny, formats=("png",))
     assert "甲区" in _texts(fig) and "Test survey (地块)" in _texts(fig)
+
+
+def test_an_expired_certificate_says_so_on_the_sheet(tiny) -> None:
+    import dataclasses
+    import datetime as dt
+
+    record = tiny.record.model_copy(update={"certification_status": "Certified Gold",
+                                            "valid_until": dt.date(2026, 7, 2)})
+    before = dataclasses.replace(tiny, record=record,
+                                 generated=dt.datetime(2026, 6, 1, tzinfo=dt.UTC))
+    after = dataclasses.replace(tiny, record=record,
+                                generated=dt.datetime(2026, 11, 23, tzinfo=dt.UTC))
+    assert "Certified Gold, valid until 2026-07-02" in sheet._site_facts(before)
+    assert "Certified Gold, EXPIRED on 2026-07-02" in sheet._site_facts(after)
