@@ -38,7 +38,7 @@ _PAGE_CSS = f"""<style>
 .cs-legend .row {{ display: flex; align-items: center; gap: 6px; margin: 2px 0; }}
 .cs-legend svg {{ flex: none; }}
 .leaflet-control.cs-note {{ background: #fff4d6; border: 1px solid #e0b84a; padding: 4px 8px;
-  max-width: 420px; border-radius: 4px; font-size: 11px; }}
+  max-width: 235px; border-radius: 4px; font-size: 11px; line-height: 1.3; }}
 .cs-attrs th {{ text-align: left; padding-right: 6px; vertical-align: top; color: #555; }}
 .cs-site-pin {{ font: bold 12px system-ui, sans-serif; color: #7a0b0b; white-space: nowrap;
   text-shadow: 0 0 3px #fff, 0 0 3px #fff, 0 0 3px #fff; }}
@@ -355,11 +355,11 @@ class _DefaultIcon(branca.element.MacroElement):
 
 
 class _Note(_Legend):
-    """A visible note at the top of the map (e.g. the GCJ-02 display shift)."""
+    """A visible note at the top right, above the legend's column (e.g. the GCJ-02 shift)."""
 
     _template = Template("""
         {% macro script(this, kwargs) %}
-        var {{ this.get_name() }} = L.control({position: "bottomleft"});
+        var {{ this.get_name() }} = L.control({position: "topright"});
         {{ this.get_name() }}.onAdd = function (map) {
             var div = L.DomUtil.create("div", "cs-note");
             div.innerHTML = {{ this.html|tojson }};

@@ -221,11 +221,12 @@ def checklist(choice: state.Choice, scope: Any) -> None:
         rows.append({
             "element": check.title or AWS_ELEMENTS.get(check.element, str(check.element)),
             "status": str(check.status),
+            # what makes it amber or red first, the evidence after (the widest column)
+            "caveats": "; ".join((*check.caveats, *check.notes)),
+            "missing": "; ".join(check.missing),
             "evidence": "; ".join(
                 f"{e.name} ({e.layer}{', ' + e.accuracy if e.accuracy else ''})"
                 for e in check.evidence),
-            "missing": "; ".join(check.missing),
-            "caveats": "; ".join((*check.caveats, *check.notes)),
         })
     counts = pd.Series([str(c.status) for c in scope.checklist]).value_counts()
     st.caption(" · ".join(f"{counts.get(s, 0)} {s}" for s in _STATUS_COLOURS)
@@ -237,8 +238,9 @@ def checklist(choice: state.Choice, scope: Any) -> None:
         subset=["status"])
     st.dataframe(table, hide_index=True, width="stretch",
                  column_config={"element": st.column_config.TextColumn(width="medium"),
-                                "evidence": st.column_config.TextColumn(width="large"),
-                                "missing": st.column_config.TextColumn(width="large")})
+                                "caveats": st.column_config.TextColumn(width="large"),
+                                "missing": st.column_config.TextColumn(width="medium"),
+                                "evidence": st.column_config.TextColumn(width="large")})
     one = getattr(scope, "one_catchment", None)
     if one is not None:
         (st.success if one.ok else st.warning)(f"0.1.1.1 one catchment: {one.message}")
