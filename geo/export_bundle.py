@@ -149,6 +149,9 @@ def _readme(data: ExportSet, files: list[str]) -> str:
         f"{stem}-points.csv         point features with lon/lat columns (UTF-8)",
         f"{stem}-iwras.csv          Important Water-Related Areas near the site",
         f"{stem}-checklist.csv      AWS 1.1.1 physical-scope checklist",
+        *([f"{stem}-raster_zonal_stats.csv  raster statistics per parcel, catchment unit "
+             "and IWRA (also a GeoPackage table)"] if "raster_zonal_stats" in data.tables
+          else []),
         f"{stem}-map.html           interactive map; works offline in any browser",
         f"{stem}-sheet-*.pdf/.png   printable map sheet for the audit file",
         "metadata.json              machine-readable: site, layers, counts, CRS, licences",
