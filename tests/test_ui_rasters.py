@@ -105,3 +105,16 @@ def test_a_workspace_without_rasters_says_how_to_add_one(make_workspace, three_p
     assert not at.exception, at.exception
     infos = " ".join(i.value for i in at.info)
     assert "no DEM" in infos and "no raster layer" in infos
+
+
+def test_land_cover_tab_shows_class_shares(tmp_path: Path) -> None:
+    root = build_raster_workspace(tmp_path / "ws")
+    at = _open_folder(_app().run(), root)
+    _by_label(at.selectbox, "Raster").set_value("landcover").run()
+    assert not at.exception, at.exception
+    table = next(df.value for df in at.dataframe if "share %" in df.value.columns)
+    wetland = table[table["zone"] == "i1"].set_index("class name")["share %"]
+    assert wetland.to_dict() == pytest.approx({"Paddy": 50.0, "Built-up": 50.0})
+    # the land cover can be drawn too; its legend lists the classes
+    _by_label(at.multiselect, "Rasters drawn").set_value(["dem", "landcover"]).run()
+    assert not at.exception, at.exception
