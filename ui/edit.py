@@ -255,10 +255,36 @@ def delete_feature(ws: Workspace, layer_id: str, fid: str, *, base_version: int
 # --- the map's Draw toolbar ---------------------------------------------------------------
 
 
-def add_draw_control(fmap: folium.Map, static_url: str) -> folium.Map:
-    """Add Leaflet.draw's toolbar (points, lines, polygons) served from ``static_url``."""
+def _editable_layer(geometry: Mapping[str, Any]) -> Any | None:
+    """A folium marker/line/polygon of one (display) geometry, for Leaflet.draw's edit tool."""
+    geom = shape(geometry)
+    style = {"color": "#d7301f", "weight": 4, "fill_opacity": 0.15}
+    if geom.geom_type == "Point":
+        return folium.Marker([geom.y, geom.x])
+    if geom.geom_type == "LineString":
+        return folium.PolyLine([[y, x] for x, y in geom.coords], **style)
+    if geom.geom_type == "Polygon":
+        rings = [[[y, x] for x, y in ring.coords[:-1]]
+                 for ring in (geom.exterior, *geom.interiors)]
+        return folium.Polygon(rings if len(rings) > 1 else rings[0], **style)
+    return None  # multi-part geometries: replace them by drawing instead
+
+
+def add_draw_control(fmap: folium.Map, static_url: str,
+                     editable: Mapping[str, Any] | None = None) -> folium.Map:
+    """Add Leaflet.draw's toolbar (points, lines, polygons) served from ``static_url``.
+
+    ``editable`` (a GeoJSON geometry in display coordinates) is put into the toolbar's
+    feature group, so its vertices can be moved with the edit tool.
+    """
+    group = None
+    layer = _editable_layer(editable) if editable else None
+    if layer is not None:
+        group = folium.FeatureGroup(name="Editing", control=False)
+        layer.add_to(group)
+        group.add_to(fmap)
     draw = folium.plugins.Draw(
-        position="topleft", show_geometry_on_click=False,
+        position="topleft", show_geometry_on_click=False, feature_group=group,
         draw_options={"polyline": {"shapeOptions": {"color": "#d7301f"}},
                       "polygon": {"allowIntersection": False,
                                   "shapeOptions": {"color": "#d7301f"}},
@@ -305,6 +331,9 @@ def saved(ws: Workspace, result: store.SaveResult, message: str | None = None) -
     # What the map last sent refers to the map before this save: ignore it from now on.
     st.session_state["edit_stale"] = _value_id(st.session_state.get(EDIT_MAP_STATE))
     st.session_state.pop("edit_last_ref", None)
+    selected = st.session_state.get("edit_selected")
+    _remember_geometry(ws, tuple(selected) if selected else None,
+                       Datum(st.session_state.get("edit_display_datum", "wgs84")))
 
 
 def _reload(ws: Workspace, layer_id: str) -> None:
@@ -313,6 +342,35 @@ def _reload(ws: Workspace, layer_id: str) -> None:
     st.session_state["edit_flash"] = (f"Reloaded layer {layer_id!r} at version {version}: the "
                                       "map shows the latest saves. Redo your change if needed.")
     st.session_state.pop("edit_selected", None)
+
+
+def editing_key() -> tuple[Any, ...]:
+    """What of this session's edit state the edit map depends on (part of its cache key)."""
+    return (st.session_state.get("edit_selected"),
+            _value_id(st.session_state.get("edit_selected_geom")))
+
+
+def editable_geometry() -> dict[str, Any] | None:
+    """The selected feature's geometry in display coordinates (None if nothing selected)."""
+    if not st.session_state.get("edit_selected"):
+        return None
+    geom = st.session_state.get("edit_selected_geom")
+    return geom if isinstance(geom, dict) else None
+
+
+def _remember_geometry(ws: Workspace, selected: tuple[str, str] | None,
+                       datum: Datum) -> None:
+    """Keep the selected feature's current geometry (display datum) for the edit map."""
+    geom = None
+    if selected is not None and selected[0] in ws.specs:
+        frame = ws.load(selected[0])
+        rows = frame[frame["fid"].astype(str) == selected[1]]
+        if not rows.empty:
+            series = gpd.GeoSeries([rows.geometry.iloc[0]], crs="EPSG:4326")
+            if datum is Datum.GCJ02:
+                series = convert_datum(series, Datum.WGS84, Datum.GCJ02)
+            geom = dict(mapping(series.iloc[0]))
+    st.session_state["edit_selected_geom"] = geom
 
 
 def show_flash() -> None:
@@ -354,15 +412,31 @@ def _latest(returned: dict | None) -> dict:
 def _pending_drawing(value: dict) -> dict | None:
     drawings = value.get("all_drawings") or []
     consumed = st.session_state.setdefault("edit_consumed", set())
+    untouched = editable_geometry()
     for feature in reversed(drawings):
         if isinstance(feature, dict) and feature.get("geometry") \
-                and _signature(feature) not in consumed:
+                and _signature(feature) not in consumed \
+                and not _same(feature["geometry"], untouched):
             return feature
     return None
 
 
-def _take_selection(ws: Workspace, value: dict) -> tuple[str, str] | None:
-    """The clicked feature as (layer id, fid), remembered across map re-creation."""
+def _same(geometry: Any, other: dict[str, Any] | None) -> bool:
+    """Whether a returned geometry is the selected feature as it was put on the map."""
+    if other is None:
+        return False
+    try:
+        return bool(shape(geometry).equals_exact(shape(other), tolerance=1e-7))
+    except (AttributeError, KeyError, TypeError, ValueError, shapely.errors.ShapelyError):
+        return False
+
+
+def _take_selection(ws: Workspace, value: dict, datum: Datum) -> tuple[str, str] | None:
+    """The clicked feature as (layer id, fid), remembered across map re-creation.
+
+    A new selection reruns the script so that the map puts the feature under the Draw
+    toolbar's edit tool (its vertices can then be moved).
+    """
     drawing = value.get("last_active_drawing") or {}
     ref = str((drawing.get("properties") or {}).get("ref") or "")
     if ref and ref != st.session_state.get("edit_last_ref"):
@@ -373,6 +447,8 @@ def _take_selection(ws: Workspace, value: dict) -> tuple[str, str] | None:
             if int(position) < len(frame):
                 fid = str(frame.iloc[int(position)]["fid"])
                 st.session_state["edit_selected"] = (layer_id, fid)
+                _remember_geometry(ws, (layer_id, fid), datum)
+                st.rerun()
     selected = st.session_state.get("edit_selected")
     return tuple(selected) if selected else None  # type: ignore[return-value]
 
@@ -446,7 +522,8 @@ def _new_drawing_form(choice: state.Choice, feature: dict,
     if selected is not None and selected[0] in ws.specs \
             and fits(ws.specs[selected[0]].kind, family):
         layer_id, fid = selected
-        if st.button(f"Move {fid} here (replace its geometry)", key=f"move:{signature}"):
+        if st.button(f"Use this shape for {fid} (move / reshape it)", key=f"move:{signature}",
+                     type="primary"):
             _save(ws, layer_id, signature, lambda base: update_feature(
                 ws, layer_id, fid, base_version=base, geojson=feature, display_datum=datum))
     layers = [spec.id for spec in editable_layers(ws, family)]
@@ -509,7 +586,9 @@ def _selected_form(choice: state.Choice, selected: tuple[str, str]) -> None:
     if submitted:
         _save(ws, layer_id, None, lambda base: update_feature(
             ws, layer_id, fid, base_version=base, attrs=values))
-    st.caption("To move it: draw its new shape with the toolbar, then press 'Move … here'.")
+    st.caption("To move or reshape it: drag its vertices with the edit tool (the pencil "
+               "button under the drawing tools, then 'Save' in the toolbar), or draw its new "
+               "shape; then press 'Use this shape for …'.")
     confirm = st.checkbox(f"Yes, delete {fid}", key=f"confirm:{layer_id}:{fid}")
     if st.button("Delete feature", key=f"delete:{layer_id}:{fid}", disabled=not confirm):
         st.session_state.pop("edit_selected", None)
@@ -551,7 +630,9 @@ def panel(choice: state.Choice, returned: dict | None) -> None:
     remember_loaded(ws)
     show_flash()
     value = _latest(returned)
-    selected = _take_selection(ws, value)
+    datum = _display_datum(choice)
+    st.session_state["edit_display_datum"] = datum.value
+    selected = _take_selection(ws, value, datum)
     drawing = _pending_drawing(value)
     if drawing is None and selected is None:
         st.subheader("Draw and edit", anchor=False)

@@ -31,9 +31,9 @@ def _folium_map(data: MapData, static_url: str, mode: str) -> Any:
     """The folium map of ``data`` for a map mode (tools added per mode)."""
     fmap = render_map(data)
     if mode == "edit":
-        from ui.edit import add_draw_control
+        from ui.edit import add_draw_control, editable_geometry
 
-        add_draw_control(fmap, static_url)
+        add_draw_control(fmap, static_url, editable=editable_geometry())
     return localise_assets(fmap, static_url)
 
 
@@ -69,6 +69,10 @@ def show_map(data: MapData, cache_key: tuple[Any, ...], *, static_url: str, key:
     if not hasattr(streamlit_folium, "_component_func"):  # another streamlit-folium
         return st_folium(_folium_map(data, static_url, mode), key=key, height=height,
                          use_container_width=True, returned_objects=list(RETURNED[mode]))
+    if mode == "edit":  # the selected feature sits under the Draw toolbar's edit tool
+        from ui.edit import editing_key
+
+        cache_key = (*cache_key, editing_key())
     args = _cached_args(cache_key, data, static_url, key, height, mode)
     result: dict[str, Any] | None = streamlit_folium._component_func(**args)
     return result
