@@ -63,6 +63,7 @@ RASTER_PANE = "csRasters"
 _RASTER_PANE_Z = 350
 #: View-widths kept around the view when a raster is windowed (zooming out stays covered).
 _MARGIN = 1.0
+_DEFAULT_OPACITY = 0.7
 _Bounds = tuple[tuple[float, float], tuple[float, float]]
 
 
@@ -221,9 +222,17 @@ def _prepare_one(workspace: Workspace, spec: LayerSpec, view: _Bounds, *, datum:
         layer_id=spec.id, title=escape_text(spec.title), image=png_data_uri(image),
         bounds=rounded,  # type: ignore[arg-type]
         legend_html=legend.to_html(), width=int(image.shape[1]), height=int(image.shape[0]),
-        opacity=float(spec.style.fill_opacity) if spec.style.fill_opacity > 0 else 0.7,
+        opacity=_opacity(spec),
         show=spec.visible, windowed=windowed,
     )
+
+
+def _opacity(spec: LayerSpec) -> float:
+    """``[style] fill_opacity`` when the layer file sets it, else 0.7."""
+    # (the vector default fill_opacity, 0.2, would leave a raster barely visible)
+    if "fill_opacity" in spec.style.model_fields_set:
+        return float(spec.style.fill_opacity)
+    return _DEFAULT_OPACITY
 
 
 def with_opacity(overlays: Sequence[RasterOverlayData], opacity: float,

@@ -153,6 +153,7 @@ def test_categorical_overlay_uses_class_colours_and_nodata_is_transparent(
                                           layers=["landcover"])
     [cover] = overlays
     assert not cover.show  # visible = false: in the layer control, off
+    assert cover.opacity == 0.7  # no fill_opacity in its file: not the vector default 0.2
     assert "Paddy" in cover.legend_html and "#00aa00" in cover.legend_html
     image = _png(cover.image)
     colours = {tuple(int(v) for v in px) for px in image.reshape(-1, 4)}
