@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -196,6 +197,16 @@ def test_demo_map_loads_offline_with_its_layers(server: str, page: Any) -> None:
     for control in (".leaflet-control-scale", ".leaflet-control-mouseposition",
                     ".leaflet-control-measure", ".leaflet-control-zoom-fullscreen"):
         assert frame.locator(control).count() == 1, control
+    # mouse coordinates follow the pointer; fullscreen works inside Streamlit's iframe
+    frame.locator(".leaflet-container").hover(position={"x": 200, "y": 200})
+    assert re.search(r"lat, lon: 3\d\.\d{6} , 12\d\.\d{6}",
+                     frame.locator(".leaflet-control-mouseposition").inner_text())
+    frame.locator(".leaflet-control-zoom-fullscreen").click()
+    frame.locator("body").evaluate("() => new Promise(r => document.fullscreenElement ? r(1) "
+                                   ": document.addEventListener('fullscreenchange', r))")
+    frame.locator(".leaflet-control-zoom-fullscreen").click()  # and back
+    frame.locator("body").evaluate("() => new Promise(r => !document.fullscreenElement ? r(1) "
+                                   ": document.addEventListener('fullscreenchange', r))")
     # measure a distance, as a person would
     frame.locator(".leaflet-control-measure").hover()
     frame.get_by_text("Create a new measurement").click()
@@ -221,6 +232,13 @@ def test_clicking_a_site_parcel_shows_it_beside_the_map(server: str, page: Any) 
     main = pg.locator("[data-testid=stMain]").inner_text()
     assert "Site parcels · site" in main and "Provenance" in main
     assert "Certification record" in main and "Findings" in main
+    from datetime import date
+
+    from geo.workspace import open_workspace
+
+    ends = {r.valid_until for r in open_workspace().records.values()}
+    if all(end is not None and end < date.today() for end in ends):  # the demo's: 2026-07-02
+        assert "EXPIRED: the certificate ended on" in main  # whichever site was clicked
     assert watch.external == [] and watch.errors == [], (watch.external, watch.errors)
 
 
