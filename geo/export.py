@@ -29,6 +29,15 @@ cell in the site's UTM zone, or left out with ``redact="drop-sensitive"`` (RFC 7
 §10); each such feature says so in its ``redacted`` property and the metadata lists
 them.  Names of files come from the validated AWS reference and layer ids only,
 never from data values.
+
+Modules
+-------
+This module holds :class:`ExportSet`, :func:`collect` and the dispatch (:func:`render`,
+:func:`export_bytes`, :func:`export_site`); the renderers live beside it:
+:mod:`geo.export_vector` (GeoJSON, GeoPackage with QGIS styles, CSV, value
+serialisation), :mod:`geo.export_kml`, :mod:`geo.export_redact` and
+:mod:`geo.export_bundle` (HTML map, sheet parts, README, metadata, ZIP).  Import the
+public names from here.
 """
 
 from __future__ import annotations
