@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO))
 from geo.raster import zonal_stats  # noqa: E402
 from geo.raster_zones import site_raster_stats  # noqa: E402
 from geo.rasterview import prepare_raster_overlays  # noqa: E402
-from geo.webmap import map_html, map_payload_bytes, prepare_map, render_map  # noqa: E402
+from geo.webmap import MapData, map_html, map_payload_bytes, prepare_map, render_map  # noqa: E402
 from geo.workspace import open_workspace  # noqa: E402
 
 UTM = "EPSG:32651"
@@ -57,10 +57,22 @@ def demo() -> None:
                                                 for r in data.rasters])
         page_off = len(map_html(render_map(off)).encode())
         page_on = len(map_html(render_map(on)).encode())
+        shipped_off, shipped_on = (_shipped(d) for d in (off, on))
         [dem] = on.rasters
         print(f"{ref}: map data {kb(map_payload_bytes(off))} → {kb(map_payload_bytes(on))} "
-              f"with the DEM on; page {kb(page_off)} → {kb(page_on)}; "
+              f"with the DEM on; st_folium ships {kb(shipped_off)} → {kb(shipped_on)}; "
+              f"standalone page {kb(page_off)} → {kb(page_on)}; "
               f"overlay {dem.width}×{dem.height} px, PNG data URI {len(dem.image):,} B")
+
+
+def _shipped(data: object) -> int:
+    """Bytes of the arguments st_folium sends to its browser component (the app's map)."""
+    import json
+
+    from ui.mapview import _st_folium_args
+
+    args = _st_folium_args(data, "../catchscope_static/", "map", 680, "inspect")  # type: ignore[arg-type]
+    return len(json.dumps(args, default=str).encode())
 
 
 def _big_dem(folder: Path) -> Path:
@@ -99,8 +111,10 @@ def big() -> None:
             started = time.perf_counter()
             [overlay], _ = prepare_raster_overlays(ws, view)
             took = time.perf_counter() - started
+            shipped = _shipped(MapData(title="big", bounds=view, layers=[], rasters=[overlay]))
             print(f"  {label}: {took:.2f} s, image {overlay.width}×{overlay.height} px, "
-                  f"PNG data URI {kb(len(overlay.image))} (windowed: {overlay.windowed})")
+                  f"PNG data URI {kb(len(overlay.image))} (windowed: {overlay.windowed}); "
+                  f"st_folium ships {kb(shipped)} for a map with only this raster")
         zones = gpd.GeoDataFrame(
             {"fid": [f"z{i}" for i in range(200)]},
             geometry=[box(*to_wgs.transform(ORIGIN[0] + 800 * (i % 20) * CELL / 3,
