@@ -258,6 +258,12 @@ def _style(
     return _Style(LegendSpec("categorical", title, cmap_name, entries=tuple(entries)), lookup)
 
 
+def _style_from(legend: LegendSpec) -> _Style:
+    lookup = {e.value: (int(e.color[1:3], 16), int(e.color[3:5], 16), int(e.color[5:7], 16))
+              for e in legend.entries}
+    return _Style(legend, lookup)
+
+
 def legend_spec(
     source: RasterSource,
     *,
@@ -336,6 +342,7 @@ def render_overlay(
     colormap: str | None = None,
     classes: ClassesArg = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    legend: LegendSpec | None = None,
 ) -> Overlay:
     """Colour a raster (or the part in view) as an RGBA image for a web map.
 
@@ -351,6 +358,9 @@ def render_overlay(
         As for :func:`legend_spec` (call it with the same values for the legend).
     max_bytes : int
         Memory limit checked right after opening.
+    legend : LegendSpec, optional
+        Colour with this legend (from :func:`legend_spec`) instead of working the
+        colouring out again (saves a second read of the raster's overview).
 
     Returns
     -------
@@ -369,8 +379,9 @@ def render_overlay(
     with open_raster(source, max_bytes=max_bytes) as dataset:
         name = source_name(source, None)
         crs = require_crs(dataset, name)
-        style = _style(dataset, name, categorical=categorical, colormap=colormap,
-                       classes=classes, title=None)
+        style = _style_from(legend) if legend is not None else _style(
+            dataset, name, categorical=categorical, colormap=colormap, classes=classes,
+            title=None)
         is_classes = style.legend.kind == "categorical"
         window = _window_for(dataset, bounds)
         scale = max(window.width, window.height) / max_size

@@ -213,8 +213,9 @@ def _prepare_one(workspace: Workspace, spec: LayerSpec, view: _Bounds, *, datum:
         if windowed and window is None:
             return None  # nowhere near the view
         style = raster_style_args(spec)
-        image, corners = render_overlay(dataset, bounds=window, max_size=max_size, **style)
         legend = legend_spec(dataset, title=_legend_title(spec), **style)
+        image, corners = render_overlay(dataset, bounds=window, max_size=max_size,
+                                        legend=legend)
     (south, west), (north, east) = corners
     bounds = _shift(((south, west), (north, east)), datum)
     rounded = tuple(tuple(round(v, 7) for v in corner) for corner in bounds)

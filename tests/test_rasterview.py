@@ -253,3 +253,16 @@ def test_delineation_layers_draw_catchment_and_both_outlets() -> None:
     assert layers[2].geojson["features"][0]["geometry"]["coordinates"] == [120.901, 31.251]
     shifted = delineation_layers(frame, Datum.GCJ02)
     assert shifted[2].geojson["features"][0]["geometry"]["coordinates"] != [120.901, 31.251]
+
+
+@pytest.mark.parametrize("layer_id", ["dem", "landcover"])
+def test_overlay_coloured_from_its_legend_equals_the_plain_overlay(raster_ws: Path,
+                                                                   layer_id: str) -> None:
+    from geo.raster import legend_spec, render_overlay
+
+    spec = open_workspace(raster_ws).spec(layer_id)
+    path = raster_ws / "data" / spec.source
+    style = raster_style_args(spec)
+    plain = render_overlay(path, **style)
+    reused = render_overlay(path, legend=legend_spec(path, **style))
+    assert np.array_equal(plain.image, reused.image) and plain.bounds == reused.bounds
