@@ -96,6 +96,9 @@ def test_an_outlet_outside_the_dem_is_a_message(tmp_path: Path) -> None:
     assert any("outside DEM" in e.value for e in at.error)
     at = _delineate(at, "not a point")
     assert any("type LON, LAT" in e.value for e in at.error)
+    (root / "data" / "rasters" / "dem.tif").unlink()  # a DEM gone missing: a message too
+    at = _delineate(at, "120.91, 31.25")
+    assert any("does not exist" in e.value for e in at.error)
 
 
 def test_a_workspace_without_rasters_says_how_to_add_one(make_workspace, three_parcels) -> None:

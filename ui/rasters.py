@@ -187,7 +187,8 @@ def delineate_panel(choice: state.Choice, returned: dict | None) -> None:
         stamp = (dem, round(lon, 7), round(lat, 7), float(snap))
         if result is None or result["stamp"] != stamp:
             try:
-                frame = _delineate(str(path), path.stat().st_mtime, lon, lat, float(snap))
+                mtime = path.stat().st_mtime if path.is_file() else 0.0  # missing: says so
+                frame = _delineate(str(path), mtime, lon, lat, float(snap))
             except GeoError as err:
                 st.error(str(err))
                 return
