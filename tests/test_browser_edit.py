@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from geo import store
 from geo.catalogue import LayerKind
 from geo.workspace import open_workspace
 from tests.test_browser import (  # noqa: F401 - fixtures used by name
     MAP_FRAME,
+    REPO,
     _map,
     _open_folder,
     browser,
@@ -49,6 +52,8 @@ def _edit_map(pg: Any) -> Any:
     """The map frame that has the Draw toolbar (the inspect map's frame may linger a while)."""
     for _ in range(300):
         for handle in pg.locator(MAP_FRAME).element_handles():
+            if not handle.is_visible() or handle.get_attribute("width") == "-1":
+                continue  # a map of the previous run, on its way out
             frame = handle.content_frame()
             if frame is not None and frame.locator(".leaflet-draw-draw-marker").count():
                 return frame
@@ -56,15 +61,49 @@ def _edit_map(pg: Any) -> Any:
     raise AssertionError("no map with the Draw toolbar appeared")
 
 
+def _idle(pg: Any) -> None:
+    """Wait until the script run is over (its frames are final)."""
+    pg.wait_for_timeout(300)
+    pg.wait_for_function("!document.querySelector('[data-testid=stStatusWidget]')",
+                         timeout=60_000)
+
+
+def _wait_on_map(pg: Any, css: str, count: int) -> None:
+    """Wait until a map frame shows ``count`` elements matching ``css`` (frames get replaced)."""
+    for _ in range(300):
+        for handle in pg.locator(MAP_FRAME).element_handles():
+            frame = handle.content_frame()
+            if frame is not None and frame.locator(css).count() >= count:
+                return
+        pg.wait_for_timeout(200)
+    raise AssertionError(f"the map never showed {count} {css}")
+
+
 def _open(pg: Any, root: Path, *, mode: str | None = None) -> Any:
     pg.goto(pg.context.server_url)
-    pg.wait_for_selector(MAP_FRAME, timeout=60_000)
-    _open_folder(pg, root)
+    pg.get_by_text("Folder on this machine").wait_for(timeout=60_000)  # no need to wait
+    _open_folder(pg, root)                                              # for the demo's map
     frame = _map(pg, min_paths=20)
+    _idle(pg)
     if mode is not None:
         pg.get_by_test_id("stSidebarUserContent").get_by_text(mode, exact=True).click()
+        _edit_map(pg)
+        _idle(pg)
         frame = _edit_map(pg)
     return frame
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One copy of the demo for this module's tests (its analysis is cached once by the
+    server); each test checks its own changes relative to what it found."""
+    root = tmp_path_factory.mktemp("edit") / "demo"
+    root.mkdir()
+    shutil.copytree(REPO / "layers", root / "layers")
+    shutil.copytree(REPO / "data", root / "data",
+                    ignore=shutil.ignore_patterns("build", "__pycache__"))
+    shutil.copy2(REPO / "catchscope.toml", root / "catchscope.toml")
+    return root
 
 
 @pytest.fixture
@@ -102,29 +141,29 @@ def _discharge_points(root: Path) -> Any:
 
 
 def test_upload_geojson_preview_save_shows_on_map_and_checklist(session: Any,
-                                                                demo_copy: Path) -> None:
+                                                                workspace: Path) -> None:
     pg, watch = session
-    lon, lat = _site_centre(demo_copy)
+    lon, lat = _site_centre(workspace)
     name = "Surveyed outfall BW-7"
     doc = {"type": "FeatureCollection", "features": [{
         "type": "Feature", "properties": {"name": name, "discharge_type": "stormwater"},
         "geometry": {"type": "Point", "coordinates": [lon + 0.0004, lat - 0.0003]}}]}
-    frame = _open(pg, demo_copy)
+    frame = _open(pg, workspace)
     before = frame.locator(".cs-layer-discharge_points").count()
+    n_before = len(_discharge_points(workspace))
     _upload(pg, "outfall.geojson", json.dumps(doc).encode())
     pg.get_by_text("Preview: the 1 incoming features", exact=False).wait_for(timeout=30_000)
     _choose(pg, "Into layer", "Discharge points (discharge_point)")
     preview = pg.frame_locator("iframe[src*='st_folium'] >> nth=1")
     preview.locator(".leaflet-overlay-pane path").first.wait_for(timeout=30_000)
     assert "Would import 1 features into layer 'discharge_points'" in pg.locator(MAIN).inner_text()
-    assert len(_discharge_points(demo_copy)) == 5  # nothing saved by the preview
+    assert len(_discharge_points(workspace)) == n_before  # nothing saved by the preview
     pg.get_by_role("button", name="Save", exact=True).click()
     pg.get_by_text("Imported 1 features into layer 'discharge_points'", exact=False) \
         .wait_for(timeout=30_000)
-    saved = _discharge_points(demo_copy)
+    saved = _discharge_points(workspace)
     assert name in set(saved["name"]) and set(saved.loc[saved["name"] == name, "aws_ref"]) == {SITE}
-    frame = pg.frame_locator(MAP_FRAME)
-    frame.locator(".cs-layer-discharge_points").nth(before).wait_for(timeout=30_000)
+    _wait_on_map(pg, ".cs-layer-discharge_points", before + 1)
     pg.get_by_role("tab", name="1.1.1 checklist").click()
     grid = pg.locator("[data-testid=stDataFrame]").first
     grid.wait_for(timeout=30_000)
@@ -136,17 +175,17 @@ def test_upload_geojson_preview_save_shows_on_map_and_checklist(session: Any,
     assert watch.errors == [], watch.errors
 
 
-def test_bad_upload_shows_message_and_changes_nothing(session: Any, demo_copy: Path) -> None:
+def test_bad_upload_shows_message_and_changes_nothing(session: Any, workspace: Path) -> None:
     pg, watch = session
-    before = _digest(demo_copy)
-    _open(pg, demo_copy)
+    before = _digest(workspace)
+    _open(pg, workspace)
     _upload(pg, "outfall.geojson", b'{"type": "FeatureCollection", "features": [{"type": "Fe')
     error = pg.locator("[data-testid=stAlertContentError]").filter(has_text="outfall.geojson")
     error.wait_for(timeout=30_000)
     assert "JSON" in error.inner_text(), error.inner_text()
     assert "Traceback" not in pg.locator(MAIN).inner_text()
     assert pg.get_by_role("button", name="Save", exact=True).count() == 0
-    assert _digest(demo_copy) == before
+    assert _digest(workspace) == before
     assert watch.external == [], watch.external
 
 
@@ -156,34 +195,34 @@ def _draw_point(pg: Any, frame: Any, x: int, y: int) -> None:
     pg.get_by_text("Drawn, not saved yet", exact=False).wait_for(timeout=30_000)
 
 
-def test_draw_a_point_fill_the_form_save_it_persists(session: Any, demo_copy: Path) -> None:
+def test_draw_a_point_fill_the_form_save_it_persists(session: Any, workspace: Path) -> None:
     pg, watch = session
-    frame = _open(pg, demo_copy, mode="Draw and edit")
+    frame = _open(pg, workspace, mode="Draw and edit")
+    on_map = frame.locator(".cs-layer-discharge_points").count()
     _draw_point(pg, frame, 420, 330)
     pg.get_by_label("Name", exact=True).fill("Drawn outfall")
     pg.get_by_label("discharge type").fill("rainwater")
     pg.get_by_role("button", name="Save feature").click()
     pg.get_by_text("Saved layer 'discharge_points'", exact=False).wait_for(timeout=30_000)
-    saved = _discharge_points(demo_copy)
+    saved = _discharge_points(workspace)
     row = saved[saved["name"] == "Drawn outfall"]
     assert len(row) == 1
     assert row.iloc[0]["discharge_type"] == "rainwater" and row.iloc[0]["aws_ref"] == SITE
     assert row.iloc[0]["accuracy"] == "illustrative" and row.iloc[0].geometry.geom_type == "Point"
-    # reload the page: still there (read from the store)
-    frame = _open(pg, demo_copy)
-    assert frame.locator(".cs-layer-discharge_points").count() >= 6
+    # the map is drawn again from the store: one more discharge point on it
+    _wait_on_map(pg, ".cs-layer-discharge_points", on_map + 1)
     assert watch.external == [] and watch.errors == [], (watch.external, watch.errors)
 
 
 def test_second_session_saving_a_stale_layer_is_refused(session: Any, browser: Any,  # noqa: F811
-                                                        demo_copy: Path) -> None:
+                                                        workspace: Path) -> None:
     pg_a, watch = session
     context_b = browser.new_context(viewport={"width": 1400, "height": 1000})
     try:
         pg_b = context_b.new_page()
         pg_b.context.server_url = pg_a.context.server_url
-        frame_b = _open(pg_b, demo_copy, mode="Draw and edit")  # B loads the layers
-        frame_a = _open(pg_a, demo_copy, mode="Draw and edit")
+        frame_b = _open(pg_b, workspace, mode="Draw and edit")  # B loads the layers
+        frame_a = _open(pg_a, workspace, mode="Draw and edit")
         _draw_point(pg_a, frame_a, 420, 330)
         pg_a.get_by_label("Name", exact=True).fill("From A")
         pg_a.get_by_role("button", name="Save feature").click()
@@ -196,7 +235,7 @@ def test_second_session_saving_a_stale_layer_is_refused(session: Any, browser: A
         error.wait_for(timeout=30_000)
         assert "discharge_points" in error.inner_text() and "Nothing was saved" in \
             error.inner_text()
-        names = set(_discharge_points(demo_copy)["name"])
+        names = set(_discharge_points(workspace)["name"])
         assert "From A" in names and "From B" not in names
         # reload, then the same drawing saves on top of A's
         pg_b.get_by_role("button", name="Reload discharge_points").click()
@@ -204,7 +243,38 @@ def test_second_session_saving_a_stale_layer_is_refused(session: Any, browser: A
         pg_b.get_by_label("Name", exact=True).fill("From B")
         pg_b.get_by_role("button", name="Save feature").click()
         pg_b.get_by_text("Saved layer 'discharge_points'", exact=False).wait_for(timeout=30_000)
-        assert {"From A", "From B"} <= set(_discharge_points(demo_copy)["name"])
+        assert {"From A", "From B"} <= set(_discharge_points(workspace)["name"])
     finally:
         context_b.close()
+    assert watch.external == [], watch.external
+
+
+def test_select_a_feature_drag_it_with_the_edit_tool_and_save(session: Any,
+                                                              workspace: Path) -> None:
+    pg, watch = session
+    frame = _open(pg, workspace, mode="Draw and edit")
+    # a click on the point's own element (points of a site overlap at this zoom)
+    frame.locator("path.cs-layer-discharge_points").last.dispatch_event("click")
+    pg.get_by_text("Selected feature", exact=True).wait_for(timeout=30_000)
+    fid = pg.locator(MAIN).inner_text().split("Selected feature\n", 1)[1].split("\n")[1] \
+        .rsplit(" · ", 1)[-1]
+    before = open_workspace(workspace).load("discharge_points").set_index("fid").geometry[fid]
+    _idle(pg)  # the map is drawn again with the feature under the edit tool
+    frame = _edit_map(pg)
+    frame.locator("img.leaflet-marker-icon").first.wait_for(timeout=30_000)
+    frame.locator(".leaflet-draw-edit-edit").click()
+    marker = frame.locator(".leaflet-marker-draggable").first
+    box = marker.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] - 3
+    pg.mouse.move(x, y)
+    pg.mouse.down()
+    pg.mouse.move(x + 60, y + 40, steps=8)
+    pg.mouse.up()
+    frame.get_by_text("Save", exact=True).click()
+    pg.get_by_role("button", name=f"Use this shape for {fid}").click()
+    pg.get_by_text("Saved layer 'discharge_points'", exact=False).wait_for(timeout=30_000)
+    after = open_workspace(workspace).load("discharge_points").set_index("fid").geometry[fid]
+    assert after.x > before.x and after.y < before.y  # dragged right and down
+    history = store.history(open_workspace(workspace), "discharge_points")
+    assert history[-1].summary == f"edited geometry of {fid}"
     assert watch.external == [], watch.external
