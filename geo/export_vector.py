@@ -443,6 +443,9 @@ def _csv_bytes(frame: pd.DataFrame) -> bytes:
 def points_table(data: ExportSet) -> pd.DataFrame:
     """Point features as a table with ``lon`` and ``lat`` (WGS84, 7 decimals)."""
     points = data.features[data.features.geometry.geom_type == "Point"]
+    if points.empty:  # a site mapped with parcels and lines only: the header, no rows
+        header = [STANDARD_COLUMNS[0], "lon", "lat", *STANDARD_COLUMNS[1:]]
+        return pd.DataFrame(columns=header)
     layout = properties_by_layer(data.features)
     columns = list(dict.fromkeys(c for layer_id in dict.fromkeys(points["layer"].astype(str))
                                  for c in layout[layer_id]))

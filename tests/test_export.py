@@ -654,3 +654,21 @@ def test_geo_does_not_write_files_named_after_data(tiny_ws, tmp_path: Path) -> N
     names = {p.relative_to(tmp_path / "dir").as_posix() for p in written}
     assert f"{REF}-scope.geojson" in names and f"{REF}-layers/outfalls.geojson" in names
     assert all(re.fullmatch(rf"{REF}-(scope|layers/[a-z0-9_]+)\.geojson", n) for n in names)
+
+
+def test_site_without_point_features_exports_csv_and_bundle(make_workspace, three_parcels,
+                                                            tmp_path) -> None:
+    """Parcels only (no intakes, outfalls or plants): the points CSV is a header, not a crash."""
+    root = make_workspace(
+        layers={"sites": ("site", three_parcels, {"evidences": ["site_boundaries"]})},
+        records=[SiteRecord(aws_ref=REF, site_name="Parcels only")],
+    )
+    ws = open_workspace(root)
+    name, _, payload = export_bytes(ws, REF, "csv")
+    with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+        points = next(archive.read(n) for n in archive.namelist() if n.endswith("-points.csv"))
+    rows = list(csv.reader(io.StringIO(points.decode("utf-8-sig"))))
+    assert rows[0][:3] == ["fid", "lon", "lat"] and len(rows) == 1, name
+    written = export_site(ws, REF, "bundle", tmp_path / "b.zip")
+    with zipfile.ZipFile(written[0]) as archive:
+        assert any(n.endswith("-points.csv") for n in archive.namelist())
