@@ -180,3 +180,13 @@ def test_app_undo_button_undoes_and_a_stale_undo_is_refused(demo_copy: Path) -> 
     assert any("Undone" in s.value for s in at.success)
     names = set(open_workspace(demo_copy).load("discharge_points")["name"])
     assert "First" in names and "Second" not in names
+
+
+def test_typed_attributes_keep_their_column_type(demo_copy: Path) -> None:
+    ws = open_workspace(demo_copy)
+    fid = ws.load("facilities")["fid"].iloc[0]
+    edit.update_feature(ws, "facilities", fid, base_version=0,
+                        attrs={"owned_by_site": "true", "capacity": "1200"})
+    frame = open_workspace(demo_copy).load("facilities").set_index("fid")
+    assert bool(frame.loc[fid, "owned_by_site"]) is True
+    assert frame["owned_by_site"].dtype == bool and frame.loc[fid, "capacity"] == "1200"

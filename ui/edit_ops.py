@@ -134,6 +134,28 @@ def _clean(attrs: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+_TRUE, _FALSE = {"true", "yes", "1"}, {"false", "no", "0"}
+
+
+def _like(column: pd.Series | None, value: Any) -> Any:
+    """A typed-in value as the column's type (true/false, numbers), so types do not drift."""
+    if column is None or value is None or not isinstance(value, str):
+        return value
+    known = column.dropna()
+    if pd.api.types.is_bool_dtype(column) or (
+            len(known) and all(isinstance(v, bool) for v in known)):
+        lowered = value.lower()
+        return True if lowered in _TRUE else False if lowered in _FALSE else value
+    if pd.api.types.is_numeric_dtype(column):
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        return int(number) if pd.api.types.is_integer_dtype(column) and number.is_integer() \
+            else number
+    return value
+
+
 def _current(ws: Workspace, layer_id: str) -> gpd.GeoDataFrame:
     frame = ws.load(layer_id)
     return frame.drop(columns=[c for c in ("layer", "kind") if c in frame.columns])
@@ -172,14 +194,14 @@ def add_feature(ws: Workspace, layer_id: str, geojson: Mapping[str, Any],
         raise DataWriteError(f"Layer {spec.title!r} ({spec.kind.value}) takes "
                              f"{_KIND_FAMILY[spec.kind]}s, not a {family}; pick another layer "
                              "or draw another shape.")
-    values = _clean(attrs)
+    current = _current(ws, layer_id)
+    values = {key: _like(current.get(key), value) for key, value in _clean(attrs).items()}
     values.setdefault("accuracy", AccuracyClass.ILLUSTRATIVE.value)
     if values["accuracy"] is None:
         values["accuracy"] = AccuracyClass.ILLUSTRATIVE.value
     values["fid"] = _new_fid(ws, layer_id)
     values["source"] = f"drawn in Catchscope on {dt.date.today().isoformat()}"
     values["datum"] = display_datum.value if display_datum is Datum.GCJ02 else "wgs84"
-    current = _current(ws, layer_id)
     row = gpd.GeoDataFrame([values], geometry=[geom], crs="EPSG:4326")
     new_state = gpd.GeoDataFrame(pd.concat([current, row], ignore_index=True), crs="EPSG:4326")
     label = values.get("name") or values["fid"]
@@ -207,7 +229,8 @@ def update_feature(ws: Workspace, layer_id: str, fid: str, *, base_version: int,
     index = hits[0]
     what = []
     if attrs:
-        for key, value in _clean(attrs).items():
+        for key, text in _clean(attrs).items():
+            value = _like(current.get(key), text)
             if key not in current.columns:
                 current[key] = None
             current[key] = current[key].astype(object)
