@@ -103,14 +103,16 @@ def run() -> None:
             edit.panel(choice, returned)
         else:
             panels.selection(choice, returned)
+    # on_change="rerun": the app knows the open tab (tab.open) and skips hidden heavy content
     tabs = st.tabs(["1.1.1 checklist", "IWRAs", "Water chain", "Portfolio", "Site record",
-                    "Export", "Import report", "Rasters", "Add data"])
+                    "Export", "Import report", "Rasters", "Add data"], key="tabs",
+                   on_change="rerun")
     with tabs[0]:
         panels.checklist(choice, scope)
     with tabs[1]:
         panels.iwras(choice, scope)
     with tabs[2]:
-        panels.water_chain(choice, scope)
+        panels.water_chain(choice, scope, draw=tabs[2].open is not False)
     with tabs[3]:
         panels.portfolio(choice)
     with tabs[4]:

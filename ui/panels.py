@@ -279,14 +279,18 @@ def iwras(choice: state.Choice, scope: Any) -> None:
     )
 
 
-def water_chain(choice: state.Choice, scope: Any) -> None:
-    """The water chain as a top-down diagram (Graphviz, rendered in the browser)."""
+def water_chain(choice: state.Choice, scope: Any, *, draw: bool = True) -> None:
+    """The water chain as a top-down diagram (Graphviz, rendered in the browser).
+
+    ``draw=False`` (its tab is not open) skips the diagram: the browser lays Graphviz out
+    on its main thread, 0.2-2.5 s per site switch measured, delaying the map.
+    """
     if not _need_site(choice, scope):
         return
     chain = scope.chain
     if not chain.nodes:
         st.info("No water chain could be followed for this site.")
-    else:
+    elif draw:
         st.graphviz_chart(chain_dot(chain), width="content")
         st.caption("Blue: supply side · red: the site · green: discharge side. Solid arrows: "
                    "links stated in the data; dashed: inferred from proximity. Dashed boxes: "
