@@ -20,6 +20,7 @@ from geo.checklist import STATUSES, score_text
 from geo.errors import GeoError
 from geo.flows import WaterChain, metric_groups, water_chain
 from geo.iwra import band_label, count_iwras
+from geo.records import certificate_validity
 from geo.scene import containing_catchments, load_scene, open_ws, site_checklist
 from geo.scope_units import judge_one_catchment, parcel_unit_overlaps, relied_on_affected
 from geo.workspace import Workspace
@@ -31,8 +32,8 @@ Progress = Callable[[int, int, str], None]
 
 #: Columns of :func:`assess_all`'s table; the band columns (``iwras_within_<b>km``,
 #: one per band) come after ``iwras_onsite``.
-PORTFOLIO_COLUMNS = ("aws_ref", "name", "catchment_unit", "single_catchment", "checklist",
-                     "present", "partial", "missing", "not_applicable", "iwras_onsite",
+PORTFOLIO_COLUMNS = ("aws_ref", "name", "certificate", "catchment_unit", "single_catchment",
+                     "checklist", "present", "partial", "missing", "not_applicable", "iwras_onsite",
                      "chain_gaps", "problem")
 #: The ``checklist`` value of a site that could not be assessed (``problem`` says why).
 NOT_ASSESSED = "not assessed"
@@ -119,6 +120,8 @@ def assess_all(
         one = judge_one_catchment(overlaps.get(ref, []), scene.level, has_units)
         row: dict[str, Any] = {
             "aws_ref": ref, "name": scene.site_names[ref],
+            "certificate": (certificate_validity(ws.records[ref]).short
+                            if ref in ws.records else "no record"),
             "catchment_unit": ", ".join(one.unit_names),
             "single_catchment": "yes" if one.ok else "no",
             **counts[ref],
@@ -140,7 +143,7 @@ def assess_all(
             "problem": "" if ref in areas else "no parcels mapped",
         })
     tick(total, "done")
-    columns = [*PORTFOLIO_COLUMNS[:10], *band_columns, *PORTFOLIO_COLUMNS[10:]]
+    columns = [*PORTFOLIO_COLUMNS[:11], *band_columns, *PORTFOLIO_COLUMNS[11:]]
     table = pd.DataFrame(rows, columns=columns)
     counted = ["present", "partial", "missing", "not_applicable", "chain_gaps"]
     table[counted] = table[counted].astype("Int64")  # empty (not 0) where not assessed

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -22,11 +23,14 @@ from geo.io import atomic_write_bytes
 
 __all__ = [
     "AWS_REF_RE",
+    "EXPIRY_WARNING_DAYS",
     "Announcement",
     "Finding",
     "IndicatorAnswer",
     "SharedChallenge",
     "SiteRecord",
+    "Validity",
+    "certificate_validity",
     "get_record",
     "load_record",
     "load_records",
@@ -214,3 +218,50 @@ def save_record(data_dir: Path, record: SiteRecord) -> Path:
     text = record.model_dump_json(indent=2, exclude_none=False) + "\n"
     atomic_write_bytes(path, text.encode("utf-8"), overwrite=True)
     return path
+
+
+#: A certificate ending within this many days is flagged "expiring".
+EXPIRY_WARNING_DAYS = 90
+
+
+@dataclass(frozen=True)
+class Validity:
+    """Whether a site's AWS certificate is current on a given day."""
+
+    #: ``"valid"``, ``"expiring"`` (within :data:`EXPIRY_WARNING_DAYS`), ``"expired"`` or
+    #: ``"unknown"`` (the record has no end date).
+    state: str
+    #: One sentence a site manager can act on.
+    message: str
+    #: Short form for tables: "EXPIRED 144 days ago", "valid, 200 days left", "unknown".
+    short: str
+
+
+def certificate_validity(record: Any, today: date | None = None) -> Validity:
+    """Judge a record's certificate validity against ``today`` (default: the system date).
+
+    An AWS certificate is valid until its ``valid_until`` date; after that the site is no
+    longer certified unless a re-certification decision is on record.  A past
+    ``next_audit_date`` is mentioned too: the record may be out of date.
+    """
+    today = today or date.today()
+    end = getattr(record, "valid_until", None)
+    audit = getattr(record, "next_audit_date", None)
+    stale = (f" The audit planned for {audit.isoformat()} is past."
+             if audit is not None and audit < today else "")
+    if end is None:
+        return Validity("unknown", "The record gives no end date for the certificate; check "
+                        "the AWS certified-sites list." + stale, "unknown")
+    days = (end - today).days
+    if days < 0:
+        return Validity(
+            "expired",
+            f"EXPIRED: the certificate ended on {end.isoformat()}, {-days} days ago (today is "
+            f"{today.isoformat()}): the site is not certified on this record. Import the "
+            "re-certification report or check the AWS certified-sites list." + stale,
+            f"EXPIRED {-days} days ago")
+    if days <= EXPIRY_WARNING_DAYS:
+        return Validity("expiring", f"Certificate expires on {end.isoformat()}, in {days} "
+                        "days: re-certification is due." + stale, f"expires in {days} days")
+    return Validity("valid", f"Certificate valid until {end.isoformat()} ({days} days left)."
+                    + stale, f"valid, {days} days left")

@@ -47,7 +47,7 @@ from geo.checklist import STATUSES, ElementCheck, Evidence, Status, score_text
 from geo.flows import WATER_BODY_KINDS, WaterChain, metric_groups, water_chain
 from geo.iwra import iwra_relations, screen_iwras
 from geo.portfolio import PORTFOLIO_COLUMNS, Progress, assess_all
-from geo.records import SiteRecord
+from geo.records import SiteRecord, certificate_validity
 from geo.scene import (
     Scene,
     check_site,
@@ -129,6 +129,14 @@ class SiteScope:
         """
         return score_text([c.status for c in self.checklist])
 
+    @property
+    def certificate(self) -> dict[str, str] | None:
+        """The record's certificate validity as of today (None without a record)."""
+        if self.record is None:
+            return None
+        check = certificate_validity(self.record)
+        return {"state": check.state, "message": check.message, "short": check.short}
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (geometry left out: export :attr:`features` for that)."""
         iwras = self.iwras.astype(object).where(self.iwras.notna(), None)
@@ -137,6 +145,7 @@ class SiteScope:
             "name": self.name,
             "score": self.score,
             "status_counts": self.status_counts,
+            "certificate": self.certificate,
             "settings": {"bands_km": list(self.bands_km),
                          "onsite_tolerance_m": self.onsite_tolerance_m,
                          "inference_tolerance_m": self.inference_tolerance_m,

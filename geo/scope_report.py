@@ -83,6 +83,8 @@ def scope_markdown(scope: SiteScope) -> str:
     """The assessment as a GitHub-flavoured Markdown report (values escaped)."""
     lines = [f"# Physical scope of {_md(scope.name)} ({_md(scope.aws_ref)})", ""]
     lines += [f"AWS Standard v2.0 indicator 1.1.1 checklist: **{scope.score}**.", ""]
+    if scope.certificate is not None:
+        lines += [f"Certificate: {_md(scope.certificate['message'])}", ""]
     lines += ["## 1.1.1 checklist", "",
               "| element | status | evidence | to do (→) · caveats (⚠) |", "|---|---|---|---|"]
     for c in scope.checklist:
@@ -172,6 +174,10 @@ def render_scope(scope: SiteScope, console: Console) -> None:
     console.print(Text.assemble(("Physical scope of ", "bold"), (scope.name, "bold"),
                                 f" ({scope.aws_ref}) — AWS 1.1.1 checklist: ",
                                 (scope.score, "bold")))
+    if scope.certificate is not None:
+        style = {"expired": "bold red", "expiring": "yellow", "valid": "green"}
+        console.print(Text(scope.certificate["message"],
+                           style=style.get(scope.certificate["state"], "")))
     table = Table(title="1.1.1 checklist", show_lines=True, expand=True)
     table.add_column("element", ratio=2)
     table.add_column("status", no_wrap=True, min_width=7)
@@ -277,7 +283,7 @@ def render_portfolio(table: pd.DataFrame, console: Console, *, max_rows: int = 6
     out.add_column("gaps", justify="right")
     for row in shown.to_dict(orient="records"):
         cells: list[Text | str] = [
-                 Text(f"{row['aws_ref']}\n{row['name']}"), Text(str(row["catchment_unit"])),
+                 _site_cell(row), Text(str(row["catchment_unit"])),
                  Text(str(row["single_catchment"]),
                       style="green" if row["single_catchment"] == "yes" else "red"),
                  _checklist_cell(row),
@@ -285,7 +291,8 @@ def render_portfolio(table: pd.DataFrame, console: Console, *, max_rows: int = 6
                  "" if pd.isna(row["chain_gaps"]) else str(row["chain_gaps"])]
         out.add_row(*cells)
     console.print(out)
-    console.print(Text("one unit: all parcels in one catchment unit (0.1.1.1); 1.1.1: elements "
+    console.print(Text("under each site: its certificate's validity as of today; "
+                       "one unit: all parcels in one catchment unit (0.1.1.1); 1.1.1: elements "
                        "present of those that apply, then partial / missing / n/a; IWRA site: "
                        "on-site IWRAs; IWRA ≤ n: IWRAs within n km (cumulative); gaps: where "
                        "the water chain could not be followed.", style="dim"))
@@ -300,6 +307,13 @@ def render_portfolio(table: pd.DataFrame, console: Console, *, max_rows: int = 6
     if len(shown) < len(table):
         console.print(Text(f"… {len(table) - len(shown)} more site(s) not drawn: the CSV "
                            "(--csv PATH) has every row and column.", style="dim"))
+
+
+def _site_cell(row: dict[str, Any]) -> Text:
+    """Reference, name and certificate validity (red when expired) of one portfolio row."""
+    certificate = str(row.get("certificate") or "")
+    style = "bold red" if certificate.startswith("EXPIRED") else "dim"
+    return Text.assemble(f"{row['aws_ref']}\n{row['name']}\n", (certificate, style))
 
 
 def _portfolio_summary(table: pd.DataFrame) -> str:

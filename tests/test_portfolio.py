@@ -147,3 +147,18 @@ def test_long_portfolio_draws_the_first_rows_and_lists_every_failure(workspace: 
     assert "… 4 more site(s) not drawn: the CSV (--csv PATH) has every row" in text
     assert f"{many.loc[5, 'aws_ref']}: could not be assessed: loop" in text
     assert "6 site(s): 3 in one catchment unit;" in text and "1 not assessed." in text
+
+
+def test_expired_certificate_flagged_in_portfolio_and_scope(tmp_path: Path) -> None:
+    """A certificate that ended long ago says EXPIRED in the portfolio, JSON and terminal."""
+    from datetime import date
+
+    lapsed = RECORD.model_copy(update={"valid_until": date(2001, 6, 30)})
+    root = build_workspace(tmp_path / "ws", layers(), [lapsed, RECORD2])
+    rows = assess_all(root).set_index("aws_ref")
+    assert rows.loc[REF, "certificate"].startswith("EXPIRED")
+    assert rows.loc[REF2, "certificate"] == "unknown"  # no end date on record
+    certificate = assess_site(root, REF).to_dict()["certificate"]
+    assert certificate["state"] == "expired" and "2001-06-30" in certificate["message"]
+    result = run_cli("scope", REF, "--workspace", str(root))
+    assert "EXPIRED: the certificate ended on 2001-06-30" in " ".join(result.output.split())

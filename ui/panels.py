@@ -11,7 +11,6 @@ import datetime as dt
 import json
 import re
 import textwrap
-from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -19,6 +18,8 @@ import streamlit as st
 
 from geo.catalogue import AWS_ELEMENTS, LayerKind
 from geo.errors import GeoError
+from geo.records import Validity
+from geo.records import certificate_validity as validity
 from geo.webmap import build_map, map_html
 from ui import exports, state
 
@@ -29,7 +30,6 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$])")
 _STATUS_COLOURS = {"present": "#c8ecc9", "partial": "#ffe0a3", "missing": "#f8c4c4",
                    "not applicable": "#e6e6e6"}
 #: A certificate this close to its end date is flagged as expiring soon.
-EXPIRY_WARNING_DAYS = 90
 
 
 def md(text: object) -> str:
@@ -112,49 +112,6 @@ def _site_summary(choice: state.Choice) -> None:
     if choice.site is None or choice.site not in choice.workspace.records:
         return
     _certification(choice.workspace.records[choice.site])
-
-
-@dataclass(frozen=True)
-class Validity:
-    """Whether a site's AWS certificate is current on a given day."""
-
-    #: ``"valid"``, ``"expiring"`` (within :data:`EXPIRY_WARNING_DAYS`), ``"expired"`` or
-    #: ``"unknown"`` (the record has no end date).
-    state: str
-    #: One sentence a site manager can act on.
-    message: str
-    #: Short form for tables: "EXPIRED 144 days ago", "valid, 200 days left", "unknown".
-    short: str
-
-
-def validity(record: Any, today: dt.date | None = None) -> Validity:
-    """Judge a record's certificate validity against ``today`` (default: the system date).
-
-    An AWS certificate is valid until its ``valid_until`` date; after that the site is no
-    longer certified unless a re-certification decision is on record.  A past
-    ``next_audit_date`` is mentioned too: the record may be out of date.
-    """
-    today = today or dt.date.today()
-    end = getattr(record, "valid_until", None)
-    audit = getattr(record, "next_audit_date", None)
-    stale = (f" The audit planned for {audit.isoformat()} is past."
-             if audit is not None and audit < today else "")
-    if end is None:
-        return Validity("unknown", "The record gives no end date for the certificate; check "
-                        "the AWS certified-sites list." + stale, "unknown")
-    days = (end - today).days
-    if days < 0:
-        return Validity(
-            "expired",
-            f"EXPIRED: the certificate ended on {end.isoformat()}, {-days} days ago (today is "
-            f"{today.isoformat()}): the site is not certified on this record. Import the "
-            "re-certification report or check the AWS certified-sites list." + stale,
-            f"EXPIRED {-days} days ago")
-    if days <= EXPIRY_WARNING_DAYS:
-        return Validity("expiring", f"Certificate expires on {end.isoformat()}, in {days} "
-                        "days: re-certification is due." + stale, f"expires in {days} days")
-    return Validity("valid", f"Certificate valid until {end.isoformat()} ({days} days left)."
-                    + stale, f"valid, {days} days left")
 
 
 # An expired certificate is a fact of the record, not an error of the app: a warning box
@@ -349,9 +306,6 @@ def portfolio(choice: state.Choice) -> None:
     frame = pd.DataFrame(table).drop(columns=["geometry"], errors="ignore")
     records = choice.workspace.records
     checks = {ref: validity(records[ref]) for ref in frame.get("aws_ref", []) if ref in records}
-    frame.insert(2 if len(frame.columns) >= 2 else 0, "certificate", [
-        checks[ref].short if ref in checks else "no site record"
-        for ref in frame.get("aws_ref", [])])
     lapsed = [ref for ref, check in checks.items() if check.state == "expired"]
     if lapsed:
         st.warning(f"{len(lapsed)} of {len(frame)} sites have an EXPIRED certificate on record "
