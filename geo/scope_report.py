@@ -269,7 +269,7 @@ def render_portfolio(table: pd.DataFrame, console: Console, *, max_rows: int = 6
                       "(catchscope import-report) or draw site parcels with an aws_ref.")
         return
     shown = table.head(max_rows)
-    out = Table(title=f"Portfolio: {len(table)} site(s)"
+    out = Table(pad_edge=False, title=f"Portfolio: {len(table)} site(s)"
                 + (f", the first {len(shown)} shown" if len(shown) < len(table) else ""))
     out.add_column("site", ratio=3, min_width=10)
     out.add_column("catchment", ratio=2, min_width=8)
