@@ -13,6 +13,7 @@ import contextlib
 import os
 import re
 import shutil
+import sqlite3
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,7 @@ __all__ = [
     "atomic_write_bytes",
     "list_file_layers",
     "read_layer",
+    "recover_interrupted_write",
     "write_layer",
 ]
 
@@ -52,9 +54,41 @@ def _check_plain_path(path: Path) -> None:
         raise DataReadError(f"{text!r} is not a plain file path; refusing to open it.")
 
 
+def recover_interrupted_write(path: Path) -> None:
+    """Roll back a GeoPackage (SQLite) write that was interrupted, if there is one.
+
+    A process killed during a write leaves ``<file>-journal`` (a *hot* journal).  SQLite
+    restores the old state from it the next time the file is opened read-write, but a
+    read-only opening (GDAL's, or ``mode=ro``) fails with "attempt to write a readonly
+    database".  So, when a journal is there, open the file read-write once and read:
+    SQLite rolls the journal back (a journal of a save still running is not hot and is
+    left alone).
+
+    Raises
+    ------
+    DataReadError
+        If the rollback is impossible (e.g. the folder is read-only).
+    """
+    journal = path.with_name(f"{path.name}-journal")
+    if path.suffix.lower() != ".gpkg" or not journal.exists():
+        return
+    try:
+        con = sqlite3.connect(path, timeout=30.0)
+        try:
+            con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            con.close()
+    except sqlite3.Error as err:
+        raise DataReadError(
+            f"{path.name}: a save was interrupted and its journal {journal.name} could not "
+            f"be rolled back ({err}); make {path.parent} writable and open it again."
+        ) from err
+
+
 def list_file_layers(path: Path) -> list[str]:
     """Names of the layers inside a (multi-layer) vector file."""
     _check_plain_path(path)
+    recover_interrupted_write(path)
     try:
         return [str(name) for name in pyogrio.list_layers(path)[:, 0]]
     except (pyogrio.errors.DataSourceError, OSError) as err:
@@ -94,6 +128,7 @@ def read_layer(
     _check_plain_path(path)
     if not path.is_file():
         raise DataReadError(f"Data file {path} does not exist.")
+    recover_interrupted_write(path)
     if layer is not None:
         available = list_file_layers(path)
         if layer not in available:

@@ -46,6 +46,7 @@ import geopandas as gpd
 from geo.catalogue import AwsElement, LayerKind, LayerSpec, load_layer_spec
 from geo.crs import WGS84
 from geo.errors import CatalogueError, DataWriteError, EditConflictError, GeoError
+from geo.io import recover_interrupted_write
 from geo.store_catalogue import (
     _STORE_KEYS,
     DEFAULT_EVIDENCE,
@@ -229,6 +230,7 @@ def _read_connection(ws: Workspace) -> sqlite3.Connection | None:
     path = store_path(ws)
     if not path.exists():
         return None
+    recover_interrupted_write(path)  # a read-only connection cannot roll back a hot journal
     return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)
 
 
@@ -262,7 +264,8 @@ def _version(con: sqlite3.Connection, layer_id: str) -> int:
 
 def history(ws: Workspace, layer_id: str) -> list[HistoryEntry]:
     """Every save of a layer, oldest first (empty while the layer is not in the store)."""
-    ws.spec(layer_id)  # unknown ids list the known ones
+    if not is_store_layer(_fresh_spec(ws, layer_id)):  # unknown ids list the known ones
+        return []  # (rows of a migration killed before its TOML rewrite are not in effect)
     con = _read_connection(ws)
     if con is None:
         return []
