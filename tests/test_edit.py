@@ -190,3 +190,55 @@ def test_typed_attributes_keep_their_column_type(demo_copy: Path) -> None:
     frame = open_workspace(demo_copy).load("facilities").set_index("fid")
     assert bool(frame.loc[fid, "owned_by_site"]) is True
     assert frame["owned_by_site"].dtype == bool and frame.loc[fid, "capacity"] == "1200"
+
+
+def test_imported_and_drawn_features_reach_checklist_and_export_at_once(demo_copy: Path) -> None:
+    import json
+
+    from geo import importer
+    from geo.catalogue import AwsElement, LayerKind
+    from geo.export import export_bytes
+    from geo.ingest import ingest_bytes
+    from geo.scope import assess_site
+
+    ws = open_workspace(demo_copy)
+    site = "AWS-000522"
+    before = assess_site(ws, site)
+    sites = ws.load_kind(LayerKind.SITE)
+    centre = sites[sites["aws_ref"] == site].geometry.union_all().centroid
+    kml = (
+        '<?xml version="1.0" encoding="UTF-8"?><kml xmlns="http://www.opengis.net/kml/2.2">'
+        "<Document><Placemark><name>KML outfall K-1</name><Point><coordinates>"
+        f"{centre.x + 0.0004},{centre.y - 0.0003},0</coordinates></Point></Placemark>"
+        "</Document></kml>"
+    ).encode()
+    read = ingest_bytes(kml, "outfall.kml", reference=importer.workspace_reference(ws))
+    report = importer.import_into(ws, "discharge_points", read, site=site)
+    assert report.saved is not None and report.saved.added == 1
+    drawn = edit.add_feature(ws, "facilities", {"type": "Point",
+                                                "coordinates": [centre.x + 0.0002, centre.y]},
+                             {"name": "Drawn pump house", "aws_ref": site},
+                             base_version=store.layer_version(ws, "facilities"))
+    assert drawn.added == 1
+    # the same Workspace object, no reopening: the checklist sees both at once
+    after = assess_site(ws, site)
+
+    def names(scope: object, element: AwsElement) -> set[str]:
+        return {e.name for e in scope.element(element).evidence}  # type: ignore[attr-defined]
+
+    assert "KML outfall K-1" not in names(before, AwsElement.DISCHARGE)
+    assert "KML outfall K-1" in names(after, AwsElement.DISCHARGE)
+    assert "Drawn pump house" not in names(before, AwsElement.INFRASTRUCTURE)
+    assert "Drawn pump house" in names(after, AwsElement.INFRASTRUCTURE)
+    evidence = {e.name: e for e in after.element(AwsElement.DISCHARGE).evidence}
+    assert evidence["KML outfall K-1"].accuracy == "surveyed"
+    # and the GeoJSON export carries both, with their layer and site
+    _, mime, payload = export_bytes(ws, site, "geojson")
+    assert mime.startswith("application/geo+json")
+    features = {f["properties"].get("name"): f for f in json.loads(payload)["features"]}
+    outfall, pump = features["KML outfall K-1"], features["Drawn pump house"]
+    assert outfall["properties"]["layer"] == "discharge_points"
+    assert pump["properties"]["layer"] == "facilities"
+    assert outfall["properties"]["aws_ref"] == pump["properties"]["aws_ref"] == site
+    assert outfall["geometry"]["coordinates"] == pytest.approx(
+        [centre.x + 0.0004, centre.y - 0.0003], abs=1e-7)
