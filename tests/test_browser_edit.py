@@ -8,7 +8,6 @@ workspace through "Folder on this machine": the repository's data/ is never writ
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -79,8 +78,23 @@ def _wait_on_map(pg: Any, css: str, count: int) -> None:
     raise AssertionError(f"the map never showed {count} {css}")
 
 
-def _open(pg: Any, root: Path, *, mode: str | None = None) -> Any:
-    pg.goto(pg.context.server_url)
+def _wait_on_map_text(pg: Any, text: str) -> None:
+    """Wait until a map frame's page holds ``text`` (a feature's name, in its tooltip)."""
+    for _ in range(300):
+        for handle in pg.locator(MAP_FRAME).element_handles():
+            frame = handle.content_frame()
+            if frame is not None and text in frame.content():
+                return
+        pg.wait_for_timeout(200)
+    raise AssertionError(f"no map shows {text!r}")
+
+
+def _open(pg: Any, root: Path, *, mode: str | None = None, reload: bool = False) -> Any:
+    """Open the workspace folder in a new session (``reload``: by reloading the page)."""
+    if reload:
+        pg.reload()
+    else:
+        pg.goto(pg.context.server_url)
     pg.get_by_text("Folder on this machine").wait_for(timeout=60_000)  # no need to wait
     _open_folder(pg, root)                                              # for the demo's map
     frame = _map(pg, min_paths=20)
@@ -140,18 +154,32 @@ def _discharge_points(root: Path) -> Any:
     return open_workspace(root).load("discharge_points")
 
 
-def test_upload_geojson_preview_save_shows_on_map_and_checklist(session: Any,
-                                                                workspace: Path) -> None:
+def _kml(name: str, lon: float, lat: float) -> bytes:
+    """A KML file as GPS apps and Google Earth write it: one Placemark with a point."""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<kml xmlns="http://www.opengis.net/kml/2.2">
+  <Document>
+    <name>Site survey</name>
+    <Placemark>
+      <name>{name}</name>
+      <description>Stormwater outfall to Baijiadang Lake</description>
+      <ExtendedData><Data name="discharge_type"><value>stormwater</value></Data></ExtendedData>
+      <Point><coordinates>{lon:.7f},{lat:.7f},0</coordinates></Point>
+    </Placemark>
+  </Document>
+</kml>
+""".encode()
+
+
+def test_upload_kml_preview_save_shows_on_map_and_checklist(session: Any,
+                                                            workspace: Path) -> None:
     pg, watch = session
     lon, lat = _site_centre(workspace)
     name = "Surveyed outfall BW-7"
-    doc = {"type": "FeatureCollection", "features": [{
-        "type": "Feature", "properties": {"name": name, "discharge_type": "stormwater"},
-        "geometry": {"type": "Point", "coordinates": [lon + 0.0004, lat - 0.0003]}}]}
     frame = _open(pg, workspace)
     before = frame.locator(".cs-layer-discharge_points").count()
     n_before = len(_discharge_points(workspace))
-    _upload(pg, "outfall.geojson", json.dumps(doc).encode())
+    _upload(pg, "outfall.kml", _kml(name, lon + 0.0004, lat - 0.0003))
     pg.get_by_text("Preview: the 1 incoming features", exact=False).wait_for(timeout=30_000)
     _choose(pg, "Into layer", "Discharge points (discharge_point)")
     preview = pg.frame_locator("iframe[src*='st_folium'] >> nth=1")
@@ -163,7 +191,12 @@ def test_upload_geojson_preview_save_shows_on_map_and_checklist(session: Any,
         .wait_for(timeout=30_000)
     saved = _discharge_points(workspace)
     assert name in set(saved["name"]) and set(saved.loc[saved["name"] == name, "aws_ref"]) == {SITE}
+    row = saved[saved["name"] == name].iloc[0]
+    assert row["discharge_type"] == "stormwater"  # the KML's ExtendedData came along
+    assert row.geometry.x == pytest.approx(lon + 0.0004, abs=1e-6)
+    assert row.geometry.y == pytest.approx(lat - 0.0003, abs=1e-6)
     _wait_on_map(pg, ".cs-layer-discharge_points", before + 1)
+    _wait_on_map_text(pg, name)
     pg.get_by_role("tab", name="1.1.1 checklist").click()
     grid = pg.locator("[data-testid=stDataFrame]").first
     grid.wait_for(timeout=30_000)
@@ -211,6 +244,10 @@ def test_draw_a_point_fill_the_form_save_it_persists(session: Any, workspace: Pa
     assert row.iloc[0]["accuracy"] == "illustrative" and row.iloc[0].geometry.geom_type == "Point"
     # the map is drawn again from the store: one more discharge point on it
     _wait_on_map(pg, ".cs-layer-discharge_points", on_map + 1)
+    # reload the page (a new session): the point is still on the map
+    frame = _open(pg, workspace, reload=True)
+    _wait_on_map_text(pg, "Drawn outfall")
+    assert frame.locator(".cs-layer-discharge_points").count() == on_map + 1
     assert watch.external == [] and watch.errors == [], (watch.external, watch.errors)
 
 
