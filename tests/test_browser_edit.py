@@ -107,6 +107,25 @@ def _open(pg: Any, root: Path, *, mode: str | None = None, reload: bool = False)
     return frame
 
 
+def _open_side_by_side(pages: list[Any], root: Path, mode: str) -> list[Any]:
+    """:func:`_open` in several pages at once (the server runs their sessions together)."""
+    for pg in pages:
+        pg.goto(pg.context.server_url)
+    for pg in pages:
+        pg.get_by_text("Folder on this machine").wait_for(timeout=60_000)
+        _open_folder(pg, root)
+    for pg in pages:
+        _map(pg, min_paths=20)
+        _idle(pg)
+        pg.get_by_test_id("stSidebarUserContent").get_by_text(mode, exact=True).click()
+    frames = []
+    for pg in pages:
+        _edit_map(pg)
+        _idle(pg)
+        frames.append(_edit_map(pg))
+    return frames
+
+
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One copy of the demo for this module's tests (its analysis is cached once by the
@@ -258,8 +277,7 @@ def test_second_session_saving_a_stale_layer_is_refused(session: Any, browser: A
     try:
         pg_b = context_b.new_page()
         pg_b.context.server_url = pg_a.context.server_url
-        frame_b = _open(pg_b, workspace, mode="Draw and edit")  # B loads the layers
-        frame_a = _open(pg_a, workspace, mode="Draw and edit")
+        frame_b, frame_a = _open_side_by_side([pg_b, pg_a], workspace, "Draw and edit")
         _draw_point(pg_a, frame_a, 420, 330)
         pg_a.get_by_label("Name", exact=True).fill("From A")
         pg_a.get_by_role("button", name="Save feature").click()
