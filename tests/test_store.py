@@ -422,3 +422,27 @@ def test_undo_of_a_layer_never_saved_says_where_it_is_read_from(geojson_ws: Path
     with pytest.raises(GeoError, match=r"never been saved in the edit store.*parcels\.geojson"):
         store.undo(ws, LAYER)
     assert not _store_file(geojson_ws).exists()
+
+
+def test_migration_killed_before_its_toml_rewrite_reads_the_old_file(geojson_ws: Path) -> None:
+    """The one step outside the SQLite transaction: a layer moving into the store is
+    committed there first, then its TOML is rewritten.  A kill in between leaves the
+    committed rows and the old TOML; recreate exactly that state on disk."""
+    toml = geojson_ws / "layers" / f"{LAYER}.toml"
+    old_toml = toml.read_bytes()
+    ws = open_workspace(geojson_ws)
+    old = _state(ws.load(LAYER))
+    store.save_layer(ws, LAYER, _build(4, "lost"), base_version=0)
+    toml.write_bytes(old_toml)  # as if killed just before the rewrite
+    ws = open_workspace(geojson_ws)
+    assert _state(ws.load(LAYER)) == old  # the file's features, as before the save
+    assert store.layer_version(ws, LAYER) == 0 and store.history(ws, LAYER) == []
+    with pytest.raises(GeoError, match="never been saved"):
+        store.undo(ws, LAYER)
+    # the next save starts over from the file: the leftovers do not resurface
+    result = store.save_layer(ws, LAYER, _build(2, "next"), base_version=0, author="next")
+    assert (result.version, result.migrated_from) == (2, f"{LAYER}.geojson")
+    entries = store.history(ws, LAYER)
+    assert [(e.version, e.action) for e in entries] == [(1, "migrate"), (2, "edit")]
+    assert entries[0].n_features == 3 and entries[1].author == "next"
+    assert _state(open_workspace(geojson_ws).load(LAYER)) == _state(_build(2, "next"))
