@@ -62,7 +62,27 @@ def _export_tab(pg: Any, server: str) -> None:
     pg.keyboard.type(REF)
     pg.keyboard.press("Enter")
     pg.get_by_role("heading", name=re.compile(REF)).wait_for(timeout=120_000)
-    pg.get_by_role("tab", name="Export").click()
+    # The header shows before the site switch's run is over; a tab clicked during that run
+    # can be redrawn unselected. Click once the run is over, and again if it did not take.
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    fmt = pg.get_by_role("combobox", name="Format")
+    for _ in range(4):
+        _idle(pg)
+        pg.get_by_role("tab", name="Export").click()
+        try:
+            fmt.wait_for(timeout=20_000)
+            return
+        except PlaywrightTimeout:
+            continue
+    raise AssertionError("the Export tab did not open")
+
+
+def _idle(pg: Any) -> None:
+    """Wait until the script run is over (Streamlit's running indicator has gone)."""
+    pg.wait_for_timeout(300)
+    pg.wait_for_function("!document.querySelector('[data-testid=stStatusWidget]')",
+                         timeout=120_000)
 
 
 def _choose(pg: Any, label: str, text: str) -> None:
