@@ -335,12 +335,11 @@ def _resolve_datum(frame: gpd.GeoDataFrame, name: str, options: ImportOptions,
             raise CRSError("--datum must be wgs84, cgcs2000, gcj02 or bd09, not unknown.")
         if datum in (Datum.GCJ02, Datum.BD09):
             converted = convert_datum(frame, datum, Datum.WGS84)
-            return converted, datum, LEGAL_NOTE_CHINA  # type: ignore[return-value]
+            return converted, datum, LEGAL_NOTE_CHINA
         return frame, datum, None
-    if callable(reference):
-        reference = reference(frame)
-    if reference is not None and not reference.empty:
-        suspicion = suspect_datum_offset(frame, reference)
+    trusted = reference(frame) if callable(reference) else reference
+    if trusted is not None and not trusted.empty:
+        suspicion = suspect_datum_offset(frame, trusted)
         if suspicion is not None:
             label = {"gcj02": "GCJ-02 (Amap/Gaode, Tencent)", "bd09": "BD-09 (Baidu)"}[
                 suspicion.datum.value]

@@ -437,12 +437,12 @@ def undo(ws: Workspace, layer_id: str, *, base_version: int | None = None,
         raise GeoError(f"Nothing to undo on layer {layer_id!r}: every save since it entered "
                        "the edit store has been undone.")
     version, previous, _, _, summary = target
-    con = _read_connection(ws)
-    assert con is not None
+    reader = _read_connection(ws)
+    assert reader is not None
     try:
-        schema, rows = _snapshot(con, layer_id, previous)
+        schema, rows = _snapshot(reader, layer_id, previous)
     finally:
-        con.close()
+        reader.close()
     return _apply(ws, layer_id, base_version=current if base_version is None else base_version,
                   author=_author(author), action="undo",
                   summary=f"undo of version {version} ({summary})", schema=schema, rows=rows,
