@@ -24,6 +24,7 @@ Example ``layers/discharge_points.toml``::
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from collections.abc import Iterable
@@ -50,6 +51,7 @@ __all__ = [
     "load_catalogue",
     "load_layer_spec",
     "specs_of_kind",
+    "toml_value",
 ]
 
 
@@ -292,6 +294,21 @@ def load_layer_spec(path: Path) -> LayerSpec:
             f"name the file {spec.id}.toml or set id = {path.stem!r}."
         )
     return spec
+
+
+def toml_value(value: Any) -> str:
+    """``value`` (bool, number, string or a list of them) as a TOML value for a layer file.
+
+    Strings become TOML basic strings (a JSON string is one: quotes, backslashes and
+    control characters escaped), so any title or path from data is written safely.
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return json.dumps(str(value), ensure_ascii=False)
 
 
 def load_catalogue(layers_dir: Path) -> dict[str, LayerSpec]:

@@ -18,7 +18,6 @@ sluices send it, not where a DEM slopes.  DEM values are taken as metres.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 import warnings
@@ -36,7 +35,7 @@ from affine import Affine
 from numpy.typing import NDArray
 from shapely.geometry import shape
 
-from geo.catalogue import LayerSpec
+from geo.catalogue import LayerSpec, toml_value
 from geo.crs import metric_crs, to_wgs84
 from geo.errors import (
     CatalogueError,
@@ -434,16 +433,6 @@ def delineate_from_click(
 # --- 6. into the catalogue ---------------------------------------------------------------------
 
 
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    return json.dumps(str(value), ensure_ascii=False)  # a JSON string is a TOML basic string
-
-
 def add_catchment_layer(
     workspace_root: Path,
     layer_id: str,
@@ -519,7 +508,7 @@ def add_catchment_layer(
     frame = catchment.copy()
     frame["fid"] = layer_id if len(frame) == 1 else [f"{layer_id}_{i}" for i in range(len(frame))]
     write_layer(frame, data_file, overwrite=overwrite, RFC7946="YES")
-    lines = [f"{key} = {_toml(value)}" for key, value in spec_fields.items()]
+    lines = [f"{key} = {toml_value(value)}" for key, value in spec_fields.items()]
     lines += ["", "[style]", 'color = "#1f78b4"', "fill_opacity = 0.1", "weight = 2.5"]
     atomic_write_bytes(layer_file, ("\n".join(lines) + "\n").encode("utf-8"),
                        overwrite=overwrite)

@@ -43,7 +43,7 @@ from pathlib import Path
 
 import geopandas as gpd
 
-from geo.catalogue import AwsElement, LayerKind, LayerSpec, load_layer_spec
+from geo.catalogue import AwsElement, LayerKind, LayerSpec, load_layer_spec, toml_value
 from geo.crs import WGS84
 from geo.errors import CatalogueError, DataWriteError, EditConflictError, GeoError
 from geo.io import recover_interrupted_write
@@ -52,7 +52,6 @@ from geo.store_catalogue import (
     DEFAULT_EVIDENCE,
     STORE_FILE,
     _point_toml_at_store,
-    _toml_string,
     _write_spec,
 )
 from geo.store_rows import (
@@ -205,6 +204,25 @@ def _connect(path: Path) -> sqlite3.Connection:
     con.execute("PRAGMA journal_mode=DELETE")
     con.execute("PRAGMA synchronous=FULL")
     return con
+
+
+@contextlib.contextmanager
+def _transaction(path: Path) -> Iterator[sqlite3.Connection]:
+    """Run the block as one write transaction on the store (the caller holds the lock).
+
+    Committed when the block ends, rolled back if it raises; the connection is closed.
+    """
+    con = _connect(path)
+    try:
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            yield con
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    finally:
+        con.close()
 
 
 def _ensure_store(ws: Workspace) -> Path:
@@ -464,10 +482,8 @@ def _apply(ws: Workspace, layer_id: str, *, base_version: int, author: str, acti
             original = _frame_to_rows(ws.load(layer_id), layer_id)
         path = _ensure_store(ws)
         before_ns = path.stat().st_mtime_ns
-        con = _connect(path)
         try:
-            con.execute("BEGIN IMMEDIATE")
-            try:
+            with _transaction(path) as con:
                 if migrate:
                     _forget(con, layer_id)  # leftovers of a save killed before its TOML rewrite
                     assert original is not None
@@ -487,15 +503,9 @@ def _apply(ws: Workspace, layer_id: str, *, base_version: int, author: str, acti
                 _write_table(con, layer_id, schema, rows)
                 _record(con, layer_id, version=current + 1, base_version=current, author=author,
                         action=action, summary=label, undoes=undoes, schema=schema, rows=rows)
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
         except sqlite3.Error as err:
             raise DataWriteError(f"Could not save layer {layer_id!r} to {path}: {err}. "
                                  "Nothing was saved.") from err
-        finally:
-            con.close()
         if migrate:
             _point_toml_at_store(ws, spec)
         _touch(path, before_ns)
@@ -546,34 +556,25 @@ def create_layer(
     lines = [
         f"# Created by Catchscope on {dt.date.today().isoformat()}; features live in the "
         f"edit store ({STORE_FILE}).",
-        f"id = {_toml_string(layer_id)}",
-        f"title = {_toml_string(title or layer_id.replace('_', ' ').capitalize())}",
-        f"kind = {_toml_string(kind.value)}",
-        *(f"{key} = {_toml_string(spec_value)}" for key, spec_value in
+        f"id = {toml_value(layer_id)}",
+        f"title = {toml_value(title or layer_id.replace('_', ' ').capitalize())}",
+        f"kind = {toml_value(kind.value)}",
+        *(f"{key} = {toml_value(spec_value)}" for key, spec_value in
           {k: (layer_id if v is None else v) for k, v in _STORE_KEYS.items()}.items()),
-        "evidences = [" + ", ".join(_toml_string(e.value) for e in evidence) + "]",
+        "evidences = [" + ", ".join(toml_value(e.value) for e in evidence) + "]",
     ]
     path = ws.layers_dir / f"{layer_id}.toml"
     text = "\n".join(lines) + "\n"
     with _exclusive(ws):
         store = _ensure_store(ws)
         before_ns = store.stat().st_mtime_ns
-        con = _connect(store)
-        try:
-            con.execute("BEGIN IMMEDIATE")
-            try:
-                _forget(con, layer_id)
-                schema: Schema = [(c, "TEXT") for c in _TEXT_COLUMNS]
-                _write_table(con, layer_id, schema, [])
-                _record(con, layer_id, version=1, base_version=0, author=_author(author),
-                        action="create", summary=f"new {kind.value} layer", undoes=None,
-                        schema=schema, rows=[], origin="created")
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-        finally:
-            con.close()
+        with _transaction(store) as con:
+            _forget(con, layer_id)
+            schema: Schema = [(c, "TEXT") for c in _TEXT_COLUMNS]
+            _write_table(con, layer_id, schema, [])
+            _record(con, layer_id, version=1, base_version=0, author=_author(author),
+                    action="create", summary=f"new {kind.value} layer", undoes=None,
+                    schema=schema, rows=[], origin="created")
         _write_spec(path, text)
         _touch(store, before_ns)
     spec = load_layer_spec(path)

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import os
 import re
 from pathlib import Path
 
-from geo.catalogue import AwsElement, LayerKind, LayerSpec, load_layer_spec
+from geo.catalogue import AwsElement, LayerKind, LayerSpec, load_layer_spec, toml_value
 from geo.errors import CatalogueError, DataWriteError
 from geo.workspace import Workspace
 
@@ -48,10 +47,6 @@ _STORE_KEYS = {
 }
 
 
-def _toml_string(value: str) -> str:
-    return json.dumps(value, ensure_ascii=False)
-
-
 def _rewrite_top_level(text: str, values: dict[str, str]) -> str:
     """Set top-level ``key = "value"`` lines of a TOML text, keeping everything else."""
     lines = text.splitlines()
@@ -63,10 +58,10 @@ def _rewrite_top_level(text: str, values: dict[str, str]) -> str:
         match = re.match(r"^\s*([A-Za-z0-9_-]+)\s*=", line)
         if match and match.group(1) in pending:
             key = match.group(1)
-            head[i] = f"{key} = {_toml_string(pending.pop(key))}"
+            head[i] = f"{key} = {toml_value(pending.pop(key))}"
     while head and not head[-1].strip():
         head.pop()
-    head += [f"{key} = {_toml_string(value)}" for key, value in pending.items()]
+    head += [f"{key} = {toml_value(value)}" for key, value in pending.items()]
     return "\n".join([*head, "", *tail] if tail else head) + "\n"
 
 

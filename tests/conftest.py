@@ -11,6 +11,8 @@ import geopandas as gpd
 import pytest
 from shapely.geometry import Point, box
 
+from geo.catalogue import toml_value
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
@@ -50,25 +52,15 @@ def demo_copy(tmp_path: Path) -> Path:
     return target
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def write_layer_toml(root: Path, layer_id: str, **fields: Any) -> Path:
     """Write ``layers/<layer_id>.toml`` with the given top-level fields."""
-    lines = [f"id = {_toml_value(layer_id)}"]
+    lines = [f"id = {toml_value(layer_id)}"]
     style = fields.pop("style", None)
     for key, value in fields.items():
-        lines.append(f"{key} = {_toml_value(value)}")
+        lines.append(f"{key} = {toml_value(value)}")
     if style:
         lines.append("[style]")
-        lines += [f"{key} = {_toml_value(value)}" for key, value in style.items()]
+        lines += [f"{key} = {toml_value(value)}" for key, value in style.items()]
     path = root / "layers" / f"{layer_id}.toml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
