@@ -39,6 +39,9 @@ sys.path.insert(0, str(REPO))
 from geo.webmap import build_map, map_html, map_payload_bytes, prepare_map, render_map  # noqa: E402
 from geo.workspace import open_workspace  # noqa: E402
 
+# the same uncovered-point finder the browser tests click with
+from tests.test_browser import _FIND_UNCOVERED  # noqa: E402
+
 #: (measure, target, measured, met) rows of the final table.
 RESULTS: list[tuple[str, str, str, str]] = []
 
@@ -289,20 +292,6 @@ def _in_app_demo(page: Any, port: int, sent: list[float]) -> None:
             if attempt == "warm":
                 result(f"switch site to {option} (warm), browser end to end", "—",
                        f"{took:.2f} s", None)
-
-
-_FIND_UNCOVERED = """(body, cls) => {
-    const paths = [...document.querySelectorAll('path.' + cls)];
-    for (let i = 0; i < paths.length; i++) {
-        const b = paths[i].getBoundingClientRect();
-        for (let fy = 0.2; fy < 0.9; fy += 0.1) for (let fx = 0.2; fx < 0.9; fx += 0.1) {
-            const x = b.x + b.width * fx, y = b.y + b.height * fy;
-            if (document.elementFromPoint(x, y) === paths[i])
-                return [i, b.width * fx, b.height * fy];
-        }
-    }
-    return [0, 1, 1];
-}"""
 
 
 def first_map_in_app(root: Path) -> None:
