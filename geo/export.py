@@ -177,6 +177,11 @@ class ExportSet:
     def _serialised(self) -> tuple[list[dict[str, Any]], np.ndarray]:
         return feature_items(self.features)
 
+    @functools.cached_property
+    def kml(self) -> bytes:
+        """The KML document, made once for both the ``.kml`` and the ``.kmz``."""
+        return kml_bytes(self)
+
     @property
     def items(self) -> list[dict[str, Any]]:
         """The features as RFC 7946 feature dicts (JSON-safe properties), in order."""
@@ -419,8 +424,8 @@ def _as_frame(value: Any) -> pd.DataFrame | None:
 _RENDERERS: dict[ExportFormat, Callable[[ExportSet], dict[str, bytes]]] = {
     ExportFormat.GEOJSON: render_geojson,
     ExportFormat.GPKG: lambda data: {f"{data.stem}-scope.gpkg": gpkg_bytes(data)},
-    ExportFormat.KML: lambda data: {f"{data.stem}-scope.kml": kml_bytes(data)},
-    ExportFormat.KMZ: lambda data: {f"{data.stem}-scope.kmz": kmz_bytes(data)},
+    ExportFormat.KML: lambda data: {f"{data.stem}-scope.kml": data.kml},
+    ExportFormat.KMZ: lambda data: {f"{data.stem}-scope.kmz": kmz_bytes(data.kml)},
     ExportFormat.CSV: render_csv,
     ExportFormat.HTML: lambda data: {f"{data.stem}-map.html": html_bytes(data)},
 }

@@ -144,9 +144,13 @@ def _xml_id(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", text)
 
 
-def kmz_bytes(data: ExportSet) -> bytes:
-    """KMZ: ``doc.kml`` zipped (Google Earth's packaged form)."""
+def kmz_bytes(data: ExportSet | bytes) -> bytes:
+    """KMZ: ``doc.kml`` zipped (Google Earth's packaged form).
+
+    ``data`` is an export set, or its KML document already made by :func:`kml_bytes`.
+    """
+    document = data if isinstance(data, bytes) else kml_bytes(data)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("doc.kml", kml_bytes(data))
+        archive.writestr("doc.kml", document)
     return buffer.getvalue()

@@ -66,20 +66,21 @@ _SAFE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}$")
 
 def plain_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Every cell a str/int/float/bool/None, so GDAL, CSV and JSON take it unchanged."""
-    out = pd.DataFrame(index=range(len(frame)))
+    columns: dict[str, pd.Series] = {}
     for column in frame.columns:
         if column == "geometry":
             continue
         values = [json_value(v) for v in frame[column].tolist()]
         kinds = {type(v) for v in values if v is not None}
         if kinds <= {int} or kinds <= {float} or kinds <= {bool} or kinds <= {str}:
-            out[str(column)] = pd.Series(values, dtype=object)
+            cells = values
         elif kinds <= {int, float}:
-            out[str(column)] = pd.Series([None if v is None else float(v) for v in values],
-                                         dtype=object)
+            cells = [None if v is None else float(v) for v in values]
         else:
-            out[str(column)] = pd.Series([cell_text(v) for v in values], dtype=object)
-    return out
+            cells = [cell_text(v) for v in values]
+        columns[str(column)] = pd.Series(cells, dtype=object)
+    # one construction: inserting column by column costs pandas a copy each time
+    return pd.DataFrame(columns, index=range(len(frame)))
 
 
 def json_value(value: Any) -> Any:
