@@ -378,14 +378,18 @@ def _gpkg_layers(data: ExportSet) -> dict[str, gpd.GeoDataFrame]:
 
 @contextlib.contextmanager
 def _fast_sqlite() -> Any:
-    """No fsync per GeoPackage layer: the file is a private temp copy read back at once."""
-    key = "OGR_SQLITE_SYNCHRONOUS"
-    previous = pyogrio.get_gdal_config_option(key)
-    pyogrio.set_gdal_config_options({key: "OFF"})
+    """No fsync and an in-memory journal per GeoPackage layer write.
+
+    Safe here: the file is a private temporary copy, read back at once; a failed
+    export discards it whole.
+    """
+    options = {"OGR_SQLITE_SYNCHRONOUS": "OFF", "OGR_SQLITE_JOURNAL": "MEMORY"}
+    previous = {key: pyogrio.get_gdal_config_option(key) for key in options}
+    pyogrio.set_gdal_config_options(options)
     try:
         yield
     finally:
-        pyogrio.set_gdal_config_options({key: previous})
+        pyogrio.set_gdal_config_options(previous)
 
 
 def gpkg_bytes(data: ExportSet) -> bytes:
