@@ -21,7 +21,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import io
-import math
 import re
 import textwrap
 from typing import TYPE_CHECKING, Any
@@ -34,17 +33,26 @@ import shapely
 from matplotlib import font_manager
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.collections import LineCollection, PathCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import FancyArrow, Patch, Rectangle
-from matplotlib.path import Path as MplPath
+from matplotlib.patches import Patch, Rectangle
 from PIL import Image, PngImagePlugin
 from pyproj import CRS, Transformer
 
 import geo
 from geo.catalogue import LayerKind, LayerSpec
 from geo.errors import GeoError
+from geo.sheet_draw import (
+    INK,
+    MARKERS,
+    MUTED,
+    draw_layer,
+    draw_lines,
+    draw_polygons,
+    graticule,
+    north_arrow,
+    scale_bar,
+)
 
 if TYPE_CHECKING:
     from geo.export import ExportSet
@@ -62,10 +70,6 @@ _CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans CJK", "Source Han Sans SC", "Sou
                  "Microsoft YaHei", "SimHei", "PingFang SC", "Heiti SC", "Arial Unicode MS")
 _CJK_RE = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]")
 _MIN_SPAN_M = 2_500.0
-_MARKERS = {"circle": "o", "square": "s", "triangle": "^", "diamond": "D", "star": "*",
-            "cross": "X"}
-_INK = "#222222"
-_MUTED = "#666666"
 
 
 @functools.lru_cache(maxsize=1)
@@ -100,12 +104,6 @@ def _label(row: pd.Series, cjk: bool, seen_local: set[str]) -> str:
 # --- geometry helpers ----------------------------------
 
 
-def _nice_floor(value: float) -> float:
-    """The largest 1, 2 or 5 × 10^n not above ``value``."""
-    power = 10 ** math.floor(math.log10(value))
-    return max(f * power for f in (1, 2, 5) if f * power <= value * (1 + 1e-9))
-
-
 def _extent(frame: gpd.GeoDataFrame, aspect: float, pad: float = 0.15,
             min_span: float = _MIN_SPAN_M) -> tuple[float, float, float, float]:
     """A box around ``frame`` (metric CRS) with the axes' width/height ratio."""
@@ -126,163 +124,7 @@ def _axes_aspect(fig: Figure, ax: Axes) -> float:
     return (box.width * fig_w) / (box.height * fig_h)
 
 
-def _polygon_path(geometry: Any) -> MplPath:
-    """A compound path of a (multi)polygon, holes included (even-odd filling)."""
-    rings = []
-    for polygon in getattr(geometry, "geoms", [geometry]):
-        for ring in (polygon.exterior, *polygon.interiors):
-            coords = np.asarray(ring.coords)[:, :2]
-            codes = np.full(len(coords), MplPath.LINETO, dtype=np.uint8)
-            codes[0], codes[-1] = MplPath.MOVETO, MplPath.CLOSEPOLY
-            rings.append(MplPath(coords, codes))
-    return MplPath.make_compound_path(*rings)
-
-
-def _line_parts(geometry: Any) -> list[np.ndarray]:
-    return [np.asarray(line.coords)[:, :2] for line in getattr(geometry, "geoms", [geometry])]
-
-
-def _draw_polygons(ax: Axes, geoms: Any, *, face: Any, edge: Any, width: float,
-                   linestyle: Any = "solid", zorder: float = 1.0) -> None:
-    paths = [_polygon_path(g) for g in geoms if g is not None and not g.is_empty]
-    if paths:
-        ax.add_collection(PathCollection(paths, facecolors=[face], edgecolors=[edge],
-                                         linewidths=width, linestyles=linestyle,
-                                         zorder=zorder), autolim=False)
-
-
-def _draw_lines(ax: Axes, geoms: Any, *, colour: Any, width: float, linestyle: Any = "solid",
-                zorder: float = 1.0, alpha: float = 1.0) -> None:
-    segments = [part for g in geoms if g is not None and not g.is_empty
-                for part in _line_parts(g)]
-    if segments:
-        ax.add_collection(LineCollection(segments, colors=[colour], linewidths=width,
-                                         linestyles=linestyle, zorder=zorder, alpha=alpha),
-                          autolim=False)
-
-
-def _draw_layer(ax: Axes, frame: gpd.GeoDataFrame, spec: LayerSpec, *,
-                zorder: float = 1.0) -> None:
-    """Draw one layer in its catalogue style; illustrative features get dashed outlines."""
-    style = spec.style
-    fill = style.fill_color or style.color
-    weight = style.weight * 0.6
-    illustrative = (frame["accuracy"].astype(str).eq("illustrative").to_numpy()
-                    if "accuracy" in frame else np.zeros(len(frame), dtype=bool))
-    dims = frame.geometry.geom_type.str.replace("Multi", "").to_numpy()
-    geoms = np.asarray(frame.geometry.values, dtype=object)
-    for dashed in (False, True):
-        linestyle: Any = (0, (4, 2)) if dashed else "solid"
-        chosen = illustrative == dashed
-        polys = geoms[chosen & (dims == "Polygon")]
-        lines = geoms[chosen & (dims == "LineString")]
-        points = geoms[chosen & (dims == "Point")]
-        if len(polys):
-            _draw_polygons(ax, polys, face=matplotlib.colors.to_rgba(fill, style.fill_opacity),
-                           edge=matplotlib.colors.to_rgba(style.color, style.opacity),
-                           width=weight, linestyle=linestyle, zorder=zorder)
-        if len(lines):
-            _draw_lines(ax, lines, colour=style.color, width=weight * 1.3, linestyle=linestyle,
-                        zorder=zorder + 0.1, alpha=style.opacity)
-        if len(points):
-            ax.scatter(shapely.get_x(points), shapely.get_y(points), s=style.radius ** 2 * 1.4,
-                       marker=_MARKERS[style.marker], facecolor=fill, edgecolor=style.color,
-                       linewidths=0.8, linestyle="--" if dashed else "-", zorder=zorder + 0.2)
-
-
 # --- the parts of the sheet ----------------------------------
-
-
-def _graticule(ax: Axes, to_metric: Transformer, to_wgs: Transformer, fontsize: float) -> None:
-    """Lon/lat lines across the map, labelled on the bottom and left edges."""
-    xmin, xmax = ax.get_xlim()
-    ymin, ymax = ax.get_ylim()
-    xs = np.array([xmin, xmax, xmax, xmin])
-    ys = np.array([ymin, ymin, ymax, ymax])
-    lons, lats = to_wgs.transform(xs, ys)
-    lon_lo, lon_hi, lat_lo, lat_hi = lons.min(), lons.max(), lats.min(), lats.max()
-    # at least three lines across the shorter side, in steps of 1, 2 or 5 × 10^n degrees
-    step = _nice_floor(min(lon_hi - lon_lo, lat_hi - lat_lo) / 3)
-    decimals = max(0, -math.floor(math.log10(step) + 1e-9))
-    line_kw: dict[str, Any] = {"color": "#7a7a7a", "linewidth": 0.4,
-                               "linestyle": (0, (2, 2)), "zorder": 8, "gid": "graticule"}
-    text_kw: dict[str, Any] = {"fontsize": fontsize, "color": _MUTED}
-    dense = np.linspace(0, 1, 60)
-    for lon in np.arange(math.ceil(lon_lo / step) * step, lon_hi, step):
-        x, y = to_metric.transform(np.full_like(dense, lon),
-                                   lat_lo - step + dense * (lat_hi - lat_lo + 2 * step))
-        ax.plot(x, y, **line_kw)
-        x_bottom = float(np.interp(ymin, y, x))
-        if xmin < x_bottom < xmax:
-            label = f"{abs(lon):.{decimals}f}°{'E' if lon >= 0 else 'W'}"
-            ax.text(x_bottom, ymin, label, ha="center", va="top",
-                    transform=ax.transData, clip_on=False, gid="graticule_label",
-                    **text_kw).set_y(ymin - (ymax - ymin) * 0.008)
-    for lat in np.arange(math.ceil(lat_lo / step) * step, lat_hi, step):
-        x, y = to_metric.transform(lon_lo - step + dense * (lon_hi - lon_lo + 2 * step),
-                                   np.full_like(dense, lat))
-        ax.plot(x, y, **line_kw)
-        y_left = float(np.interp(xmin, x, y))
-        if ymin < y_left < ymax:
-            label = f"{abs(lat):.{decimals}f}°{'N' if lat >= 0 else 'S'}"
-            ax.text(xmin - (xmax - xmin) * 0.006, y_left, label, ha="right",
-                    va="center", rotation=90, clip_on=False, gid="graticule_label", **text_kw)
-    ax.set_xlim(xmin, xmax)
-    ax.set_ylim(ymin, ymax)
-
-
-def _scale_bar(ax: Axes, fontsize: float, paper_width_m: float, paper: str) -> str:
-    """A four-segment scale bar in metres (the map is in a metric CRS); returns its text."""
-    xmin, xmax = ax.get_xlim()
-    ymin, ymax = ax.get_ylim()
-    width = xmax - xmin
-    length = _nice_floor(width * 0.25)
-    unit, divisor = ("km", 1000.0) if length >= 1000 else ("m", 1.0)
-    x0 = xmin + width * 0.04
-    y0 = ymin + (ymax - ymin) * 0.045
-    height = (ymax - ymin) * 0.011
-    ax.add_patch(Rectangle((x0 - width * 0.015, y0 - height * 2.4), length + width * 0.05,
-                           height * 6.2, facecolor="white", edgecolor="none", alpha=0.85,
-                           zorder=20, gid="scalebar"))
-    segments = 4
-    for i in range(segments):
-        ax.add_patch(Rectangle((x0 + i * length / segments, y0), length / segments, height,
-                               facecolor=_INK if i % 2 == 0 else "white", edgecolor=_INK,
-                               linewidth=0.6, zorder=21, gid="scalebar"))
-    for value in (0, length / 2, length):
-        text = f"{value / divisor:g}"
-        if value == length:
-            text += f" {unit}"
-        ax.text(x0 + value, y0 + height * 1.6, text, ha="center", va="bottom",
-                fontsize=fontsize, color=_INK, zorder=22, gid="scalebar")
-    label = f"Scale 1:{width / paper_width_m:,.0f} printed on {paper.upper()}"
-    ax.text(x0, y0 - height * 0.9, label, ha="left", va="top", fontsize=fontsize * 0.85,
-            color=_MUTED, zorder=22, gid="scalebar")
-    return f"{length / divisor:g} {unit}"
-
-
-def _north_arrow(ax: Axes, to_metric: Transformer, to_wgs: Transformer, fontsize: float) -> None:
-    """An arrow to true north (UTM grid north differs by the meridian convergence)."""
-    xmin, xmax = ax.get_xlim()
-    ymin, ymax = ax.get_ylim()
-    cx, cy = (xmin + xmax) / 2, (ymin + ymax) / 2
-    lon, lat = to_wgs.transform(cx, cy)
-    nx, ny = to_metric.transform(lon, lat + 0.01)
-    angle = math.atan2(nx - cx, ny - cy)  # clockwise from grid north
-    width, height = xmax - xmin, ymax - ymin
-    length = height * 0.075
-    base_x, base_y = xmax - width * 0.05, ymax - height * 0.17
-    dx, dy = length * math.sin(angle), length * math.cos(angle)
-    ax.add_patch(Rectangle((base_x - width * 0.025, base_y - height * 0.025), width * 0.05,
-                           height * 0.155, facecolor="white", edgecolor="none", alpha=0.85,
-                           zorder=20, gid="north_arrow"))
-    ax.add_patch(FancyArrow(base_x, base_y, dx, dy, width=width * 0.006,
-                            head_width=width * 0.02, head_length=length * 0.35,
-                            length_includes_head=True, color=_INK, zorder=21,
-                            gid="north_arrow"))
-    ax.text(base_x + dx * 1.25, base_y + dy * 1.25, "N", ha="center", va="bottom",
-            fontsize=fontsize * 1.6, fontweight="bold", color=_INK, zorder=22,
-            gid="north_arrow")
 
 
 def _inset(fig: Figure, rect: tuple[float, float, float, float], data: ExportSet,
@@ -306,13 +148,13 @@ def _inset(fig: Figure, rect: tuple[float, float, float, float], data: ExportSet
         in_scope = units["fid"].astype(str).isin(scope_units)
         for part, face, edge in ((units[~in_scope], "#f2f2f2", "#9a9a9a"),
                                  (units[in_scope], "#d6e6f4", "#2b6ca3")):
-            _draw_polygons(ax, part.geometry.values, face=face, edge=edge, width=0.5)
+            draw_polygons(ax, part.geometry.values, face=face, edge=edge, width=0.5)
     water = _load_kinds(data.workspace, LayerKind.LAKE, LayerKind.RIVER).to_crs(metric)
     if not water.empty:
         kinds = water.geometry.geom_type.str.replace("Multi", "").to_numpy()
-        _draw_polygons(ax, water.geometry.values[kinds == "Polygon"], face="#9ecae1",
+        draw_polygons(ax, water.geometry.values[kinds == "Polygon"], face="#9ecae1",
                        edge="#6baed6", width=0.3, zorder=2)
-        _draw_lines(ax, water.geometry.values[kinds == "LineString"], colour="#6baed6",
+        draw_lines(ax, water.geometry.values[kinds == "LineString"], colour="#6baed6",
                     width=0.5, zorder=2)
     # the water chain's points outside the main map: intakes, plants, treatment works
     specs = {spec.id: spec for spec in data.specs}
@@ -325,7 +167,7 @@ def _inset(fig: Figure, rect: tuple[float, float, float, float], data: ExportSet
         if spec is None:
             continue
         ax.scatter(rows.geometry.x, rows.geometry.y, s=fs * 2.2,
-                   marker=_MARKERS[spec.style.marker],
+                   marker=MARKERS[spec.style.marker],
                    facecolor=spec.style.fill_color or spec.style.color,
                    edgecolor=spec.style.color, linewidths=0.5, zorder=4)
         drawn.append(spec)
@@ -351,7 +193,7 @@ def _inset(fig: Figure, rect: tuple[float, float, float, float], data: ExportSet
     ax.set_ylabel("")
     ax.set_title("Location in the wider basin\nblue: catchment units in scope; points: "
                  "intakes and plants of the water chain",
-                 fontsize=fs, loc="left", color=_INK)
+                 fontsize=fs, loc="left", color=INK)
     for spine in ax.spines.values():
         spine.set_edgecolor("#9a9a9a")
     return drawn
@@ -382,11 +224,11 @@ def _legend(fig: Figure, renderer: Any, anchor: tuple[float, float], drawn: list
             handles.append(Line2D([], [], color=style.color, linewidth=style.weight * 0.8,
                                   label=title))
         else:
-            handles.append(Line2D([], [], linestyle="none", marker=_MARKERS[style.marker],
+            handles.append(Line2D([], [], linestyle="none", marker=MARKERS[style.marker],
                                   markersize=fs, markerfacecolor=style.fill_color or style.color,
                                   markeredgecolor=style.color, label=title))
     if any_illustrative:
-        handles.append(Patch(facecolor="white", edgecolor=_INK, linestyle=(0, (4, 2)),
+        handles.append(Patch(facecolor="white", edgecolor=INK, linestyle=(0, (4, 2)),
                              label="Dashed outline: illustrative, not surveyed"))
     handles.append(Line2D([], [], linestyle="none", marker="*", markersize=fs * 1.3,
                           color="#b2182b", label="The site (inset map)"))
@@ -455,11 +297,11 @@ def _compose(data: ExportSet, paper: str, cjk: bool) -> Figure:
 
     # title band
     text(0.03, 0.975, f"Physical scope map: {data.title}", fontsize=fs * 2.0,
-         fontweight="bold", color=_INK, gid="title")
+         fontweight="bold", color=INK, gid="title")
     catchment = (record.catchment_name if record is not None and record.catchment_name
                  else "catchment not recorded")
     text(0.03, 0.925, f"AWS Standard v2.0, indicator 1.1.1 (physical scope) · Catchment: "
-         f"{catchment}", fontsize=fs * 1.25, color=_MUTED)
+         f"{catchment}", fontsize=fs * 1.25, color=MUTED)
 
     # main map
     map_rect = (0.045, 0.315, 0.585, 0.585)
@@ -474,7 +316,7 @@ def _compose(data: ExportSet, paper: str, cjk: bool) -> Figure:
         frame = features[(features["layer"] == spec.id) & features.intersects(box)]
         if frame.empty:
             continue
-        _draw_layer(ax, frame, spec, zorder=2 + spec.style.z * 0.01)
+        draw_layer(ax, frame, spec, zorder=2 + spec.style.z * 0.01)
         drawn.append(spec)
         frames[spec.id] = frame
     labelled = features[features.intersects(box) & (
@@ -490,13 +332,13 @@ def _compose(data: ExportSet, paper: str, cjk: bool) -> Figure:
     ax.set_xlabel("")
     ax.set_ylabel("")
     ax.set_aspect("equal", adjustable="box")
-    _graticule(ax, to_metric, to_wgs, fs)
-    _scale_bar(ax, fs, width_in * map_rect[2] * 0.0254, paper)
-    _north_arrow(ax, to_metric, to_wgs, fs)
+    graticule(ax, to_metric, to_wgs, fs)
+    scale_bar(ax, fs, width_in * map_rect[2] * 0.0254, paper)
+    north_arrow(ax, to_metric, to_wgs, fs)
     below = text(map_rect[0], map_rect[1] - 0.03,
                  f"Map projection {metric.name} (EPSG:{metric.to_epsg()}); graticule WGS84 "
                  "longitude/latitude (EPSG:4326). Exports are WGS84 (RFC 7946).",
-                 fontsize=fs * 0.85, color=_MUTED)
+                 fontsize=fs * 0.85, color=MUTED)
     from geo.export_bundle import sheet_caveat
 
     map_chars = int(map_rect[2] * width_in * 72 / (fs * 0.95 * 0.55))
@@ -514,12 +356,12 @@ def _compose(data: ExportSet, paper: str, cjk: bool) -> Figure:
                             any_illustrative, fs, cjk)
     panel_chars = int(panel_w * width_in * 72 / (fs * 0.55))
     text(panel_x, legend_bottom - 0.015, _wrap(_site_facts(data), panel_chars), fontsize=fs,
-         color=_INK, gid="site_facts", linespacing=1.25)
+         color=INK, gid="site_facts", linespacing=1.25)
 
     # bottom band: data sources in two columns, then the footer
     top = min(below, 0.215) - 0.012
     text(0.03, top, "Data sources and their dates", fontsize=fs * 1.05, fontweight="bold",
-         color=_INK, gid="sources")
+         color=INK, gid="sources")
     # layers sharing source, date and licence share one entry
     grouped: dict[tuple[str, str, str], list[str]] = {}
     for spec in data.specs:
@@ -534,10 +376,10 @@ def _compose(data: ExportSet, paper: str, cjk: bool) -> Figure:
         if chunk:
             text(0.03 + column * 0.48, top - 0.025,
                  "\n".join(_wrap(e, column_chars) for e in chunk), fontsize=fs * 0.8,
-                 color=_INK, gid="sources", linespacing=1.2)
+                 color=INK, gid="sources", linespacing=1.2)
     generated = data.generated.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     fig.text(0.975, 0.012, f"Generated {generated} by catchscope {geo.__version__} · "
-             f"{paper.upper()} landscape", fontsize=fs * 0.85, color=_MUTED,
+             f"{paper.upper()} landscape", fontsize=fs * 0.85, color=MUTED,
              ha="right", va="bottom", gid="footer")
     return fig
 
@@ -606,7 +448,7 @@ def _labels(ax: Axes, renderer: Any, frame: gpd.GeoDataFrame, box: Any, cjk: boo
         for dx, dy, ha, va in offsets:
             label = ax.annotate(text, (anchor.x, anchor.y), xytext=(dx, dy), **_font(text),
                                 textcoords="offset points", ha=ha, va=va, fontsize=fs * 0.8,
-                                color=_INK, zorder=30, annotation_clip=True,
+                                color=INK, zorder=30, annotation_clip=True,
                                 bbox={"boxstyle": "round,pad=0.15", "facecolor": "white",
                                       "alpha": 0.75, "edgecolor": "none"})
             extent = label.get_window_extent(renderer)
