@@ -29,8 +29,7 @@ from shapely.geometry import box
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from geo.raster import zonal_stats  # noqa: E402
-from geo.raster_zones import site_raster_stats  # noqa: E402
+from geo.raster_zones import site_raster_stats, zonal_stats  # noqa: E402
 from geo.rasterview import prepare_raster_overlays  # noqa: E402
 from geo.webmap import MapData, map_html, map_payload_bytes, prepare_map, render_map  # noqa: E402
 from geo.workspace import open_workspace  # noqa: E402

@@ -217,7 +217,7 @@ def zonal(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Zonal statistics of a raster layer over each feature of a vector layer."""
-    from geo.raster import zonal_stats_for_layers
+    from geo.raster_zones import zonal_stats_for_layers
     from geo.workspace import open_workspace
 
     ws = open_workspace(workspace)

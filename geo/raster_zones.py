@@ -1,6 +1,12 @@
 """Zonal statistics of a workspace's rasters over a site's parcels, catchment units and IWRAs.
 
-:func:`site_raster_stats` runs :func:`geo.raster.zonal_stats` for every raster layer
+:func:`zonal_stats` counts the cells of a raster whose centre lies in each zone (all
+cells touching the zone when no centre does: tiny parcels on coarse grids); areas use
+the projected cell size, or exact ellipsoidal cell areas per row for geographic
+(lon/lat) rasters.  :func:`zonal_stats_for_layers` runs it for a catalogue raster over a
+catalogue vector layer.
+
+:func:`site_raster_stats` runs :func:`zonal_stats` for every raster layer
 of the catalogue over the zones that matter to a site: its parcels, the catchment
 units it relies on or affects, and the IWRAs screened for it (from
 :func:`geo.scope.assess_site`); without a site, every parcel, catchment unit and
@@ -17,18 +23,32 @@ zones smaller than a cell (``cells_rule``).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
+import pyproj
+import rasterio.features
+from rasterio.io import DatasetReader
+from rasterio.windows import Window
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from geo.catalogue import LayerKind
-from geo.errors import GeoError
-from geo.raster import is_categorical, zonal_stats
+from geo.errors import CRSError, GeoError
+from geo.raster import is_categorical, raster_layer_path
+from geo.rasterfile import (
+    DEFAULT_MAX_BYTES,
+    RasterSource,
+    cell_areas_m2,
+    open_raster,
+    require_crs,
+    source_name,
+    window_transform,
+)
 from geo.rasterview import raster_style_args
 from geo.workspace import Workspace
 
@@ -40,6 +60,8 @@ __all__ = [
     "site_zones",
     "zonal_markdown",
     "zonal_records",
+    "zonal_stats",
+    "zonal_stats_for_layers",
 ]
 
 #: Which features are zones, and what the tables call them.
@@ -54,6 +76,157 @@ ZONE_KINDS: dict[str, str] = {
 ZONAL_COLUMNS = ["raster", "raster_title", "units", "type", "zone_type", "zone", "name",
                  "cells", "area_km2", "mean", "min", "max", "p10", "p50", "p90", "class",
                  "class_label", "share_pct", "cells_rule"]
+
+
+# --- zonal statistics ------------------------------------------------------------------------
+
+
+def _zone_window(
+    dataset: DatasetReader, geom_bounds: tuple[float, float, float, float]
+) -> Window | None:
+    inverse = ~dataset.transform
+    minx, miny, maxx, maxy = geom_bounds
+    cols, rows = zip(*(inverse @ (x, y) for x in (minx, maxx) for y in (miny, maxy)), strict=True)
+    col0, col1 = max(0, math.floor(min(cols))), min(dataset.width, math.ceil(max(cols)))
+    row0, row1 = max(0, math.floor(min(rows))), min(dataset.height, math.ceil(max(rows)))
+    if col1 <= col0 or row1 <= row0:
+        return None
+    return Window(col0, row0, col1 - col0, row1 - row0)
+
+
+def zonal_stats(
+    raster: RasterSource,
+    zones: gpd.GeoDataFrame,
+    *,
+    categorical: bool,
+    classes: Mapping[float, str] | None = None,
+    id_column: str = "fid",
+    label_column: str = "name",
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> pd.DataFrame:
+    """Statistics of a raster's band 1 inside each zone.
+
+    A cell counts when its centre lies in the zone; a zone that contains no cell
+    centre (smaller than a cell) uses every cell it touches instead, and says so
+    in ``cells_rule``.  Nodata cells are left out.
+
+    Parameters
+    ----------
+    raster : Path, str, bytes or DatasetReader
+        The raster (see :func:`open_raster`); must declare a CRS.
+    zones : GeoDataFrame
+        Polygons in any CRS (transformed to the raster's CRS).
+    categorical : bool
+        Class shares (True) or continuous statistics (False).
+    classes : dict, optional
+        ``{value: label}`` to name classes (categorical only).
+    id_column, label_column : str
+        Columns naming each zone (the index is used when ``id_column`` is absent).
+    max_bytes : int
+        Memory limit checked right after opening.
+
+    Returns
+    -------
+    DataFrame
+        Continuous: one row per zone with ``zone, name, cells, area_km2, mean, min,
+        max, p10, p50, p90, cells_rule``.  Categorical: one row per zone and class
+        present with ``zone, name, class, label, cells, area_km2, share_pct,
+        cells_rule`` (``share_pct`` of the zone's valid area; sums to 100).
+    """
+    if zones.crs is None:
+        raise CRSError("The zones have no CRS; load them through the workspace (EPSG:4326).")
+    with open_raster(raster, max_bytes=max_bytes) as dataset:
+        name = source_name(raster, None)
+        crs = require_crs(dataset, name)
+        local = zones.to_crs(dataset.crs.to_wkt())
+        ids = local[id_column] if id_column in local.columns else pd.Series(local.index)
+        labels = local[label_column] if label_column in local.columns else ids
+        rows: list[dict[str, Any]] = []
+        for geom, zone_id, label in zip(local.geometry, ids, labels, strict=True):
+            rows.extend(_zone_rows(dataset, crs, geom, str(zone_id), str(label),
+                                   categorical=categorical, classes=classes or {}))
+    columns = (
+        ["zone", "name", "class", "label", "cells", "area_km2", "share_pct", "cells_rule"]
+        if categorical
+        else ["zone", "name", "cells", "area_km2", "mean", "min", "max", "p10", "p50", "p90",
+              "cells_rule"]
+    )
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _zone_rows(
+    dataset: DatasetReader,
+    crs: pyproj.CRS,
+    geom: Any,
+    zone_id: str,
+    label: str,
+    *,
+    categorical: bool,
+    classes: Mapping[float, str],
+) -> list[dict[str, Any]]:
+    base = {"zone": zone_id, "name": label}
+    window = None if geom is None or geom.is_empty else _zone_window(dataset, geom.bounds)
+    values = np.empty(0)
+    areas = np.empty(0)
+    rule = "none"
+    if window is not None:
+        data = dataset.read(1, window=window, masked=True)
+        transform = window_transform(dataset, window)
+        for rule_name, touched in (("centre", False), ("touched", True)):
+            inside = rasterio.features.geometry_mask(
+                [geom], out_shape=data.shape, transform=transform, invert=True,
+                all_touched=touched,
+            )
+            if inside.any():
+                rule = rule_name
+                break
+        keep = inside & ~np.ma.getmaskarray(data)
+        cell_area = np.broadcast_to(cell_areas_m2(transform, crs, data.shape[0]), data.shape)
+        values = np.asarray(data.data[keep], dtype=np.float64)
+        areas = cell_area[keep]
+    if categorical:
+        total = areas.sum()
+        out = []
+        for value in np.unique(values):
+            hit = values == value
+            out.append({**base, "class": value, "label": classes.get(value, f"{value:g}"),
+                        "cells": int(hit.sum()), "area_km2": areas[hit].sum() / 1e6,
+                        "share_pct": 100.0 * areas[hit].sum() / total, "cells_rule": rule})
+        return out
+    if values.size == 0:
+        nan = float("nan")
+        return [{**base, "cells": 0, "area_km2": 0.0, "mean": nan, "min": nan, "max": nan,
+                 "p10": nan, "p50": nan, "p90": nan, "cells_rule": rule}]
+    p10, p50, p90 = np.percentile(values, (10, 50, 90))
+    return [{**base, "cells": int(values.size), "area_km2": areas.sum() / 1e6,
+             "mean": float(values.mean()), "min": float(values.min()),
+             "max": float(values.max()), "p10": float(p10), "p50": float(p50),
+             "p90": float(p90), "cells_rule": rule}]
+
+
+
+
+def zonal_stats_for_layers(
+    workspace: Workspace,
+    zones_layer: str,
+    raster_layer: str,
+    *,
+    categorical: bool | None = None,
+    classes: Mapping[float, str] | None = None,
+) -> pd.DataFrame:
+    """Zonal statistics of a catalogue raster over a catalogue vector layer.
+
+    ``categorical=None`` decides from the raster (colour table / few integer values).
+    Zones are identified by their workspace ``fid`` and ``name``; see :func:`zonal_stats`.
+    """
+    zones = workspace.load(zones_layer)
+    path = raster_layer_path(workspace, raster_layer)
+    if categorical is None:
+        categorical = is_categorical(path)
+    return zonal_stats(path, zones, categorical=categorical, classes=classes)
+
+
+# --- a site's zones ------------------------------------------------------------------------
 
 
 def site_zones(workspace: Workspace, scope_or_site: object | None = None) -> gpd.GeoDataFrame:

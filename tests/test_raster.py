@@ -21,8 +21,8 @@ from geo.raster import (
     open_raster,
     raster_layer_path,
     render_overlay,
-    zonal_stats,
 )
+from geo.raster_zones import zonal_stats
 
 UTM = "EPSG:32651"
 X0, Y0 = 300_000.0, 3_460_000.0  # UTM 51N, near Kunshan
