@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import matplotlib
-import numpy as np
 import pandas as pd
+import pypdfium2 as pdfium
 import shapely
 from matplotlib import font_manager
 from matplotlib.axes import Axes
@@ -36,7 +36,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
-from PIL import Image, PngImagePlugin
+from PIL import PngImagePlugin
 from pyproj import CRS, Transformer
 
 import geo
@@ -462,36 +462,36 @@ def _labels(ax: Axes, renderer: Any, frame: gpd.GeoDataFrame, box: Any, cjk: boo
 
 def render_sheets(data: ExportSet, *, paper: str = "a4",
                   formats: tuple[str, ...] = ("pdf",)) -> dict[str, bytes]:
-    """Render the sheet once and save it in each of ``formats`` (``pdf``, ``png``)."""
+    """Render the sheet once and return it in each of ``formats`` (``pdf``, ``png``).
+
+    The PNG is the PDF rasterised (PDFium): both show exactly the same page, and the
+    text is drawn once (into the PDF) instead of once per format.
+    """
     fig = build_sheet(data, paper=paper)
-    out: dict[str, bytes] = {}
+    buffer = io.BytesIO()
     with matplotlib.rc_context({"font.family": ["DejaVu Sans"], "pdf.fonttype": 3}):
-        for fmt in formats:
-            if fmt == "png":
-                out[fmt] = _png(fig, _DPI[paper])
-                continue
-            buffer = io.BytesIO()
-            fig.savefig(buffer, format=fmt, dpi=_DPI[paper],
-                        metadata={"Title": f"Physical scope map — {data.title}",
-                                  "Creator": f"catchscope {geo.__version__}"})
-            out[fmt] = buffer.getvalue()
-    return out
+        fig.savefig(buffer, format="pdf", dpi=_DPI[paper],
+                    metadata={"Title": f"Physical scope map — {data.title}",
+                              "Creator": f"catchscope {geo.__version__}"})
+    pdf = buffer.getvalue()
+    rendered = {"pdf": pdf, "png": _png(pdf, _DPI[paper]) if "png" in formats else b""}
+    return {fmt: rendered[fmt] for fmt in formats}
 
 
-def _png(fig: Figure, dpi: int) -> bytes:
-    """The sheet as an RGB PNG: the page is opaque white, so no alpha channel to store.
+def _png(pdf: bytes, dpi: int) -> bytes:
+    """The one-page PDF as an RGB PNG at ``dpi`` (the page is opaque white: no alpha).
 
     Light zlib compression: several times faster than the default level, ~2 % larger.
     """
-    canvas = FigureCanvasAgg(fig)
-    fig.set_dpi(dpi)
-    canvas.draw()
-    rgb = np.asarray(canvas.buffer_rgba())[..., :3]
+    document = pdfium.PdfDocument(pdf)
+    try:
+        image = document[0].render(scale=dpi / 72).to_pil()
+    finally:
+        document.close()
     info = PngImagePlugin.PngInfo()
     info.add_text("Software", f"catchscope {geo.__version__}")
     buffer = io.BytesIO()
-    Image.fromarray(rgb).save(buffer, format="PNG", pnginfo=info, compress_level=1,
-                              dpi=(dpi, dpi))
+    image.save(buffer, format="PNG", pnginfo=info, compress_level=1, dpi=(dpi, dpi))
     return buffer.getvalue()
 
 
