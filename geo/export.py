@@ -109,6 +109,7 @@ __all__ = [
     "html_bytes",
     "kml_bytes",
     "kmz_bytes",
+    "main_file_name",
     "metadata",
     "points_table",
     "render",
@@ -423,11 +424,11 @@ def _as_frame(value: Any) -> pd.DataFrame | None:
 
 _RENDERERS: dict[ExportFormat, Callable[[ExportSet], dict[str, bytes]]] = {
     ExportFormat.GEOJSON: render_geojson,
-    ExportFormat.GPKG: lambda data: {f"{data.stem}-scope.gpkg": gpkg_bytes(data)},
-    ExportFormat.KML: lambda data: {f"{data.stem}-scope.kml": data.kml},
-    ExportFormat.KMZ: lambda data: {f"{data.stem}-scope.kmz": kmz_bytes(data.kml)},
+    ExportFormat.GPKG: lambda data: {main_file_name(data.stem, "gpkg"): gpkg_bytes(data)},
+    ExportFormat.KML: lambda data: {main_file_name(data.stem, "kml"): data.kml},
+    ExportFormat.KMZ: lambda data: {main_file_name(data.stem, "kmz"): kmz_bytes(data.kml)},
     ExportFormat.CSV: render_csv,
-    ExportFormat.HTML: lambda data: {f"{data.stem}-map.html": html_bytes(data)},
+    ExportFormat.HTML: lambda data: {main_file_name(data.stem, "html"): html_bytes(data)},
 }
 
 
@@ -495,6 +496,38 @@ def export_bytes(
         return f"{data.stem}-tables.zip", "application/zip", buffer.getvalue()
     name, payload = next(iter(parts.items()))
     return name, MIME_TYPES[fmt], payload
+
+
+_MAIN_FILES = {
+    ExportFormat.GEOJSON: "scope.geojson", ExportFormat.GPKG: "scope.gpkg",
+    ExportFormat.KML: "scope.kml", ExportFormat.KMZ: "scope.kmz",
+    ExportFormat.CSV: "points.csv", ExportFormat.HTML: "map.html",
+    ExportFormat.BUNDLE: "export.zip",
+}
+
+
+def main_file_name(aws_ref: str, fmt: ExportFormat | str, paper: str = "a4") -> str:
+    """The name of an export's main file, e.g. ``AWS-000522-export.zip`` (no rendering)."""
+    fmt = _check_format(fmt, paper)
+    if fmt in (ExportFormat.PDF, ExportFormat.PNG):
+        return f"{aws_ref}-sheet-{paper}.{fmt.value}"
+    return f"{aws_ref}-{_MAIN_FILES[fmt]}"
+
+
+def _main_target(aws_ref: str, fmt: ExportFormat, paper: str, output: Path | None) -> Path:
+    """Where :func:`_targets` will put the main file."""
+    name = main_file_name(aws_ref, fmt, paper)
+    if output is None:
+        return Path.cwd() / name
+    return output / name if output.is_dir() or not output.suffix else output
+
+
+def _refuse_existing(paths: list[Path]) -> DataWriteError:
+    listed = ", ".join(str(p) for p in paths)
+    verb = "already exists" if len(paths) == 1 else "already exist"
+    return DataWriteError(f"{listed} {verb}; pass --overwrite to replace "
+                          f"{'it' if len(paths) == 1 else 'them'}, or choose another output "
+                          "path with -o.")
 
 
 def _targets(parts: dict[str, bytes], output: Path | None, fmt: ExportFormat) -> dict[Path, bytes]:
@@ -566,15 +599,18 @@ def export_site(
         Unknown site, format or paper, or nothing to export.
     """
     fmt = _check_format(fmt, paper)
+    out = Path(output) if output is not None else None
+    if not overwrite and isinstance(aws_ref, str) and AWS_REF_RE.match(aws_ref):
+        # refuse before the seconds of rendering, not after
+        main = _main_target(aws_ref, fmt, paper, out)
+        if main.exists():
+            raise _refuse_existing([main])
     data = collect(workspace, aws_ref, redact=redact)
     parts = render(data, fmt, paper=paper)
-    targets = _targets(parts, Path(output) if output is not None else None, fmt)
-    existing = [str(path) for path in targets if path.exists()]
+    targets = _targets(parts, out, fmt)
+    existing = [path for path in targets if path.exists()]
     if existing and not overwrite:
-        raise DataWriteError(
-            f"{', '.join(existing)} already exist(s); pass --overwrite (or overwrite=True) "
-            "to replace, or choose another output path with -o."
-        )
+        raise _refuse_existing(existing)
     written: list[Path] = []
     try:
         for path, payload in targets.items():

@@ -41,6 +41,7 @@ from geo.export import (
     export_bytes,
     export_site,
     feature_collection,
+    main_file_name,
     metadata,
     render,
 )
@@ -486,6 +487,30 @@ def test_refuses_to_overwrite_without_overwrite(tiny_ws, tmp_path: Path) -> None
         export_site(tiny_ws, REF, "geojson", target)
     assert target.read_bytes() == before
     assert export_site(tiny_ws, REF, "geojson", target, overwrite=True) == [target]
+
+
+def test_refuses_before_rendering_when_the_main_file_exists(tiny_ws, tmp_path: Path,
+                                                           monkeypatch) -> None:
+    import geo.export as export_module
+
+    export_site(tiny_ws, REF, "kml", tmp_path)  # into a folder: <folder>/<ref>-scope.kml
+    existing = tmp_path / f"{REF}-scope.kml"
+    assert existing.exists()
+
+    def no_render(*args, **kwargs):
+        raise AssertionError("rendered although the target exists")
+
+    monkeypatch.setattr(export_module, "render", no_render)
+    with pytest.raises(DataWriteError, match=rf"{REF}-scope.kml already exists; pass --overwrite"):
+        export_site(tiny_ws, REF, "kml", tmp_path)
+    with pytest.raises(DataWriteError, match="already exists"):
+        export_site(tiny_ws, REF, "kml", existing)
+
+
+@pytest.mark.parametrize("fmt", [f.value for f in ExportFormat])
+def test_main_file_name_is_the_rendered_main_file(tiny_ws, fmt: str) -> None:
+    data = collect(tiny_ws, REF)
+    assert next(iter(render(data, fmt))) == main_file_name(REF, fmt)
 
 
 def test_failed_writer_leaves_no_partial_files(tiny_ws, tmp_path: Path, monkeypatch) -> None:
