@@ -100,6 +100,7 @@ def prepare_map(
     *,
     basemap: str = "none",
     layers: Sequence[str] | None = None,
+    rasters: Sequence[str] | None = None,
     for_export: bool = False,
 ) -> MapData:
     """Load, clip to what matters, simplify, round and escape the layers of a map.
@@ -115,7 +116,11 @@ def prepare_map(
     basemap : str
         A key of :data:`BASEMAPS`; ``"amap"`` shifts the data to GCJ-02 for display.
     layers : sequence of str, optional
-        Layer ids to include (default: every vector layer of the catalogue).
+        Layer ids to include (default: every layer of the catalogue).
+    rasters : sequence of str, optional
+        Raster layer ids to render (default: the rasters among ``layers``); ``()``
+        renders none, e.g. to add them one by one later with
+        :func:`geo.rasterview.prepare_raster_overlays` and ``MapData.view``.
     for_export : bool
         Put every attribute into the popups (a standalone page has no side panel).
 
@@ -147,8 +152,9 @@ def prepare_map(
     chain = _chain_lines(scope, frames, base.datum)
     from geo.rasterview import prepare_raster_overlays  # rasters: windowed PNG overlays
 
-    rasters, raster_notes = prepare_raster_overlays(workspace, bounds, layers=layers,
-                                                    datum=base.datum)
+    overlays, raster_notes = prepare_raster_overlays(
+        workspace, bounds, layers=layers if rasters is None else rasters, datum=base.datum)
+    view = bounds
     if base.datum is Datum.GCJ02:
         bounds = _shift_bounds(bounds)
     notes = ([GCJ02_NOTE] if base.datum is Datum.GCJ02 else []) + raster_notes
@@ -160,7 +166,7 @@ def prepare_map(
     return MapData(
         title=escape_text(title), bounds=bounds, layers=[p for p in prepared if p is not None],
         chain=chain, basemap=base.key, display_datum=base.datum, focus_ref=focus_ref,
-        notes=notes, pins=pins, rasters=rasters,
+        notes=notes, pins=pins, rasters=overlays, view=view,
     )
 
 

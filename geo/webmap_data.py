@@ -128,6 +128,8 @@ class MapData:
     pins: list[tuple[float, float, str]] = field(default_factory=list)
     #: Raster overlays (``geo.rasterview.RasterOverlayData``), drawn under the vectors.
     rasters: list[Any] = field(default_factory=list)
+    #: The view in WGS84, before any display shift: what overlays added later are cut to.
+    view: tuple[tuple[float, float], tuple[float, float]] | None = None
 
 
 

@@ -208,6 +208,21 @@ def test_webmap_draws_overlays_under_vectors_with_legend_and_slider(raster_ws: P
     assert 0.001 < abs(w1 - w0) + abs(s1 - s0) < 0.02
 
 
+@pytest.mark.parametrize("basemap", ["none", "amap"])
+def test_overlays_added_later_match_those_prepared_with_the_map(raster_ws: Path,
+                                                                basemap: str) -> None:
+    ws = open_workspace(raster_ws)
+    whole = prepare_map(ws, REF, basemap=basemap)
+    bare = prepare_map(ws, REF, basemap=basemap, rasters=())
+    assert bare.rasters == [] and bare.view is not None
+    assert [lay.layer_id for lay in bare.layers] == [lay.layer_id for lay in whole.layers]
+    later, notes = prepare_raster_overlays(ws, bare.view, layers=["dem"],
+                                           datum=bare.display_datum)
+    assert notes == [] and len(later) == 1
+    dem = next(r for r in whole.rasters if r.layer_id == "dem")
+    assert later[0].image == dem.image and later[0].bounds == dem.bounds
+
+
 def test_opacity_and_choice_apply_without_re_rendering(raster_ws: Path) -> None:
     overlays, _ = prepare_raster_overlays(open_workspace(raster_ws),
                                           ((31.2, 120.8), (31.3, 120.95)))

@@ -13,6 +13,7 @@ from geo.workspace import open_workspace
 from tests.test_rasterview import CELL, build_raster_workspace, cell_lonlat
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
+ALL_SITES = "All sites"  # the Site box's first option (app.py)
 PLANE_KM2 = 40 * 50 * CELL * CELL / 1e6  # the whole 40 × 50 grid drains to cell (0, 0)
 
 
@@ -108,6 +109,29 @@ def test_a_workspace_without_rasters_says_how_to_add_one(make_workspace, three_p
     assert not at.exception, at.exception
     infos = " ".join(i.value for i in at.info)
     assert "no DEM" in infos and "no raster layer" in infos
+
+
+def test_a_raster_is_read_for_the_map_only_once_drawn(tmp_path: Path, monkeypatch) -> None:
+    import geo.rasterview
+
+    real = geo.rasterview.prepare_raster_overlays
+    asked: list[str] = []
+
+    def recording(workspace, view, *, layers=None, **kwargs):
+        asked.extend(layers if layers is not None else ["<all>"])
+        return real(workspace, view, layers=layers, **kwargs)
+
+    monkeypatch.setattr(geo.rasterview, "prepare_raster_overlays", recording)
+    root = build_raster_workspace(tmp_path / "ws")
+    at = _open_folder(_app().run(), root)
+    _by_label(at.multiselect, "Rasters drawn").set_value([]).run()
+    asked.clear()
+    _by_label(at.selectbox, "Site").set_value(ALL_SITES).run()  # another map: all sites
+    assert not at.exception, at.exception
+    assert asked == []  # no raster chosen: none read for the map
+    _by_label(at.multiselect, "Rasters drawn").set_value(["landcover"]).run()
+    assert not at.exception, at.exception
+    assert asked == ["landcover"]
 
 
 def test_land_cover_tab_shows_class_shares(tmp_path: Path) -> None:

@@ -107,7 +107,7 @@ def map_layers(choice: state.Choice, data: MapData,
         dem = _chosen_dem(choice)
         if dem is not None and dem not in shown:
             shown.append(dem)
-    chosen = [r for r in data.rasters if r.layer_id in shown]
+    chosen, notes = state.raster_overlays(choice, data, shown)
     overlays = with_opacity(chosen, rasters.opacity, shown=shown)
     layers = list(data.layers)
     bounds = data.bounds
@@ -120,7 +120,8 @@ def map_layers(choice: state.Choice, data: MapData,
         (s0, w0), (n0, e0) = bounds
         bounds = ((min(south, s0), min(west, w0)), (max(north, n0), max(east, e0)))
         stamp = result["stamp"]
-    updated = dataclasses.replace(data, rasters=overlays, layers=layers, bounds=bounds)
+    updated = dataclasses.replace(data, rasters=overlays, layers=layers, bounds=bounds,
+                                  notes=[*data.notes, *notes])
     return updated, (tuple(shown), rasters.opacity, stamp)
 
 

@@ -8,6 +8,7 @@ site switch or a layer toggle reuses everything already loaded.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -15,15 +16,15 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from geo.catalogue import Datum
 from geo.errors import GeoError, UnsafeInputError
 from geo.records import AWS_REF_RE
 from geo.scope import SiteScope, assess_all, assess_site
 from geo.webmap import MapData, prepare_map
 from geo.workspace import Workspace, open_workspace
 
-__all__ = ["MAP_MODES", "Choice", "map_data", "map_key", "parse_bands", "portfolio", "scope",
-           "site_choices",
-           "workspace"]
+__all__ = ["MAP_MODES", "Choice", "map_data", "map_key", "parse_bands", "portfolio",
+           "raster_overlays", "scope", "site_choices", "workspace"]
 
 
 #: Map modes (sidebar "Map mode"): what a click on the map does.  ``inspect`` shows the
@@ -170,7 +171,8 @@ def portfolio(choice: Choice) -> pd.DataFrame:
 @st.cache_resource(show_spinner="Preparing the map…", max_entries=16)
 def _all_layers(key: tuple[Any, ...], _ws: Workspace, site: str | None, basemap: str,
                 _scope: Any) -> MapData:
-    return prepare_map(_ws, _scope if _scope is not None else site, basemap=basemap)
+    # rasters are prepared one by one, only when drawn (raster_overlays)
+    return prepare_map(_ws, _scope if _scope is not None else site, basemap=basemap, rasters=())
 
 
 def map_key(choice: Choice) -> tuple[Any, ...]:
@@ -187,3 +189,31 @@ def map_data(choice: Choice, current_scope: Any | None) -> MapData:
                        choice.workspace, choice.site, choice.basemap, current_scope)
     chosen = set(choice.layers)
     return replace(data, layers=[lay for lay in data.layers if lay.layer_id in chosen])
+
+
+@st.cache_resource(show_spinner="Preparing the raster overlay…", max_entries=32)
+def _raster_overlay(key: tuple[Any, ...], _ws: Workspace, layer_id: str,
+                    view: tuple[tuple[float, float], tuple[float, float]],
+                    datum: Datum) -> tuple[list[Any], list[str]]:
+    from geo.rasterview import prepare_raster_overlays
+
+    return prepare_raster_overlays(_ws, view, layers=[layer_id], datum=datum)
+
+
+def raster_overlays(choice: Choice, data: MapData,
+                    ids: Sequence[str]) -> tuple[list[Any], list[str]]:
+    """Overlays of the rasters ``ids`` for the map ``data``, and notes on any not drawn.
+
+    Each is prepared once per site, basemap and workspace state, and only when it is
+    drawn: a large raster the user has not chosen costs nothing.
+    """
+    view = data.view if data.view is not None else data.bounds
+    overlays: list[Any] = []
+    notes: list[str] = []
+    for layer_id in ids:
+        drawn, why = _raster_overlay((choice.key, choice.site, choice.basemap, choice.bands,
+                                      layer_id), choice.workspace, layer_id, view,
+                                     data.display_datum)
+        overlays += drawn
+        notes += why
+    return overlays, notes
