@@ -57,7 +57,8 @@ from geo.sheet_draw import (
 if TYPE_CHECKING:
     from geo.export import ExportSet
 
-__all__ = ["PAPER_SIZES", "build_sheet", "find_cjk_font", "render_sheet", "render_sheets"]
+__all__ = ["PAPER_SIZES", "build_sheet", "find_cjk_font", "render_sheet", "render_sheets",
+           "warm_up"]
 
 #: Landscape paper sizes in inches (width, height).
 PAPER_SIZES: dict[str, tuple[float, float]] = {
@@ -493,6 +494,22 @@ def _png(pdf: bytes, dpi: int) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", pnginfo=info, compress_level=1, dpi=(dpi, dpi))
     return buffer.getvalue()
+
+
+def warm_up() -> None:
+    """Load what a process's first sheet would: fonts, the PDF backend, PDFium.
+
+    About a second, once per process; the app runs it in the background at start so
+    the first *Prepare* of a map sheet or bundle is as fast as the next ones.
+    """
+    sample = "Scope 1:25,000 Wusong 吴淞江" if find_cjk_font() else "Scope 1:25,000"
+    fig = Figure(figsize=(3, 1), dpi=72)
+    fig.text(0.05, 0.5, sample, **_font(sample))
+    fig.text(0.05, 0.1, sample, fontweight="bold", **_font(sample))
+    buffer = io.BytesIO()
+    with matplotlib.rc_context({"font.family": ["DejaVu Sans"], "pdf.fonttype": 3}):
+        fig.savefig(buffer, format="pdf")
+    _png(buffer.getvalue(), 72)
 
 
 def render_sheet(data: ExportSet, *, fmt: str = "pdf", paper: str = "a4") -> bytes:

@@ -149,6 +149,17 @@ def test_with_a_cjk_font_chinese_names_are_drawn(tiny) -> None:
     assert "甲区" in _texts(fig) and "Test survey (地块)" in _texts(fig)
 
 
+@pytest.mark.parametrize("cjk", [True, False])
+def test_warm_up_renders_quietly_with_or_without_a_cjk_font(monkeypatch, cjk: bool) -> None:
+    if not cjk:
+        monkeypatch.setattr(sheet, "find_cjk_font", lambda: None)
+    elif sheet.find_cjk_font() is None:
+        pytest.skip("no CJK font installed (Debian fonts-noto-cjk)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a missing glyph would warn
+        sheet.warm_up()
+
+
 def test_an_expired_certificate_says_so_on_the_sheet(tiny) -> None:
     import dataclasses
     import datetime as dt

@@ -56,6 +56,18 @@ def test_nothing_is_rendered_until_the_user_asks(demo_sites, calls) -> None:  # 
     assert [d.split(" (")[0] for d in _downloads(at)] == [f"Download {REF}-scope.kml"]
 
 
+def test_the_sheet_renderer_is_warmed_up_once_in_the_background(demo_sites) -> None:  # noqa: F811
+    import threading
+
+    _site(_app().run()).run()
+    warmers = [t for t in threading.enumerate() if t.name == "catchscope-sheet-warm-up"]
+    assert len(warmers) <= 1  # two runs: one warm-up per process (cached), or done already
+    thread = ui.exports._warm_up_sheets()
+    thread.join(timeout=60)
+    assert not thread.is_alive()
+    assert ui.exports._warm_up_sheets() is thread  # never started again
+
+
 def test_redacted_csv_is_named_public_and_coarsened(demo_sites,  # noqa: F811
                                                                  calls) -> None:
     at = _site(_app().run())
