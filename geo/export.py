@@ -35,20 +35,20 @@ Modules
 This module holds :class:`ExportSet`, :func:`collect` and the dispatch (:func:`render`,
 :func:`export_bytes`, :func:`export_site`); the renderers live beside it:
 :mod:`geo.export_vector` (GeoJSON, GeoPackage with QGIS styles, CSV, value
-serialisation), :mod:`geo.export_kml`, :mod:`geo.export_redact` and
-:mod:`geo.export_bundle` (HTML map, sheet parts, README, metadata, ZIP).  Import the
+serialisation), :mod:`geo.export_kml`, :mod:`geo.export_redact`,
+:mod:`geo.export_tables` (the attribute tables) and :mod:`geo.export_bundle` (HTML map,
+sheet parts, README, metadata, ZIP).  Import the
 public names from here.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime as dt
 import functools
 import io
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -59,7 +59,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
-from geo.catalogue import AWS_ELEMENTS, AwsElement, LayerSpec
+from geo.catalogue import LayerSpec
 from geo.crs import metric_crs
 from geo.errors import DataWriteError, GeoError, SiteNotFoundError
 from geo.export_bundle import html_bytes, metadata, render_bundle, sheet_part
@@ -71,18 +71,16 @@ from geo.export_redact import (
     Redaction,
     make_redactor,
 )
+from geo.export_tables import site_tables
 from geo.export_vector import (
     EXTRA_COLUMNS,
     LEAD_COLUMNS,
-    cell_text,
     collection_bytes,
     feature_collection,
     feature_items,
     foreign_members,
     geojson_bytes,
     gpkg_bytes,
-    json_value,
-    plain_table,
     points_table,
     render_csv,
     render_geojson,
@@ -254,7 +252,7 @@ def collect(
         redacted_fids = sorted(set(changed) | (before - kept))
     used = set(features["layer"].astype(str))
     specs = [spec for spec in workspace.specs.values() if spec.id in used]
-    tables = _tables(workspace, aws_ref, scope, specs)
+    tables = site_tables(workspace, aws_ref, scope, specs)
     return ExportSet(
         workspace=workspace, aws_ref=aws_ref, record=workspace.records.get(aws_ref),
         features=features, tables=tables, specs=specs, redaction=redaction,
@@ -316,108 +314,6 @@ def _scope_features(workspace: Workspace, aws_ref: str, scope: Any) -> gpd.GeoDa
     frame = frame.assign(_order=frame["layer"].map(order).fillna(len(order)))
     frame = frame.sort_values(["_order", "fid"], kind="stable").drop(columns="_order")
     return gpd.GeoDataFrame(frame.reset_index(drop=True), geometry="geometry", crs="EPSG:4326")
-
-
-# --- tables (attribute-only) ----------------------------------
-
-
-def _tables(
-    workspace: Workspace, aws_ref: str, scope: Any, specs: list[LayerSpec]
-) -> dict[str, pd.DataFrame]:
-    record = workspace.records.get(aws_ref)
-    tables: dict[str, pd.DataFrame] = {}
-    if record is not None:
-        dumped = record.model_dump(mode="json", exclude={"findings", "indicators"})
-        tables["site_record"] = pd.DataFrame(
-            {"field": list(dumped), "value": [cell_text(v) for v in dumped.values()]}
-        )
-    checklist = _checklist_frame(scope)
-    if checklist is not None:
-        tables["checklist"] = checklist
-    iwras = _as_frame(getattr(scope, "iwras", None))
-    if iwras is not None:
-        tables["iwras"] = iwras
-    if record is not None and record.findings:
-        tables["findings"] = pd.DataFrame([f.model_dump(mode="json") for f in record.findings])
-    if record is not None and record.indicators:
-        tables["audit_indicators"] = pd.DataFrame(
-            [i.model_dump(mode="json") for i in record.indicators]
-        )
-    # Rasters: zonal statistics over the site's parcels, catchment units and IWRAs.
-    from geo.raster_zones import site_raster_stats
-
-    zonal = site_raster_stats(workspace, scope if scope is not None else aws_ref)
-    if not zonal.empty:
-        tables["raster_zonal_stats"] = zonal
-        used = set(zonal["raster"])
-        specs = [*specs, *(s for s in workspace.specs.values() if s.id in used)]
-    tables["layer_sources"] = pd.DataFrame(
-        [
-            {
-                "layer": s.id, "title": s.title, "kind": s.kind.value,
-                "aws_elements": ", ".join(AWS_ELEMENTS[AwsElement(e)] for e in s.evidences),
-                "source_file": s.source, "original_datum": s.datum.value,
-                "attribution": s.attribution, "source_date": s.source_date,
-                "licence": s.licence,
-            }
-            for s in specs
-        ]
-    )
-    return {name: plain_table(frame) for name, frame in tables.items()}
-
-
-def _checklist_frame(scope: Any) -> pd.DataFrame | None:
-    """The 1.1.1 checklist (and the 0.1.1.1 one-catchment check) as one flat table."""
-    checks = getattr(scope, "checklist", None)
-    if not checks:
-        return None
-    rows = []
-    for check in checks:
-        evidence = getattr(check, "evidence", ())
-        rows.append({
-            "indicator": "1.1.1",
-            "element": json_value(getattr(check, "element", "")),
-            "title": getattr(check, "title", ""),
-            "status": getattr(check, "status", ""),
-            "evidence": "; ".join(str(getattr(e, "name", e)) for e in evidence),
-            "evidence_fids": "; ".join(str(getattr(e, "fid", "")) for e in evidence),
-            "missing": "\n".join(getattr(check, "missing", ())),
-            "caveats": "\n".join(getattr(check, "caveats", ())),
-            "notes": "\n".join(getattr(check, "notes", ())),
-        })
-    one = getattr(scope, "one_catchment", None)
-    if one is not None:
-        rows.append({
-            "indicator": "0.1.1.1", "element": "one_catchment",
-            "title": "The site occupies one catchment",
-            "status": "present" if getattr(one, "ok", False) else "missing",
-            "evidence": "; ".join(getattr(one, "unit_names", ())),
-            "evidence_fids": "; ".join(getattr(one, "units", ())),
-            "missing": "", "caveats": "", "notes": str(getattr(one, "message", "")),
-        })
-    return pd.DataFrame(rows)
-
-
-def _as_frame(value: Any) -> pd.DataFrame | None:
-    """A DataFrame from a DataFrame, a list of dataclasses / pydantic models / dicts."""
-    if value is None:
-        return None
-    if isinstance(value, gpd.GeoDataFrame):
-        value = pd.DataFrame(value.drop(columns=value.geometry.name))
-    if isinstance(value, pd.DataFrame):
-        return value.reset_index(drop=True)
-    if hasattr(value, "to_frame") and callable(value.to_frame):
-        return _as_frame(value.to_frame())
-    items = list(value) if isinstance(value, Iterable) else []
-    rows = []
-    for item in items:
-        if dataclasses.is_dataclass(item) and not isinstance(item, type):
-            rows.append(dataclasses.asdict(item))
-        elif hasattr(item, "model_dump"):
-            rows.append(item.model_dump(mode="json"))
-        elif isinstance(item, dict):
-            rows.append(dict(item))
-    return pd.DataFrame(rows) if rows else None
 
 
 # --- dispatch ----------------------------------

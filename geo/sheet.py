@@ -23,6 +23,7 @@ import functools
 import io
 import re
 import textwrap
+import threading
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
@@ -66,6 +67,10 @@ PAPER_SIZES: dict[str, tuple[float, float]] = {
     "a3": (420 / 25.4, 297 / 25.4),
 }
 _DPI = {"a4": 200, "a3": 150}
+#: One sheet drawn at a time: matplotlib's rcParams (rc_context) and PDFium are
+#: process-wide and not thread-safe, and the app serves each session (and the warm-up)
+#: in its own thread.
+_LOCK = threading.RLock()
 _CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans CJK", "Source Han Sans SC", "Source Han Sans",
                  "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "Droid Sans Fallback",
                  "Microsoft YaHei", "SimHei", "PingFang SC", "Heiti SC", "Arial Unicode MS")
@@ -272,8 +277,8 @@ def build_sheet(data: ExportSet, *, paper: str = "a4") -> Figure:
     if paper not in PAPER_SIZES:
         raise GeoError(f"Unknown paper size {paper!r}; use one of: {', '.join(PAPER_SIZES)}.")
     cjk = find_cjk_font()
-    with matplotlib.rc_context({"font.family": ["DejaVu Sans"], "pdf.fonttype": 3,
-                                "axes.unicode_minus": False}):
+    with _LOCK, matplotlib.rc_context({"font.family": ["DejaVu Sans"], "pdf.fonttype": 3,
+                                       "axes.unicode_minus": False}):
         return _compose(data, paper, cjk is not None)
 
 
@@ -468,14 +473,15 @@ def render_sheets(data: ExportSet, *, paper: str = "a4",
     The PNG is the PDF rasterised (PDFium): both show exactly the same page, and the
     text is drawn once (into the PDF) instead of once per format.
     """
-    fig = build_sheet(data, paper=paper)
-    buffer = io.BytesIO()
-    with matplotlib.rc_context({"font.family": ["DejaVu Sans"], "pdf.fonttype": 3}):
-        fig.savefig(buffer, format="pdf", dpi=_DPI[paper],
-                    metadata={"Title": f"Physical scope map — {data.title}",
-                              "Creator": f"catchscope {geo.__version__}"})
-    pdf = buffer.getvalue()
-    rendered = {"pdf": pdf, "png": _png(pdf, _DPI[paper]) if "png" in formats else b""}
+    with _LOCK:
+        fig = build_sheet(data, paper=paper)
+        buffer = io.BytesIO()
+        with matplotlib.rc_context({"font.family": ["DejaVu Sans"], "pdf.fonttype": 3}):
+            fig.savefig(buffer, format="pdf", dpi=_DPI[paper],
+                        metadata={"Title": f"Physical scope map — {data.title}",
+                                  "Creator": f"catchscope {geo.__version__}"})
+        pdf = buffer.getvalue()
+        rendered = {"pdf": pdf, "png": _png(pdf, _DPI[paper]) if "png" in formats else b""}
     return {fmt: rendered[fmt] for fmt in formats}
 
 
@@ -503,13 +509,14 @@ def warm_up() -> None:
     the first *Prepare* of a map sheet or bundle is as fast as the next ones.
     """
     sample = "Scope 1:25,000 Wusong 吴淞江" if find_cjk_font() else "Scope 1:25,000"
-    fig = Figure(figsize=(3, 1), dpi=72)
-    fig.text(0.05, 0.5, sample, **_font(sample))
-    fig.text(0.05, 0.1, sample, fontweight="bold", **_font(sample))
-    buffer = io.BytesIO()
-    with matplotlib.rc_context({"font.family": ["DejaVu Sans"], "pdf.fonttype": 3}):
-        fig.savefig(buffer, format="pdf")
-    _png(buffer.getvalue(), 72)
+    with _LOCK:
+        fig = Figure(figsize=(3, 1), dpi=72)
+        fig.text(0.05, 0.5, sample, **_font(sample))
+        fig.text(0.05, 0.1, sample, fontweight="bold", **_font(sample))
+        buffer = io.BytesIO()
+        with matplotlib.rc_context({"font.family": ["DejaVu Sans"], "pdf.fonttype": 3}):
+            fig.savefig(buffer, format="pdf")
+        _png(buffer.getvalue(), 72)
 
 
 def render_sheet(data: ExportSet, *, fmt: str = "pdf", paper: str = "a4") -> bytes:

@@ -160,6 +160,33 @@ def test_warm_up_renders_quietly_with_or_without_a_cjk_font(monkeypatch, cjk: bo
         sheet.warm_up()
 
 
+def test_sheets_drawn_from_several_threads_equal_one_drawn_alone(tiny) -> None:
+    """The app draws sheets from session threads (and warms up in another): no mix-ups."""
+    import threading
+
+    alone = sheet.render_sheets(tiny, formats=("png",))["png"]
+    results: list[bytes] = []
+    failures: list[BaseException] = []
+
+    def draw() -> None:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # a glyph mixed up between threads would warn
+                for _ in range(3):
+                    results.append(sheet.render_sheets(tiny, formats=("png",))["png"])
+        except BaseException as err:  # reported below, in the test's thread
+            failures.append(err)
+
+    threads = [*(threading.Thread(target=draw) for _ in range(4)),
+               threading.Thread(target=sheet.warm_up)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not failures, failures
+    assert len(results) == 12 and all(png == alone for png in results)
+
+
 def test_an_expired_certificate_says_so_on_the_sheet(tiny) -> None:
     import dataclasses
     import datetime as dt
