@@ -140,10 +140,25 @@ def _map(pg: Any, min_paths: int = 1) -> Any:
 
 
 def _open_folder(pg: Any, path: Path) -> None:
+    """Type a workspace folder as a user does; again if a rerun redrew the field meanwhile."""
     pg.get_by_text("Folder on this machine").click()
     field = pg.get_by_placeholder("/path/to/workspace (holds layers/ and data/)")
-    field.fill(str(path))
-    field.press("Enter")
+    asking = pg.get_by_text("Type the path of a workspace folder.")
+    for _ in range(4):
+        _script_idle(pg)
+        field.fill(str(path))
+        field.press("Enter")
+        _script_idle(pg)
+        if field.input_value() == str(path) and not asking.is_visible():
+            return
+    raise AssertionError(f"the app did not take the folder {path}")
+
+
+def _script_idle(pg: Any) -> None:
+    """Wait until the script run is over (Streamlit's running indicator has gone)."""
+    pg.wait_for_timeout(300)
+    pg.wait_for_function("!document.querySelector('[data-testid=stStatusWidget]')",
+                         timeout=120_000)
 
 
 _FIND_UNCOVERED = """(body, cls) => {
