@@ -322,7 +322,7 @@ _RENDERERS: dict[ExportFormat, Callable[[ExportSet], dict[str, bytes]]] = {
     ExportFormat.GEOJSON: render_geojson,
     ExportFormat.GPKG: lambda data: {main_file_name(data.stem, "gpkg"): gpkg_bytes(data)},
     ExportFormat.KML: lambda data: {main_file_name(data.stem, "kml"): data.kml},
-    ExportFormat.KMZ: lambda data: {main_file_name(data.stem, "kmz"): kmz_bytes(data.kml)},
+    ExportFormat.KMZ: lambda data: {main_file_name(data.stem, "kmz"): kmz_bytes(data)},
     ExportFormat.CSV: render_csv,
     ExportFormat.HTML: lambda data: {main_file_name(data.stem, "html"): html_bytes(data)},
 }

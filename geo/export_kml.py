@@ -144,13 +144,12 @@ def _xml_id(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", text)
 
 
-def kmz_bytes(data: ExportSet | bytes) -> bytes:
+def kmz_bytes(data: ExportSet) -> bytes:
     """KMZ: ``doc.kml`` zipped (Google Earth's packaged form).
 
-    ``data`` is an export set, or its KML document already made by :func:`kml_bytes`.
+    The document is ``data.kml``: made once per export set for both KML and KMZ.
     """
-    document = data if isinstance(data, bytes) else kml_bytes(data)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("doc.kml", document)
+        archive.writestr("doc.kml", data.kml)
     return buffer.getvalue()

@@ -71,6 +71,9 @@ _DPI = {"a4": 200, "a3": 150}
 #: process-wide and not thread-safe, and the app serves each session (and the warm-up)
 #: in its own thread.
 _LOCK = threading.RLock()
+#: Matplotlib settings of every sheet: DejaVu Sans (CJK font added per text by _font),
+#: Type 3 fonts in the PDF (embedding subsets of the large CJK font is slower).
+_RC = {"font.family": ["DejaVu Sans"], "pdf.fonttype": 3, "axes.unicode_minus": False}
 _CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans CJK", "Source Han Sans SC", "Source Han Sans",
                  "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "Droid Sans Fallback",
                  "Microsoft YaHei", "SimHei", "PingFang SC", "Heiti SC", "Arial Unicode MS")
@@ -277,8 +280,7 @@ def build_sheet(data: ExportSet, *, paper: str = "a4") -> Figure:
     if paper not in PAPER_SIZES:
         raise GeoError(f"Unknown paper size {paper!r}; use one of: {', '.join(PAPER_SIZES)}.")
     cjk = find_cjk_font()
-    with _LOCK, matplotlib.rc_context({"font.family": ["DejaVu Sans"], "pdf.fonttype": 3,
-                                       "axes.unicode_minus": False}):
+    with _LOCK, matplotlib.rc_context(_RC):
         return _compose(data, paper, cjk is not None)
 
 
@@ -474,15 +476,19 @@ def render_sheets(data: ExportSet, *, paper: str = "a4",
     text is drawn once (into the PDF) instead of once per format.
     """
     with _LOCK:
-        fig = build_sheet(data, paper=paper)
-        buffer = io.BytesIO()
-        with matplotlib.rc_context({"font.family": ["DejaVu Sans"], "pdf.fonttype": 3}):
-            fig.savefig(buffer, format="pdf", dpi=_DPI[paper],
-                        metadata={"Title": f"Physical scope map — {data.title}",
-                                  "Creator": f"catchscope {geo.__version__}"})
-        pdf = buffer.getvalue()
+        pdf = _pdf(build_sheet(data, paper=paper), dpi=_DPI[paper],
+                   metadata={"Title": f"Physical scope map — {data.title}",
+                             "Creator": f"catchscope {geo.__version__}"})
         rendered = {"pdf": pdf, "png": _png(pdf, _DPI[paper]) if "png" in formats else b""}
     return {fmt: rendered[fmt] for fmt in formats}
+
+
+def _pdf(fig: Figure, **savefig: Any) -> bytes:
+    """The figure as PDF bytes, with the sheet's matplotlib settings."""
+    buffer = io.BytesIO()
+    with matplotlib.rc_context(_RC):
+        fig.savefig(buffer, format="pdf", **savefig)
+    return buffer.getvalue()
 
 
 def _png(pdf: bytes, dpi: int) -> bytes:
@@ -513,10 +519,7 @@ def warm_up() -> None:
         fig = Figure(figsize=(3, 1), dpi=72)
         fig.text(0.05, 0.5, sample, **_font(sample))
         fig.text(0.05, 0.1, sample, fontweight="bold", **_font(sample))
-        buffer = io.BytesIO()
-        with matplotlib.rc_context({"font.family": ["DejaVu Sans"], "pdf.fonttype": 3}):
-            fig.savefig(buffer, format="pdf")
-        _png(buffer.getvalue(), 72)
+        _png(_pdf(fig), 72)
 
 
 def render_sheet(data: ExportSet, *, fmt: str = "pdf", paper: str = "a4") -> bytes:

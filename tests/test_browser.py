@@ -145,16 +145,16 @@ def _open_folder(pg: Any, path: Path) -> None:
     field = pg.get_by_placeholder("/path/to/workspace (holds layers/ and data/)")
     asking = pg.get_by_text("Type the path of a workspace folder.")
     for _ in range(4):
-        _script_idle(pg)
+        _idle(pg)
         field.fill(str(path))
         field.press("Enter")
-        _script_idle(pg)
+        _idle(pg)
         if field.input_value() == str(path) and not asking.is_visible():
             return
     raise AssertionError(f"the app did not take the folder {path}")
 
 
-def _script_idle(pg: Any) -> None:
+def _idle(pg: Any) -> None:
     """Wait until the script run is over (Streamlit's running indicator has gone)."""
     pg.wait_for_timeout(300)
     pg.wait_for_function("!document.querySelector('[data-testid=stStatusWidget]')",

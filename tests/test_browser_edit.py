@@ -20,6 +20,7 @@ from geo.workspace import open_workspace
 from tests.test_browser import (  # noqa: F401 - fixtures used by name
     MAP_FRAME,
     REPO,
+    _idle,
     _map,
     _open_folder,
     browser,
@@ -58,13 +59,6 @@ def _edit_map(pg: Any) -> Any:
                 return frame
         pg.wait_for_timeout(200)
     raise AssertionError("no map with the Draw toolbar appeared")
-
-
-def _idle(pg: Any) -> None:
-    """Wait until the script run is over (its frames are final)."""
-    pg.wait_for_timeout(300)
-    pg.wait_for_function("!document.querySelector('[data-testid=stStatusWidget]')",
-                         timeout=60_000)
 
 
 def _wait_on_map(pg: Any, css: str, count: int) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from tests.test_browser import (  # noqa: F401  (fixtures)
+    _idle,
     browser,
     page,
     server,
@@ -76,13 +77,6 @@ def _export_tab(pg: Any, server: str) -> None:
         except PlaywrightTimeout:
             continue
     raise AssertionError("the Export tab did not open")
-
-
-def _idle(pg: Any) -> None:
-    """Wait until the script run is over (Streamlit's running indicator has gone)."""
-    pg.wait_for_timeout(300)
-    pg.wait_for_function("!document.querySelector('[data-testid=stStatusWidget]')",
-                         timeout=120_000)
 
 
 def _choose(pg: Any, label: str, text: str) -> None:
