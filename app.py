@@ -15,7 +15,7 @@ import streamlit.components.v1 as components
 
 from geo.errors import GeoError
 from geo.webmap import BASEMAPS, STATIC_DIR
-from ui import add_data, edit, mapview, panels, rasters, reports, state
+from ui import add_data, edit, exports, mapview, panels, rasters, reports, state
 
 st.set_page_config(page_title="Catchscope", page_icon="💧", layout="wide")
 
@@ -127,6 +127,7 @@ def run() -> None:
         add_data.add_data(choice, STATIC_URL)
     # Read by bench/bench_app.py (server-side time of this rerun).
     st.session_state["last_run_ms"] = (time.perf_counter() - started) * 1000
+    exports.warm_up_sheets()  # once per process, after the page is drawn
 
 
 def main() -> None:

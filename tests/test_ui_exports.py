@@ -56,16 +56,20 @@ def test_nothing_is_rendered_until_the_user_asks(demo_sites, calls) -> None:  # 
     assert [d.split(" (")[0] for d in _downloads(at)] == [f"Download {REF}-scope.kml"]
 
 
-def test_the_sheet_renderer_is_warmed_up_once_in_the_background(demo_sites) -> None:  # noqa: F811
+def test_the_sheet_renderer_is_warmed_up_once_after_the_page(demo_sites,  # noqa: F811
+                                                            monkeypatch) -> None:
     import threading
 
-    _site(_app().run()).run()
-    warmers = [t for t in threading.enumerate() if t.name == "catchscope-sheet-warm-up"]
-    assert len(warmers) <= 1  # two runs: one warm-up per process (cached), or done already
-    thread = ui.exports._warm_up_sheets()
-    thread.join(timeout=60)
-    assert not thread.is_alive()
-    assert ui.exports._warm_up_sheets() is thread  # never started again
+    import geo.sheet
+
+    made: list[str] = []
+    monkeypatch.setattr(geo.sheet, "warm_up", lambda: made.append("warm-up"))
+    ui.exports.warm_up_sheets.clear()
+    at = _site(_app().run()).run()
+    assert made == ["warm-up"]  # two runs, one warm-up per process
+    assert at.session_state["last_run_ms"] > 0  # after the page was drawn
+    assert not any(t.name.startswith("catchscope") for t in threading.enumerate())
+    ui.exports.warm_up_sheets.clear()
 
 
 def test_redacted_csv_is_named_public_and_coarsened(demo_sites,  # noqa: F811

@@ -11,7 +11,6 @@ Downloading does not rerun the script.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -94,28 +93,26 @@ def _prepared(stamp: tuple[Any, ...]) -> dict[tuple[str, ...], Prepared]:
 
 
 @st.cache_resource(show_spinner=False)
-def _warm_up_sheets() -> threading.Thread:
-    """Once per app process, in the background: load the map sheet's fonts and renderers.
+def warm_up_sheets() -> bool:
+    """Once per app process: load the map sheet's fonts and renderers (about a second).
 
-    The first sheet or bundle a process renders pays about a second for them; done
-    here while the user looks at the map, the first *Prepare* is as fast as the next.
+    app.py calls this after the page is drawn, so the user sees the map meanwhile and
+    the first *Prepare* of a sheet or bundle is as fast as the next.  Not in a
+    background thread: matplotlib drawing from a second thread alongside the script
+    run looked up wrong glyphs in tests.  Returns whether it worked.
     """
     from geo.sheet import warm_up
 
-    def run() -> None:
-        try:
-            warm_up()
-        except Exception:  # an optimisation only: *Prepare* reports real errors to the user
-            logging.getLogger(__name__).warning("map sheet warm-up failed", exc_info=True)
-
-    thread = threading.Thread(target=run, name="catchscope-sheet-warm-up", daemon=True)
-    thread.start()
-    return thread
+    try:
+        warm_up()
+    except Exception:  # an optimisation only: *Prepare* reports real errors to the user
+        logging.getLogger(__name__).warning("map sheet warm-up failed", exc_info=True)
+        return False
+    return True
 
 
 def site_downloads(choice: state.Choice, scope: Any) -> None:
     """Pick a format and a redaction, prepare the file, download it."""
-    _warm_up_sheets()
     st.markdown("**Export the site's scope**")
     if choice.site is None:
         st.info("Pick a site in the sidebar to export its scope (GeoJSON, GeoPackage, KML, "
