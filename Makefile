@@ -7,13 +7,12 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
 PORT ?= 8501
 # Debian packages: ogrinfo (independent reader of our exports), Chromium (browser tests),
 # CJK fonts (Chinese names on the printable map sheet).
 DEBIAN_PACKAGES := gdal-bin chromium fonts-noto-cjk
 
-.PHONY: app test lint bench system-deps clean help
+.PHONY: app test lint bench constraints system-deps clean help
 
 help:
 	@echo "make app   - start the app on the demo workspace at http://localhost:$(PORT)"
@@ -24,12 +23,22 @@ help:
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
-	@touch $(STAMP)
+# Runtime dependencies only (the app and the CLI); the test stamp adds the [test] extra.
+# Both install the versions pinned in constraints.txt. PYTHONWARNINGS hides setuptools'
+# notes on editable installs, which are not about this project.
+APP_STAMP := $(VENV)/.installed-app
+TEST_STAMP := $(VENV)/.installed-test
+PIP := PYTHONWARNINGS=ignore $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
-app: $(STAMP)
+$(APP_STAMP): pyproject.toml constraints.txt | $(PY)
+	$(PIP) -e .
+	@touch $(APP_STAMP)
+
+$(TEST_STAMP): pyproject.toml constraints.txt | $(PY)
+	$(PIP) -e '.[test]'
+	@touch $(TEST_STAMP) $(APP_STAMP)
+
+app: $(APP_STAMP)
 	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.headless true
 
 system-deps:
@@ -44,15 +53,21 @@ system-deps:
 	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-test: $(STAMP) system-deps
+test: $(TEST_STAMP) system-deps
 	$(VENV)/bin/pytest -n 2 -p xdist
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	@for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+# Re-pin constraints.txt to what the test environment holds now (after a dependency change).
+constraints: $(TEST_STAMP)
+	@{ sed -n '1,3p' constraints.txt; $(PY) -m pip freeze --exclude-editable; } > constraints.txt.new
+	@mv constraints.txt.new constraints.txt
+	@echo "constraints.txt: $$(grep -vc '^#' constraints.txt) pinned packages"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache *.egg-info

@@ -1,7 +1,7 @@
 """Catchscope — a water-stewardship site in its catchment (Streamlit wiring only).
 
 Run with ``streamlit run app.py`` (``make app``).  Everything that is not Streamlit lives
-in ``geo/``; the map is built by :mod:`geo.webmap`, the panels beside and below it by
+in ``geo/``; the map is built by :mod:`geo.maps.build`, the panels beside and below it by
 ``ui/panels.py``.  Errors from the library (``GeoError``) are caught in one place,
 :func:`main`, and shown as a message, never a traceback.
 """
@@ -13,8 +13,8 @@ import time
 import streamlit as st
 import streamlit.components.v1 as components
 
-from geo.errors import GeoError
-from geo.webmap import BASEMAPS, STATIC_DIR
+from geo.core.errors import GeoError
+from geo.maps.build import BASEMAPS, STATIC_DIR
 from ui import add_data, edit, exports, mapview, panels, rasters, reports, state
 
 st.set_page_config(page_title="Catchscope", page_icon="💧", layout="wide")

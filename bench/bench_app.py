@@ -36,8 +36,8 @@ from shapely.geometry import Polygon
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from geo.webmap import build_map, map_html, map_payload_bytes, prepare_map, render_map  # noqa: E402
-from geo.workspace import open_workspace  # noqa: E402
+from geo.core.workspace import open_workspace  # noqa: E402
+from geo.maps.build import build_map, map_html, map_payload_bytes, prepare_map, render_map  # noqa: E402
 
 # the same uncovered-point finder the browser tests click with
 from tests.test_browser import _FIND_UNCOVERED  # noqa: E402
@@ -60,7 +60,7 @@ def kb(n: int) -> str:
 
 
 def demo_payload() -> None:
-    from geo.scope import assess_site
+    from geo.scope.assess import assess_site
     from ui.mapview import _st_folium_args
 
     ws = open_workspace()

@@ -36,7 +36,7 @@ from affine import Affine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from geo.delineate import (
+from geo.raster.delineate import (
     condition_dem,
     delineate_catchment,
     fill_depressions,

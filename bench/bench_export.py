@@ -5,7 +5,7 @@ Usage: ``.venv/bin/python bench/bench_export.py [AWS-ref] [--repeat N] [--no-cli
 Three ways a user meets the bundle, each timed:
 
 * **app** — the Export tab's *Prepare*: the site's scope is already assessed (the app
-  passes its cached one to :func:`geo.export.collect`), so this is collect + every
+  passes its cached one to :func:`geo.export.site.collect`), so this is collect + every
   format + ZIP.  Median of the warm runs.
 * **with assessment** — the same plus the scope assessment, in a warm process.
 * **CLI** — ``catchscope export SITE -f bundle -o DIR`` end to end in a fresh process
@@ -30,10 +30,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import geo.export as export
+import geo.export.site as export
 from geo import open_workspace
-from geo.export_bundle import sheet_parts
-from geo.scope import assess_site
+from geo.export.bundle import sheet_parts
+from geo.scope.assess import assess_site
 
 
 def timed(func: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, float, float]:
@@ -55,7 +55,7 @@ def warm_median(label: str, repeat: int, func: Callable[[], Any]) -> None:
 
 def cli_runs(ref: str, runs: int = 3) -> None:
     script = Path(sys.executable).with_name("catchscope")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "geo.cli"]
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "geo.cli.main"]
     walls = []
     with tempfile.TemporaryDirectory(prefix="bench-export-") as folder:
         for run in range(runs):

@@ -29,10 +29,10 @@ from shapely.geometry import box
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from geo.raster_zones import site_raster_stats, zonal_stats  # noqa: E402
-from geo.rasterview import prepare_raster_overlays  # noqa: E402
-from geo.webmap import MapData, map_html, map_payload_bytes, prepare_map, render_map  # noqa: E402
-from geo.workspace import open_workspace  # noqa: E402
+from geo.core.workspace import open_workspace  # noqa: E402
+from geo.maps.build import MapData, map_html, map_payload_bytes, prepare_map, render_map  # noqa: E402
+from geo.maps.rasters import prepare_raster_overlays  # noqa: E402
+from geo.raster.zones import site_raster_stats, zonal_stats  # noqa: E402
 
 UTM = "EPSG:32651"
 CELL = 30.0
@@ -128,7 +128,7 @@ def big() -> None:
 
 
 def demo_zonal() -> None:
-    from geo.scope import assess_site
+    from geo.scope.assess import assess_site
 
     ws = open_workspace()
     for ref in sorted(ws.records):

@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
-from geo.reports import read_report  # noqa: E402
+from geo.reports.parse import read_report  # noqa: E402
 
 SEEDS = REPO.parent / "shared" / "seeds"
 RUNS = 15

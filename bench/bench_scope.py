@@ -43,8 +43,8 @@ from shapely.geometry import LineString, Point
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from geo.scope import assess_all
-from geo.workspace import open_workspace
+from geo.core.workspace import open_workspace
+from geo.scope.assess import assess_all
 
 
 def _toml(layer_id: str, kind: str, source: str, id_field: str = "uid") -> str:

@@ -11,7 +11,7 @@ import geopandas as gpd
 import pytest
 from shapely.geometry import Point, box
 
-from geo.catalogue import toml_value
+from geo.core.catalogue import toml_value
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -81,7 +81,7 @@ def make_workspace(tmp_path: Path) -> MakeWorkspace:
         records: list[Any] | None = None,
         settings: str | None = None,
     ) -> Path:
-        from geo.records import save_record
+        from geo.core.records import save_record
 
         counter["n"] += 1
         root = tmp_path / f"ws{counter['n']}"

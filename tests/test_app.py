@@ -39,7 +39,7 @@ def _texts(at: AppTest) -> str:
 
 @pytest.fixture(scope="module")
 def demo_sites() -> list[str]:
-    from geo.workspace import open_workspace
+    from geo.core.workspace import open_workspace
 
     refs = sorted(open_workspace().records)
     if not refs:
@@ -158,7 +158,7 @@ def test_certificate_validity_is_judged_against_the_day() -> None:
 def test_an_expired_certificate_is_flagged_in_record_and_portfolio(demo_sites: list[str]) -> None:
     from datetime import date
 
-    from geo.workspace import open_workspace
+    from geo.core.workspace import open_workspace
 
     records = open_workspace().records
     expired = sorted(r for r in demo_sites if records[r].valid_until < date.today())

@@ -32,20 +32,24 @@ def test_library_never_imports_streamlit(path: Path) -> None:
             )
 
 
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(GEO).with_suffix("").parts
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(("geo", *parts))
+
+
 @pytest.mark.parametrize("path", [p for p in PACKAGE_MODULES if p.name != "__main__.py"],
-                         ids=lambda p: p.name)
+                         ids=lambda p: _module_name(p))
 def test_every_module_declares_its_public_surface(path: Path) -> None:
-    module = importlib.import_module(
-        "geo" + ("" if path.name == "__init__.py" else "." + path.stem)
-        if path.parent == GEO else "geo." + ".".join(path.relative_to(GEO).with_suffix("").parts)
-    )
+    module = importlib.import_module(_module_name(path))
     assert hasattr(module, "__all__"), f"{path.name} has no __all__"
     for name in module.__all__:
         assert hasattr(module, name), f"{path.name}: __all__ names missing {name!r}"
 
 
 def test_all_errors_descend_from_geoerror() -> None:
-    import geo.errors as errors
+    import geo.core.errors as errors
 
     for name in errors.__all__:
         obj = getattr(errors, name)

@@ -189,7 +189,7 @@ def _click_uncovered(frame: Any, css_class: str) -> None:
 
 
 def _demo_layer_ids() -> list[str]:
-    from geo.workspace import open_workspace
+    from geo.core.workspace import open_workspace
 
     ws = open_workspace()
     if not ws.records:
@@ -249,7 +249,7 @@ def test_clicking_a_site_parcel_shows_it_beside_the_map(server: str, page: Any) 
     assert "Certification record" in main and "Findings" in main
     from datetime import date
 
-    from geo.workspace import open_workspace
+    from geo.core.workspace import open_workspace
 
     ends = {r.valid_until for r in open_workspace().records.values()}
     if all(end is not None and end < date.today() for end in ends):  # the demo's: 2026-07-02

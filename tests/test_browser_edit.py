@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from geo import store
-from geo.catalogue import LayerKind
-from geo.workspace import open_workspace
+from geo.core.catalogue import LayerKind
+from geo.core.workspace import open_workspace
+from geo.store import gpkg as store
 from tests.test_browser import (  # noqa: F401 - fixtures used by name
     MAP_FRAME,
     REPO,

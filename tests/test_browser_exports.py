@@ -41,8 +41,8 @@ def expected() -> dict[str, Any]:
     """Feature counts of the demo site's scope, per redaction, from the library."""
     if shutil.which("ogrinfo") is None:
         pytest.skip("ogrinfo (Debian gdal-bin) is not installed")
-    from geo.export import collect
-    from geo.workspace import open_workspace
+    from geo.core.workspace import open_workspace
+    from geo.export.site import collect
 
     ws = open_workspace()
     if REF not in ws.records:

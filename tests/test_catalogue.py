@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from geo.catalogue import AwsElement, LayerKind, LayerSpec, load_catalogue, load_layer_spec
-from geo.errors import CatalogueError, LayerNotFoundError
-from geo.workspace import open_workspace
+from geo.core.catalogue import AwsElement, LayerKind, LayerSpec, load_catalogue, load_layer_spec
+from geo.core.errors import CatalogueError, LayerNotFoundError
+from geo.core.workspace import open_workspace
 from tests.conftest import write_layer_toml
 
 BASE = {"title": "Outfalls", "kind": "discharge_point", "source": "outfalls.geojson"}
@@ -85,7 +85,7 @@ def test_unknown_layer_lists_known(make_workspace, three_parcels) -> None:
 
 
 def test_every_kind_has_a_loader() -> None:
-    from geo.workspace import _LOADERS
+    from geo.core.workspace import _LOADERS
 
     assert set(_LOADERS) == set(LayerKind)
 

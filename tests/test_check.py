@@ -10,12 +10,12 @@ import pytest
 from shapely.geometry import Polygon
 from typer.testing import CliRunner
 
-from geo.catalogue import Datum
-from geo.check import check_workspace
-from geo.cli import app
-from geo.crs import convert_datum
-from geo.errors import WorkspaceError
-from geo.records import SiteRecord
+from geo.cli.main import app
+from geo.core.catalogue import Datum
+from geo.core.check import check_workspace
+from geo.core.crs import convert_datum
+from geo.core.errors import WorkspaceError
+from geo.core.records import SiteRecord
 
 RECORD = SiteRecord(aws_ref="AWS-000001", site_name="Test site")
 runner = CliRunner()
@@ -49,15 +49,16 @@ def test_wrong_kind_names_file_field_and_allowed(clean: Path) -> None:
     report = check_workspace(clean)
     assert not report.ok
     (problem,) = report.errors
-    assert problem.where == "layers/outfalls.toml"
-    assert "kind: 'outfall' is not allowed" in problem.message
+    assert (problem.path, problem.feature, problem.field) == ("layers/outfalls.toml", "", "kind")
+    assert "'outfall' is not allowed" in problem.message
     assert "'discharge_point'" in problem.message
+    assert problem.line().startswith("layers/outfalls.toml::kind: error: 'outfall' is not")
 
 
 def test_missing_data_file(clean: Path) -> None:
     (clean / "data" / "outfalls.geojson").unlink()
     report = check_workspace(clean)
-    assert [p.where for p in report.errors] == ["layer outfalls (outfalls.geojson)"]
+    assert [(p.path, p.field) for p in report.errors] == [("layers/outfalls.toml", "source")]
     assert "data/outfalls.geojson does not exist" in report.errors[0].message
 
 
@@ -83,7 +84,8 @@ def test_invalid_polygon_names_layer_feature_and_reason(make_workspace, three_pa
     root = make_workspace(layers={"sites": ("site", frame, {})}, records=[RECORD])
     report = check_workspace(root)
     (problem,) = report.errors
-    assert problem.where == "layer sites, feature p2"
+    assert (problem.path, problem.feature, problem.field) == ("data/sites.geojson", "p2",
+                                                             "geometry")
     assert "invalid geometry: Self-intersection" in problem.message
 
 
@@ -93,7 +95,7 @@ def test_link_to_unknown_site(make_workspace, three_parcels) -> None:
     root = make_workspace(layers={"sites": ("site", frame, {})}, records=[RECORD])
     report = check_workspace(root)
     (problem,) = report.errors
-    assert problem.where == "layer sites, feature p3"
+    assert problem.line().startswith("data/sites.geojson:p3:aws_ref: error: aws_ref 'AWS-999")
     assert "aws_ref 'AWS-999999' matches no site record (known: AWS-000001)" in problem.message
 
 
@@ -107,7 +109,8 @@ def test_gcj02_points_declared_wgs84_are_flagged(make_workspace, three_parcels, 
     report = check_workspace(root)
     assert report.ok  # a warning, not an error
     (warning,) = report.warnings
-    assert warning.where == "layer outfalls (declared wgs84)"
+    assert (warning.path, warning.field) == ("layers/outfalls.toml", "datum")
+    assert warning.message.startswith("declared wgs84: ")
     assert "GCJ-02-offset" in warning.message and 'datum = "gcj02"' in warning.message
 
 
@@ -142,7 +145,8 @@ def test_broken_flow_link_and_duplicate_ids(make_workspace, three_parcels, outfa
     )
     text = _messages(check_workspace(root))
     assert "flows_to = 'lake-nowhere' names no feature" in text
-    assert "feature id 'p1' is used in several layers" in text
+    assert "feature id 'p1' of layer outfalls is also used in layer sites" in text
+    assert "feature id 'p1' of layer sites is also used in layer outfalls" in text
 
 
 def test_missing_provenance_warns(make_workspace, three_parcels) -> None:
@@ -187,7 +191,7 @@ def test_init_creates_a_workspace_that_checks_clean(tmp_path: Path) -> None:
 
 
 def test_example_layer_file_is_a_valid_spec(tmp_path: Path) -> None:
-    from geo.catalogue import load_layer_spec
+    from geo.core.catalogue import load_layer_spec
 
     runner.invoke(app, ["init", str(tmp_path / "w")])
     example = tmp_path / "w" / "layers" / "_example.toml"
@@ -198,7 +202,7 @@ def test_example_layer_file_is_a_valid_spec(tmp_path: Path) -> None:
 
 def test_console_script_runs_without_traceback(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "geo.cli", "check", "-w", str(tmp_path / "missing")],
+        [sys.executable, "-m", "geo.cli.main", "check", "-w", str(tmp_path / "missing")],
         capture_output=True, text=True, timeout=60, check=False,
     )
     assert result.returncode == 1
@@ -210,3 +214,97 @@ def test_demo_workspace_checks_clean(repo_root: Path) -> None:
     assert report.ok, _messages(report)
     assert report.warnings == [], _messages(report)
     assert report.sites_checked == 2 and report.layers_checked >= 10
+
+
+def _broken_demo(repo_root: Path, tmp_path: Path) -> Path:
+    """A copy of the demo workspace with a broken ``layers/sites.toml``."""
+    import shutil
+
+    root = tmp_path / "broken"
+    for name in ("layers", "data"):
+        shutil.copytree(repo_root / name, root / name,
+                        ignore=shutil.ignore_patterns("workspace.gpkg*", "build"))
+    shutil.copy(repo_root / "catchscope.toml", root / "catchscope.toml")
+    toml = root / "layers" / "sites.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace('kind = "site"', 'kind = "sitez"'),
+                    encoding="utf-8")
+    return root
+
+
+def test_piped_check_prints_one_greppable_line_per_problem(repo_root: Path,
+                                                           tmp_path: Path) -> None:
+    """``catchscope check -w BROKEN | grep sites.toml`` finds the broken layer file."""
+    root = _broken_demo(repo_root, tmp_path)
+    result = subprocess.run(
+        f"{sys.executable} -m geo.cli.main check -w {root} | grep sites.toml",
+        shell=True, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    line, *consequences = result.stdout.splitlines()  # errors come first
+    assert line.startswith("layers/sites.toml::kind: error: 'sitez' is not allowed; allowed ")
+    assert all(": warning: " in other for other in consequences)
+    # Links into the unread layer are named as a consequence, not as errors of their own.
+    full = subprocess.run([sys.executable, "-m", "geo.cli.main", "check", "-w", str(root)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert full.returncode == 1
+    lines = full.stdout.splitlines()
+    assert all(len(line.split(": ", 2)) == 3 and line.count(":") >= 4 for line in lines)
+    assert [line for line in lines if ": error: " in line] == [line]
+    assert any(": warning: " in x and "could not be read (fix that first)" in x for x in lines)
+    assert "FAILED: 1 error(s)" in full.stderr and "Checked workspace" in full.stderr
+
+
+def test_check_json_is_the_whole_report(repo_root: Path, tmp_path: Path) -> None:
+    import json
+
+    root = _broken_demo(repo_root, tmp_path)
+    result = runner.invoke(app, ["check", "-w", str(root), "--format", "json"])
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["ok"] is False and report["errors"] == 1
+    assert report["problems"][0] == {
+        "path": "layers/sites.toml", "feature": "", "field": "kind", "level": "error",
+        "message": report["problems"][0]["message"]}
+    assert set(report) >= {"workspace", "layers_checked", "features_checked", "warnings"}
+
+
+def test_check_table_keeps_file_names_whole_at_80_columns(repo_root: Path,
+                                                          tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from geo.core.check import render_report
+
+    root = _broken_demo(repo_root, tmp_path)
+    console = Console(width=80, record=True, force_terminal=False)
+    render_report(check_workspace(root), console)
+    text = console.export_text()
+    lines = [line.strip() for line in text.splitlines()]
+    assert "layers/sites.toml" in lines  # each file heads its own table, whole
+    assert "data/demo/pipes.geojson" in lines
+    assert "FAILED: 1 error(s)" in text
+
+
+def test_markup_in_a_problem_is_printed_as_text(clean: Path) -> None:
+    from rich.console import Console
+
+    from geo.core.check import render_report
+
+    toml = clean / "layers" / "outfalls.toml"
+    toml.write_text(toml.read_text().replace('"discharge_point"', '"[bold red]x[/]"'))
+    console = Console(width=120, record=True)
+    render_report(check_workspace(clean), console)
+    assert "'[bold red]x[/]' is not allowed" in console.export_text()
+
+
+@pytest.mark.parametrize("command", [
+    "check", "init", "layers", "sites", "import-report", "delineate", "zonal", "import",
+    "history", "undo", "scope", "export"])
+def test_every_command_documents_its_exit_codes(command: str) -> None:
+    result = runner.invoke(app, [command, "--help"])
+    assert result.exit_code == 0
+    assert "Exit status: 0 ok, 1 problems found" in " ".join(result.output.split())
+
+
+def test_usage_errors_exit_2(clean: Path) -> None:
+    result = runner.invoke(app, ["check", "-w", str(clean), "--format", "bogus"])
+    assert result.exit_code == 2
+    assert runner.invoke(app, ["no-such-command"]).exit_code == 2

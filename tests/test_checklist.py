@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from geo.catalogue import AwsElement
-from geo.checklist import ChecklistFacts, ElementCheck, Evidence, build_checklist, score_text
-from geo.flows import WaterChain
-from geo.records import IndicatorAnswer, SiteRecord
+from geo.core.catalogue import AwsElement
+from geo.core.records import IndicatorAnswer, SiteRecord
+from geo.scope.checklist import ChecklistFacts, ElementCheck, Evidence, build_checklist, score_text
+from geo.scope.flows import WaterChain
 
 REF = "AWS-000009"
 SUPPLY = ("The plant uses municipal tap water from City Water Co. for domestic use and "
@@ -133,7 +133,7 @@ def test_score_leaves_not_applicable_out_of_the_count(statuses: list[str], text:
 
 
 def test_provider_named_in_the_record_is_looked_for_among_the_plants() -> None:
-    from geo.flows import ChainEdge, ChainNode
+    from geo.scope.flows import ChainEdge, ChainNode
 
     def chain(plant_name: str) -> WaterChain:
         nodes = (ChainNode("river", "Big River", "river", "rivers", "ultimate water source",

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from shapely.geometry import Point, box, shape
 
-from geo.catalogue import Datum
-from geo.crs import (
+from geo.core.catalogue import Datum
+from geo.core.crs import (
     bd09_to_gcj02,
     bd09_to_wgs84,
     convert_datum,
@@ -24,7 +24,7 @@ from geo.crs import (
     wgs84_to_bd09,
     wgs84_to_gcj02,
 )
-from geo.errors import CRSError
+from geo.core.errors import CRSError
 
 KUNSHAN = (120.96, 31.19)
 

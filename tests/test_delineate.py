@@ -14,7 +14,17 @@ import rasterio
 from affine import Affine
 from typer.testing import CliRunner
 
-from geo.delineate import (
+from geo.core.errors import (
+    CoarseDEMWarning,
+    CRSError,
+    DataReadError,
+    DataWriteError,
+    DelineationError,
+    DelineationWarning,
+    FlatTerrainWarning,
+    UnsafeInputError,
+)
+from geo.raster.delineate import (
     add_catchment_layer,
     condition_dem,
     delineate_catchment,
@@ -25,17 +35,7 @@ from geo.delineate import (
     snap_outlet,
     upstream_mask,
 )
-from geo.errors import (
-    CoarseDEMWarning,
-    CRSError,
-    DataReadError,
-    DataWriteError,
-    DelineationError,
-    DelineationWarning,
-    FlatTerrainWarning,
-    UnsafeInputError,
-)
-from geo.raster import cell_areas_m2
+from geo.raster.overlay import cell_areas_m2
 
 CELL = 30.0
 ORIGIN = (300_000.0, 3_460_000.0)  # UTM zone 51N, near Kunshan
@@ -283,7 +283,7 @@ def test_real_cnmaps_dem_is_read_and_flagged_too_coarse(shared_dir: Path) -> Non
 
 
 def test_add_layer_puts_the_catchment_in_the_catalogue(tmp_path: Path) -> None:
-    from geo.workspace import open_workspace
+    from geo.core.workspace import open_workspace
 
     root = tmp_path / "ws"
     (root / "layers").mkdir(parents=True)
@@ -304,7 +304,7 @@ def test_add_layer_puts_the_catchment_in_the_catalogue(tmp_path: Path) -> None:
 
 
 def test_cli_delineate_and_add_layer(tmp_path: Path) -> None:
-    from geo.cli import app
+    from geo.cli.main import app
 
     root = tmp_path / "ws"
     (root / "layers").mkdir(parents=True)

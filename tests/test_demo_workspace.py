@@ -1,6 +1,6 @@
 """The bundled Jinxi demo workspace: its data say what the two reports say.
 
-Areas and lengths are measured in a metric CRS (geo.crs.metric_crs); links between
+Areas and lengths are measured in a metric CRS (geo.core.crs.metric_crs); links between
 features (flows_to, next_down) must resolve; the build script must reproduce the
 committed files (skipped when ../shared is absent, as on a user's machine).
 """
@@ -20,10 +20,10 @@ import pyproj
 import pytest
 
 from geo import open_workspace
-from geo.catalogue import AccuracyClass, Datum, LayerKind
-from geo.crs import metric_crs
-from geo.io import read_layer
-from geo.workspace import Workspace
+from geo.core.catalogue import AccuracyClass, Datum, LayerKind
+from geo.core.crs import metric_crs
+from geo.core.io import read_layer
+from geo.core.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_GEODATA = Path(__file__).resolve().parents[2] / "shared" / "geodata"
@@ -51,7 +51,7 @@ def everything(vector_layers: dict[str, gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
 
 @functools.cache
 def _demo_metric_crs() -> pyproj.CRS:
-    """The metric CRS geo.crs picks for the sites (UTM 51N); one for the whole demo extent."""
+    """The metric CRS geo.core.crs picks for the sites (UTM 51N); one for the whole demo extent."""
     return metric_crs(open_workspace().load("sites"))
 
 

@@ -15,11 +15,11 @@ import pytest
 from shapely.geometry import Point, mapping
 from streamlit.testing.v1 import AppTest
 
-from geo import store
-from geo.catalogue import Datum
-from geo.crs import wgs84_to_gcj02
-from geo.errors import DataWriteError, EditConflictError
-from geo.workspace import open_workspace
+from geo.core.catalogue import Datum
+from geo.core.crs import wgs84_to_gcj02
+from geo.core.errors import DataWriteError, EditConflictError
+from geo.core.workspace import open_workspace
+from geo.store import gpkg as store
 from ui import edit
 from ui.add_data import preview_map
 
@@ -120,7 +120,7 @@ def test_draw_control_is_served_from_the_vendored_files() -> None:
     html = fmap.get_root().render()
     assert "../static/leaflet.draw.js" in html and "../static/leaflet.draw.css" in html
     assert "leaflet.draw/1.0.2" not in html  # folium's CDN address is gone
-    static = Path(__file__).resolve().parents[1] / "geo" / "static"
+    static = Path(__file__).resolve().parents[1] / "geo" / "maps" / "static"
     assert (static / "leaflet.draw.js").stat().st_size > 10_000
     assert "data:image/svg+xml" in (static / "leaflet.draw.css").read_text(encoding="utf-8")
 
@@ -195,11 +195,11 @@ def test_typed_attributes_keep_their_column_type(demo_copy: Path) -> None:
 def test_imported_and_drawn_features_reach_checklist_and_export_at_once(demo_copy: Path) -> None:
     import json
 
-    from geo import importer
-    from geo.catalogue import AwsElement, LayerKind
-    from geo.export import export_bytes
-    from geo.ingest import ingest_bytes
-    from geo.scope import assess_site
+    from geo.core.catalogue import AwsElement, LayerKind
+    from geo.export.site import export_bytes
+    from geo.ingest import importer
+    from geo.ingest.read import ingest_bytes
+    from geo.scope.assess import assess_site
 
     ws = open_workspace(demo_copy)
     site = "AWS-000522"

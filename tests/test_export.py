@@ -31,8 +31,10 @@ from shapely.geometry import LineString, Point, Polygon, box
 from typer.testing import CliRunner
 
 import geo
-from geo.errors import DataWriteError, GeoError, SiteNotFoundError
-from geo.export import (
+from geo.core.errors import DataWriteError, GeoError, SiteNotFoundError
+from geo.core.records import SiteRecord
+from geo.core.workspace import open_workspace
+from geo.export.site import (
     CLIPPED,
     COARSENED,
     ExportFormat,
@@ -45,8 +47,6 @@ from geo.export import (
     metadata,
     render,
 )
-from geo.records import SiteRecord
-from geo.workspace import open_workspace
 from tests.conftest import HOSTILE_VALUES
 
 REF = "AWS-000001"
@@ -491,7 +491,7 @@ def test_refuses_to_overwrite_without_overwrite(tiny_ws, tmp_path: Path) -> None
 
 def test_refuses_before_rendering_when_the_main_file_exists(tiny_ws, tmp_path: Path,
                                                            monkeypatch) -> None:
-    import geo.export as export_module
+    import geo.export.site as export_module
 
     export_site(tiny_ws, REF, "kml", tmp_path)  # into a folder: <folder>/<ref>-scope.kml
     existing = tmp_path / f"{REF}-scope.kml"
@@ -514,7 +514,7 @@ def test_main_file_name_is_the_rendered_main_file(tiny_ws, fmt: str) -> None:
 
 
 def test_failed_writer_leaves_no_partial_files(tiny_ws, tmp_path: Path, monkeypatch) -> None:
-    import geo.export as export_module
+    import geo.export.site as export_module
 
     real = export_module.atomic_path
     calls = {"n": 0}
@@ -544,7 +544,7 @@ def test_failed_writer_leaves_no_partial_files(tiny_ws, tmp_path: Path, monkeypa
 
 
 def test_failed_render_writes_nothing(tiny_ws, tmp_path: Path, monkeypatch) -> None:
-    import geo.export as export_module
+    import geo.export.site as export_module
 
     def broken(data):
         raise GeoError("renderer broke")
@@ -657,7 +657,7 @@ def test_export_bytes_gives_name_mime_and_payload(tiny_ws, fmt: str) -> None:
 
 
 def test_cli_export_and_refusal(tmp_path: Path, tiny_ws) -> None:
-    from geo.cli import app
+    from geo.cli.main import app
 
     runner = CliRunner()
     target = tmp_path / "out.geojson"

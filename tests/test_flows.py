@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from shapely.geometry import LineString, Point, box
 
-from geo.errors import FlowNetworkError
-from geo.flows import build_flow_graph, build_unit_network, split_refs, water_chain
+from geo.core.errors import FlowNetworkError
+from geo.scope.flows import build_flow_graph, build_unit_network, split_refs, water_chain
 
 
 def units_frame(links: dict[str, str | None], level: str = "section") -> gpd.GeoDataFrame:

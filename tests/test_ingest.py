@@ -24,10 +24,10 @@ import pytest
 from shapely.geometry import LineString, Point, Polygon, box
 from typer.testing import CliRunner
 
-from geo.catalogue import Datum
-from geo.cli import app
-from geo.crs import wgs84_to_gcj02
-from geo.errors import (
+from geo.cli.main import app
+from geo.core.catalogue import Datum
+from geo.core.crs import wgs84_to_gcj02
+from geo.core.errors import (
     CatalogueError,
     CRSError,
     DataReadError,
@@ -37,9 +37,9 @@ from geo.errors import (
     SiteNotFoundError,
     UnsafeInputError,
 )
-from geo.importer import import_into, workspace_reference
-from geo.ingest import ImportOptions, Limits, ingest_bytes, read_user_file
-from geo.workspace import open_workspace
+from geo.core.workspace import open_workspace
+from geo.ingest.importer import import_into, workspace_reference
+from geo.ingest.read import ImportOptions, Limits, ingest_bytes, read_user_file
 
 SITE = "AWS-000521"
 # Near the demo's Luxshare site in Jinxi, Kunshan (WGS84).

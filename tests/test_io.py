@@ -7,8 +7,8 @@ from pathlib import Path
 import geopandas as gpd
 import pytest
 
-from geo.errors import DataReadError, DataWriteError
-from geo.io import atomic_path, atomic_write_bytes, list_file_layers, read_layer, write_layer
+from geo.core.errors import DataReadError, DataWriteError
+from geo.core.io import atomic_path, atomic_write_bytes, list_file_layers, read_layer, write_layer
 
 
 @pytest.mark.parametrize("suffix", [".geojson", ".gpkg", ".shp", ".fgb"])

@@ -11,7 +11,7 @@ import pytest
 from pyproj import Geod
 from shapely.geometry import LineString, Point, box
 
-from geo.iwra import band_counts, band_label, count_iwras, iwra_relations, screen_iwras
+from geo.scope.iwra import band_counts, band_label, count_iwras, iwra_relations, screen_iwras
 
 D = 0.001  # ≈ 95 m of longitude / 111 m of latitude at 31° N
 

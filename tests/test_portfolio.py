@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from shapely.geometry import LineString, Point, box
 
-from geo.errors import FlowNetworkError
-from geo.scope import assess_all, assess_site
+from geo.core.errors import FlowNetworkError
+from geo.scope.assess import assess_all, assess_site
 from tests.test_scope import RECORD, RECORD2, REF, REF2, build_workspace, frame, layers, run_cli
 
 
@@ -101,18 +101,18 @@ def test_portfolio_reports_a_broken_site_and_assesses_the_others(tmp_path: Path)
 
 def test_existing_csv_is_refused_before_the_work(workspace: Path, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    import geo.scope
+    import geo.cli.scope_cmd
 
     out = tmp_path / "p.csv"
     out.write_text("keep me", encoding="utf-8")
     seen: list[int] = []
-    original = geo.scope.assess_all
+    original = geo.cli.scope_cmd.assess_all
 
     def spy(*args: Any, **kwargs: Any) -> pd.DataFrame:
         seen.append(1)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(geo.scope, "assess_all", spy)
+    monkeypatch.setattr(geo.cli.scope_cmd, "assess_all", spy)
     result = run_cli("scope", "--all", "--csv", str(out), "-w", str(workspace))
     assert result.exit_code == 1 and "already exists" in result.output
     assert out.read_text(encoding="utf-8") == "keep me" and not seen
@@ -134,7 +134,7 @@ def test_empty_workspace_portfolio_says_so(tmp_path: Path) -> None:
 def test_long_portfolio_draws_the_first_rows_and_lists_every_failure(workspace: Path) -> None:
     from rich.console import Console
 
-    from geo.scope_report import render_portfolio
+    from geo.scope.report import render_portfolio
 
     table = assess_all(workspace)
     many = pd.concat([table] * 3, ignore_index=True)

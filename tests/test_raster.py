@@ -13,8 +13,8 @@ from affine import Affine
 from shapely.geometry import box
 from typer.testing import CliRunner
 
-from geo.errors import CatalogueError, DataReadError, UnsafeInputError
-from geo.raster import (
+from geo.core.errors import CatalogueError, DataReadError, UnsafeInputError
+from geo.raster.overlay import (
     cell_areas_m2,
     is_categorical,
     legend_spec,
@@ -22,7 +22,7 @@ from geo.raster import (
     raster_layer_path,
     render_overlay,
 )
-from geo.raster_zones import zonal_stats
+from geo.raster.zones import zonal_stats
 
 UTM = "EPSG:32651"
 X0, Y0 = 300_000.0, 3_460_000.0  # UTM 51N, near Kunshan
@@ -258,8 +258,8 @@ def _workspace(root: Path) -> Path:
 
 
 def test_cli_zonal_prints_class_shares(tmp_path: Path) -> None:
-    from geo.cli import app
-    from geo.workspace import open_workspace
+    from geo.cli.main import app
+    from geo.core.workspace import open_workspace
 
     root = _workspace(tmp_path / "ws")
     ws = open_workspace(root)

@@ -15,10 +15,10 @@ import pytest
 from shapely.geometry import Point
 from typer.testing import CliRunner
 
-from geo.cli import app
-from geo.raster_zones import ZONAL_COLUMNS, site_raster_stats, site_zones, zonal_markdown
-from geo.scope_report import _md
-from geo.workspace import open_workspace
+from geo.cli.main import app
+from geo.core.workspace import open_workspace
+from geo.raster.zones import ZONAL_COLUMNS, site_raster_stats, site_zones, zonal_markdown
+from geo.scope.report import md_cell
 from tests.conftest import HOSTILE_VALUES, write_layer_toml
 from tests.test_rasterview import REF, build_raster_workspace, cell_lonlat
 
@@ -82,7 +82,7 @@ def test_a_workspace_without_rasters_gives_an_empty_table(make_workspace,
 def test_markdown_escapes_names_from_data(raster_ws: Path) -> None:
     table = site_raster_stats(open_workspace(raster_ws), REF)
     table.loc[table["zone"] == "p1", "name"] = HOSTILE_VALUES[0]
-    text = zonal_markdown(table, _md)
+    text = zonal_markdown(table, md_cell)
     assert "## Rasters: zonal statistics" in text and "### Test DEM (dem)" in text
     assert "<img" not in text and "&lt;img" in text
     assert "mean 138.5 m" in text and "Paddy: 50.0 %" in text
@@ -93,7 +93,7 @@ def _scope(*args: str):
 
 
 def test_scope_command_reports_zonal_statistics(raster_ws: Path, tmp_path: Path) -> None:
-    result = _scope(REF, "--workspace", str(raster_ws), "--json", "-")
+    result = _scope(REF, "--workspace", str(raster_ws), "--json")
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
     rows = {(r["raster"], r["zone"], r.get("class")): r for r in document["rasters"]}
@@ -110,13 +110,13 @@ def test_scope_command_reports_zonal_statistics(raster_ws: Path, tmp_path: Path)
 
 def test_scope_without_rasters_has_no_raster_section(make_workspace, three_parcels) -> None:
     root = make_workspace(layers={"sites": ("site", three_parcels, {})})
-    result = _scope("AWS-000001", "--workspace", str(root), "--json", "-")
+    result = _scope("AWS-000001", "--workspace", str(root), "--json")
     assert result.exit_code == 0, result.output
     assert "rasters" not in json.loads(result.stdout)
 
 
 def test_exports_carry_the_zonal_table(raster_ws: Path, tmp_path: Path) -> None:
-    from geo.export import export_site
+    from geo.export.site import export_site
 
     # an outfall: the CSV export needs a point feature (points_table fails without one)
     outfall = gpd.GeoDataFrame({"fid": ["d1"], "name": ["Outfall"], "aws_ref": [REF]},

@@ -15,16 +15,16 @@ from affine import Affine
 from PIL import Image
 from shapely.geometry import box
 
-from geo.catalogue import Datum
-from geo.rasterview import (
+from geo.core.catalogue import Datum
+from geo.core.workspace import open_workspace
+from geo.maps.build import build_map, map_html, map_payload_bytes, prepare_map, render_map
+from geo.maps.rasters import (
     DEFAULT_MAX_SIZE,
     delineation_layers,
     prepare_raster_overlays,
     raster_style_args,
     with_opacity,
 )
-from geo.webmap import build_map, map_html, map_payload_bytes, prepare_map, render_map
-from geo.workspace import open_workspace
 from tests.conftest import write_layer_toml
 
 CELL = 30.0
@@ -233,7 +233,7 @@ def test_opacity_and_choice_apply_without_re_rendering(raster_ws: Path) -> None:
 
 
 def test_standalone_html_export_carries_the_overlay(raster_ws: Path) -> None:
-    from geo.export import export_bytes
+    from geo.export.site import export_bytes
 
     name, _, payload = export_bytes(open_workspace(raster_ws), REF, "html")
     page = payload.decode("utf-8")
@@ -273,7 +273,7 @@ def test_delineation_layers_draw_catchment_and_both_outlets() -> None:
 @pytest.mark.parametrize("layer_id", ["dem", "landcover"])
 def test_overlay_coloured_from_its_legend_equals_the_plain_overlay(raster_ws: Path,
                                                                    layer_id: str) -> None:
-    from geo.raster import legend_spec, render_overlay
+    from geo.raster.overlay import legend_spec, render_overlay
 
     spec = open_workspace(raster_ws).spec(layer_id)
     path = raster_ws / "data" / spec.source

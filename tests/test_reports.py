@@ -10,11 +10,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from geo.cli import app
-from geo.errors import ReportError
-from geo.records import SiteRecord, load_record, save_record
-from geo.report_text import clean_text
-from geo.reports import (
+from geo.cli.main import app
+from geo.core.errors import ReportError
+from geo.core.records import SiteRecord, load_record, save_record
+from geo.reports.parse import (
     ADVANCED_INDICATORS,
     KNOWN_INDICATORS,
     diff_records,
@@ -23,6 +22,7 @@ from geo.reports import (
     plan_import,
     read_report,
 )
+from geo.reports.text import clean_text
 
 SEED_158 = "seeds/000_fe7e7c1c91d954c1.txt"
 SEED_LANTO = "seeds/001_46638ca9e96d7e34.txt"
@@ -676,7 +676,7 @@ def test_cli_second_report_shows_differences_and_keeps_edits(tmp_path: Path,
 def test_asks_before_saving(tmp_path: Path, mini_file: Path, answer: bool, saved: bool) -> None:
     from rich.console import Console
 
-    from geo.report_review import import_reports
+    from geo.reports.review import import_reports
 
     ws = _workspace(tmp_path)
     questions: list[str] = []
@@ -707,7 +707,7 @@ def test_bom_and_windows_line_ends_import_the_same() -> None:
 
 
 def test_review_facts_for_the_app() -> None:
-    from geo.reports import review_facts
+    from geo.reports.parse import review_facts
 
     rows = dict(review_facts(parse_report_text(MINI_REPORT).record))
     assert rows["Area"] == "12,500 m² (construction 8,000 m²)"
@@ -747,8 +747,8 @@ def test_other_layout_of_score_and_next_audit() -> None:
 
 
 def test_save_refuses_when_the_record_changed_since_review(tmp_path: Path) -> None:
-    from geo.errors import RecordError
-    from geo.reports import save_plan
+    from geo.core.errors import RecordError
+    from geo.reports.parse import save_plan
 
     data = tmp_path / "data"
     stored = parse_report_text(MINI_REPORT).record

@@ -15,10 +15,11 @@ import pytest
 from pyproj import Geod
 from shapely.geometry import LineString, Point, box
 
-from geo.catalogue import AwsElement
-from geo.errors import FlowNetworkError, ScopeError, SiteNotFoundError
-from geo.records import SiteRecord, save_record
-from geo.scope import SiteScope, assess_all, assess_site
+from geo.core.catalogue import AwsElement
+from geo.core.errors import FlowNetworkError, ScopeError, SiteNotFoundError
+from geo.core.records import SiteRecord, save_record
+from geo.scope.assess import SiteScope, assess_all, assess_site
+from geo.scope.report import scope_markdown
 from tests.conftest import write_layer_toml
 
 REF = "AWS-000001"
@@ -290,7 +291,7 @@ def test_to_dict_is_json_and_markdown_reads(workspace: Path) -> None:
     assert data["settings"]["bands_km"] == [2.0, 20.0]
     assert data["checklist"][0]["status"] == "present"
     assert data["iwras"][0]["fid"] == "iw_touch"
-    md = scope.to_markdown()
+    md = scope_markdown(scope)
     assert "## 1.1.1 checklist" in md and "Touching wetland" in md and "❌ missing" in md
 
 
@@ -300,7 +301,7 @@ def test_to_dict_is_json_and_markdown_reads(workspace: Path) -> None:
 def run_cli(*args: str) -> Any:
     from typer.testing import CliRunner
 
-    from geo.cli import app
+    from geo.cli.main import app
 
     return CliRunner().invoke(app, list(args))
 
@@ -309,11 +310,11 @@ def test_cli_report_json_md_and_no_overwrite(workspace: Path, tmp_path: Path) ->
     shown = run_cli("scope", REF, "-w", str(workspace))
     assert shown.exit_code == 0, shown.output
     assert "1.1.1 checklist" in shown.output and "3/5 present" in shown.output
-    piped = run_cli("scope", REF, "--json", "-", "-w", str(workspace))
+    piped = run_cli("scope", REF, "--json", "-w", str(workspace))
     assert piped.exit_code == 0
     assert json.loads(piped.stdout)["aws_ref"] == REF
     md, js = tmp_path / "r.md", tmp_path / "r.json"
-    wrote = run_cli("scope", REF, "--md", str(md), "--json", str(js), "--bands", "2,20",
+    wrote = run_cli("scope", REF, "--md", str(md), "--json", "-o", str(js), "--bands", "2,20",
                     "-w", str(workspace))
     assert wrote.exit_code == 0, wrote.output
     assert "## IWRAs" in md.read_text(encoding="utf-8")
@@ -356,7 +357,7 @@ def test_hostile_names_are_escaped_in_markdown(tmp_path: Path) -> None:
     iw = ws_layers["iwras"][1]
     iw.loc[iw["fid"] == "iw_touch", "name"] = HOSTILE_VALUES[0] + " [x](javascript:alert(1))"
     root = build_workspace(tmp_path / "ws", ws_layers, [RECORD])
-    md = assess_site(root, REF).to_markdown()
+    md = scope_markdown(assess_site(root, REF))
     assert "<img" not in md and "&lt;img" in md
     assert "[x](javascript" not in md
     shown = run_cli("scope", REF, "-w", str(root))
@@ -484,7 +485,7 @@ def test_chain_edges_say_explicit_or_inferred(scope_one: SiteScope) -> None:
     assert kinds[("river_x", "intake_x")] == ("inferred", "nearest water body")
     inferred = [e for e in edges if e["how"] == "inferred"]
     assert all(e["distance_m"] is not None for e in inferred)
-    md = scope_one.to_markdown()
+    md = scope_markdown(scope_one)
     assert f"{len(edges)} links: {len(edges) - len(inferred)} stated in the data" in md
     assert "- inferred: Far River ⇢ Far intake (nearest water body, " in md
     assert "⚪ not applicable" in md

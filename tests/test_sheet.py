@@ -13,11 +13,11 @@ from pypdf import PdfReader
 from shapely.geometry import Point
 
 import geo
-import geo.sheet as sheet
-from geo.errors import GeoError
-from geo.export import collect
-from geo.records import SiteRecord
-from geo.workspace import open_workspace
+import geo.export.sheet as sheet
+from geo.core.errors import GeoError
+from geo.core.records import SiteRecord
+from geo.core.workspace import open_workspace
+from geo.export.site import collect
 
 REF = "AWS-000001"
 DEMO_REF = "AWS-000522"

@@ -1,8 +1,8 @@
-"""The edit store (geo/store.py) under real failures: killed saves, racing writers, undo.
+"""The edit store (geo/store/gpkg.py) under real failures: killed saves, racing writers, undo.
 
 Every test works on a small workspace built in ``tmp_path`` whose ``parcels`` layer starts
 in a GeoJSON file.  The killed-save and race tests run real Python processes
-(``sys.executable``) that save through :mod:`geo.store`, and kill them with SIGKILL.
+(``sys.executable``) that save through :mod:`geo.store.gpkg`, and kill them with SIGKILL.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ import shapely
 from geopandas.testing import assert_geodataframe_equal
 from shapely.geometry import Point, box
 
-from geo import store
-from geo.errors import EditConflictError, GeoError
-from geo.workspace import Workspace, open_workspace
+from geo.core.errors import EditConflictError, GeoError
+from geo.core.workspace import Workspace, open_workspace
+from geo.store import gpkg as store
 from tests.conftest import REPO
 
 LAYER = "parcels"
@@ -53,9 +53,9 @@ def build(n, prefix):
 #: A process that saves ``build(n, prefix)`` over the layer version it read at start.
 SAVER = BUILD + '''
 import sys
-from geo import store
-from geo.errors import EditConflictError
-from geo.workspace import open_workspace
+from geo.store import gpkg as store
+from geo.core.errors import EditConflictError
+from geo.core.workspace import open_workspace
 
 root, n, prefix, wait = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] == "wait"
 ws = open_workspace(root)
@@ -78,8 +78,8 @@ else:
 #: ``build(N, "new")`` there (the test kills some children midway), then reaps it.
 FORKER = BUILD + '''
 import os, sys
-from geo import store
-from geo.workspace import open_workspace
+from geo.store import gpkg as store
+from geo.core.workspace import open_workspace
 
 frame = build(int(sys.argv[1]), "new")
 for line in sys.stdin:

@@ -60,10 +60,10 @@ def test_the_sheet_renderer_is_warmed_up_once_after_the_page(demo_sites,  # noqa
                                                             monkeypatch) -> None:
     import threading
 
-    import geo.sheet
+    import geo.export.sheet
 
     made: list[str] = []
-    monkeypatch.setattr(geo.sheet, "warm_up", lambda: made.append("warm-up"))
+    monkeypatch.setattr(geo.export.sheet, "warm_up", lambda: made.append("warm-up"))
     ui.exports.warm_up_sheets.clear()
     at = _site(_app().run()).run()
     assert made == ["warm-up"]  # two runs, one warm-up per process
@@ -103,8 +103,8 @@ def test_download_name_marks_public_copies() -> None:
 
 
 def test_a_redacted_kmz_says_so() -> None:
-    from geo.export import export_bytes
-    from geo.workspace import open_workspace
+    from geo.core.workspace import open_workspace
+    from geo.export.site import export_bytes
 
     ws = open_workspace()
     if REF not in ws.records:

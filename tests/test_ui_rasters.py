@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from geo.workspace import open_workspace
+from geo.core.workspace import open_workspace
 from tests.test_rasterview import CELL, build_raster_workspace, cell_lonlat
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -112,16 +112,16 @@ def test_a_workspace_without_rasters_says_how_to_add_one(make_workspace, three_p
 
 
 def test_a_raster_is_read_for_the_map_only_once_drawn(tmp_path: Path, monkeypatch) -> None:
-    import geo.rasterview
+    import geo.maps.rasters
 
-    real = geo.rasterview.prepare_raster_overlays
+    real = geo.maps.rasters.prepare_raster_overlays
     asked: list[str] = []
 
     def recording(workspace, view, *, layers=None, **kwargs):
         asked.extend(layers if layers is not None else ["<all>"])
         return real(workspace, view, layers=layers, **kwargs)
 
-    monkeypatch.setattr(geo.rasterview, "prepare_raster_overlays", recording)
+    monkeypatch.setattr(geo.maps.rasters, "prepare_raster_overlays", recording)
     root = build_raster_workspace(tmp_path / "ws")
     at = _open_folder(_app().run(), root)
     _by_label(at.multiselect, "Rasters drawn").set_value([]).run()

@@ -1,4 +1,4 @@
-"""geo.webmap: layers drawn, values escaped, coordinates rounded, payload bounded, offline."""
+"""geo.maps.build: layers drawn, values escaped, coordinates rounded, payload bounded, offline."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ import pytest
 import shapely
 from shapely.geometry import LineString, Point, Polygon, box
 
-from geo.errors import GeoError, SiteNotFoundError
-from geo.flows import ChainEdge, ChainNode, WaterChain
-from geo.webmap import (
+from geo.core.errors import GeoError, SiteNotFoundError
+from geo.core.workspace import open_workspace
+from geo.maps.build import (
     BASEMAPS,
     GCJ02_NOTE,
     STATIC_DIR,
@@ -29,7 +29,7 @@ from geo.webmap import (
     prepare_map,
     render_map,
 )
-from geo.workspace import open_workspace
+from geo.scope.flows import ChainEdge, ChainNode, WaterChain
 from tests.conftest import HOSTILE_VALUES
 
 REF = "AWS-000001"
@@ -258,7 +258,7 @@ def test_demo_site_maps_stay_under_500_kb(repo_root: Path) -> None:
     ws = open_workspace(repo_root)
     if not ws.records:
         pytest.skip("the demo workspace has no sites yet")
-    scope_module = pytest.importorskip("geo.scope")
+    scope_module = pytest.importorskip("geo.scope.assess")
     for ref in ws.records:
         data = prepare_map(ws, scope_module.assess_site(ws, ref))
         page = render_map(data).get_root().render()

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from geo.errors import CatalogueError, RecordError, SiteNotFoundError, WorkspaceError
-from geo.records import SiteRecord, load_records, save_record
-from geo.workspace import STANDARD_COLUMNS, open_workspace
+from geo.core.errors import CatalogueError, RecordError, SiteNotFoundError, WorkspaceError
+from geo.core.records import SiteRecord, load_records, save_record
+from geo.core.workspace import STANDARD_COLUMNS, open_workspace
 
 RECORD = SiteRecord(aws_ref="AWS-000001", site_name="Test site", area_m2=30000)
 
@@ -27,8 +27,8 @@ def test_standard_columns_and_canonical_crs(make_workspace, three_parcels) -> No
 
 
 def test_gcj02_layer_is_converted_on_load(make_workspace, three_parcels) -> None:
-    from geo.catalogue import Datum
-    from geo.crs import convert_datum
+    from geo.core.catalogue import Datum
+    from geo.core.crs import convert_datum
 
     shifted = convert_datum(three_parcels, Datum.WGS84, Datum.GCJ02)
     root = make_workspace(layers={"sites": ("site", shifted, {"datum": "gcj02"})})

@@ -1,11 +1,11 @@
 """The "Add data" tab: upload a file, answer its questions, preview, map fields, save.
 
-The bytes of the upload go to :func:`geo.ingest.ingest_bytes` (never a path).  What the
+The bytes of the upload go to :func:`geo.ingest.read.ingest_bytes` (never a path).  What the
 file cannot tell — its CRS, which GeoPackage/KML layer, which CSV columns, whether its
 coordinates were copied from Amap/Baidu (GCJ-02/BD-09) or have latitude and longitude
 swapped — is asked here, one widget per question, never guessed.  The repairs and
 rejections are listed and the incoming features are previewed on a small map over the
-site before anything is saved.  Saving goes through :func:`geo.importer.import_into`
+site before anything is saved.  Saving goes through :func:`geo.ingest.importer.import_into`
 (the edit store, with this session's version check), so the features appear at once on
 the map, in the 1.1.1 checklist and in exports.
 """
@@ -22,11 +22,11 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from geo.catalogue import Datum, LayerKind
-from geo.errors import EditConflictError, GeoError
-from geo.importer import ImportReport, import_into, workspace_reference
-from geo.ingest import ImportOptions, ImportQuestion, IngestResult, ingest_bytes
-from geo.webmap import localise_assets
+from geo.core.catalogue import Datum, LayerKind
+from geo.core.errors import EditConflictError, GeoError
+from geo.ingest.importer import ImportReport, import_into, workspace_reference
+from geo.ingest.read import ImportOptions, ImportQuestion, IngestResult, ingest_bytes
+from geo.maps.build import localise_assets
 from ui import edit, state
 
 __all__ = ["add_data", "preview_map"]

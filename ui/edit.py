@@ -1,12 +1,12 @@
 """Map mode "Draw and edit": draw features, edit their attributes, move and delete them.
 
 The map (``ui/mapview.py``) gets Leaflet.draw's toolbar in edit mode (:func:`add_draw_control`,
-served from the vendored ``geo/static/leaflet.draw.*``).  What the toolbar draws and what the
+served from the vendored ``geo/maps/static/leaflet.draw.*``).  What the toolbar draws and what the
 user clicks comes back from st_folium; :func:`panel`, beside the map, turns it into forms.
 
-Every save goes through :mod:`geo.store` with the version this browser session loaded the
+Every save goes through :mod:`geo.store.gpkg` with the version this browser session loaded the
 layer at (:func:`base_version`): when another session saved the same layer since, the
-store refuses (:class:`~geo.errors.EditConflictError`), the panel says so and offers to
+store refuses (:class:`~geo.core.errors.EditConflictError`), the panel says so and offers to
 reload; nothing is overwritten.  Each layer's history lists the saves; the last one can be
 undone.
 
@@ -28,11 +28,11 @@ import shapely
 import streamlit as st
 from shapely.geometry import mapping, shape
 
-from geo import store
-from geo.catalogue import AccuracyClass, Datum, LayerKind, LayerSpec
-from geo.crs import convert_datum
-from geo.errors import EditConflictError, GeoError
-from geo.workspace import Workspace
+from geo.core.catalogue import AccuracyClass, Datum, LayerKind, LayerSpec
+from geo.core.crs import convert_datum
+from geo.core.errors import EditConflictError, GeoError
+from geo.core.workspace import Workspace
+from geo.store import gpkg as store
 from ui import state
 from ui.edit_ops import (
     _FAMILY,
@@ -218,7 +218,7 @@ def _site_options(choice: state.Choice) -> list[str]:
 
 
 def _display_datum(choice: state.Choice) -> Datum:
-    from geo.webmap import BASEMAPS
+    from geo.maps.build import BASEMAPS
 
     base = BASEMAPS.get(choice.basemap)
     return base.datum if base is not None else Datum.WGS84

@@ -1,9 +1,9 @@
 """Feature operations of the "Draw and edit" map mode, and the Draw toolbar (no session state).
 
 :func:`add_feature`, :func:`update_feature` and :func:`delete_feature` change one feature
-of a layer through :mod:`geo.store` (version-checked; each save can be undone);
+of a layer through :mod:`geo.store.gpkg` (version-checked; each save can be undone);
 :func:`add_draw_control` puts Leaflet.draw's toolbar, served from the vendored
-``geo/static/leaflet.draw.*``, on a folium map.  Used by :mod:`ui.edit`.
+``geo/maps/static/leaflet.draw.*``, on a folium map.  Used by :mod:`ui.edit`.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ import pandas as pd
 import shapely
 from shapely.geometry import mapping, shape
 
-from geo import store
-from geo.catalogue import AccuracyClass, Datum, LayerKind, LayerSpec
-from geo.crs import convert_datum
-from geo.errors import DataWriteError, GeoError
-from geo.workspace import Workspace
+from geo.core.catalogue import AccuracyClass, Datum, LayerKind, LayerSpec
+from geo.core.crs import convert_datum
+from geo.core.errors import DataWriteError, GeoError
+from geo.core.workspace import Workspace
+from geo.store import gpkg as store
 
 __all__ = [
     "KIND_FIELDS",
@@ -178,7 +178,7 @@ def add_feature(ws: Workspace, layer_id: str, geojson: Mapping[str, Any],
     attrs : mapping
         ``name``, ``aws_ref``, ``accuracy`` and any kind-specific fields.
     base_version : int
-        The layer version this session loaded (:func:`geo.store.layer_version`).
+        The layer version this session loaded (:func:`geo.store.gpkg.layer_version`).
 
     Raises
     ------
@@ -305,7 +305,7 @@ def add_draw_control(fmap: folium.Map, static_url: str,
         edit_options={"edit": True, "remove": True},
     )
     prefix = static_url if static_url.endswith("/") else static_url + "/"
-    # Vendored (geo/static/vendor.py): local URLs pass localise_assets untouched.
+    # Vendored (geo/maps/static/vendor.py): local URLs pass localise_assets untouched.
     draw.default_js = [("leaflet_draw_js", prefix + "leaflet.draw.js")]
     draw.default_css = [("leaflet_draw_css", prefix + "leaflet.draw.css")]
     draw.add_to(fmap)

@@ -1,7 +1,7 @@
 """The site downloads of the Export tab: every format of ``catchscope export``.
 
 Nothing is rendered on a rerun: the user picks a format (and, for public copies, a
-redaction), presses *Prepare*, and only then does :func:`geo.export.export_bytes` run
+redaction), presses *Prepare*, and only then does :func:`geo.export.site.export_bytes` run
 (the map sheet takes seconds).  Prepared files stay in the session, keyed on the
 workspace's fingerprint, so switching tabs or preparing a second format keeps the
 first download ready, and editing the workspace makes them stale (and dropped).
@@ -17,8 +17,8 @@ from typing import Any
 
 import streamlit as st
 
-from geo.errors import GeoError
-from geo.export import ExportFormat, Redaction, export_bytes
+from geo.core.errors import GeoError
+from geo.export.site import ExportFormat, Redaction, export_bytes
 from ui import state
 
 __all__ = ["FORMATS", "REDACTIONS", "Prepared", "download_name", "site_downloads"]
@@ -101,7 +101,7 @@ def warm_up_sheets() -> bool:
     background thread: matplotlib drawing from a second thread alongside the script
     run looked up wrong glyphs in tests.  Returns whether it worked.
     """
-    from geo.sheet import warm_up
+    from geo.export.sheet import warm_up
 
     try:
         warm_up()

@@ -14,7 +14,7 @@ import streamlit as st
 import streamlit_folium
 from streamlit_folium import st_folium
 
-from geo.webmap import MapData, localise_assets, render_map
+from geo.maps.build import MapData, localise_assets, render_map
 
 __all__ = ["show_map"]
 

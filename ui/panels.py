@@ -16,11 +16,11 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from geo.catalogue import AWS_ELEMENTS, LayerKind
-from geo.errors import GeoError
-from geo.records import Validity
-from geo.records import certificate_validity as validity
-from geo.webmap import build_map, map_html
+from geo.core.catalogue import AWS_ELEMENTS, LayerKind
+from geo.core.errors import GeoError
+from geo.core.records import Validity
+from geo.core.records import certificate_validity as validity
+from geo.maps.build import build_map, map_html
 from ui import exports, state
 
 __all__ = ["Validity", "checklist", "export", "iwras", "md", "portfolio", "selection",
@@ -266,7 +266,7 @@ _SIDE_COLOURS = {"supply": "#d9ecff", "site": "#ffe1e1", "discharge": "#e8f5e1"}
 
 
 def chain_dot(chain: Any) -> str:
-    """Graphviz DOT source of a :class:`geo.flows.WaterChain` (labels quoted, never HTML).
+    """Graphviz DOT source of a :class:`geo.scope.flows.WaterChain` (labels quoted, never HTML).
 
     Top to bottom: where the water comes from (blue), the site (red), where it goes
     (green); pipes are small grey notes; illustrative elements have dashed outlines.
@@ -334,7 +334,7 @@ def site_record(choice: state.Choice) -> None:
 
 
 # === Export ================================================================================
-# Issue 5 (geo.export) adds its download buttons here: GeoJSON, GPKG, KML, map sheet...
+# Issue 5 (geo.export.site) adds its download buttons here: GeoJSON, GPKG, KML, map sheet...
 # Keep this function the one place the app offers downloads.
 
 

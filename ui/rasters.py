@@ -24,8 +24,8 @@ import geopandas as gpd
 import pandas as pd
 import streamlit as st
 
-from geo.errors import GeoError
-from geo.webmap import MapData
+from geo.core.errors import GeoError
+from geo.maps.build import MapData
 from ui import state
 from ui.panels import md
 
@@ -100,7 +100,7 @@ def map_layers(choice: state.Choice, data: MapData,
     the map is fitted to take in the last delineated catchment.  Returns the map data
     and what to add to the map's cache key.
     """
-    from geo.rasterview import delineation_layers, with_opacity
+    from geo.maps.rasters import delineation_layers, with_opacity
 
     shown = list(rasters.layers)
     if choice.mode == "delineate":
@@ -132,7 +132,7 @@ def map_layers(choice: state.Choice, data: MapData,
                    max_entries=16)
 def _delineate(path: str, mtime: float, lon: float, lat: float,
                snap_m: float) -> gpd.GeoDataFrame:
-    from geo.delineate import delineate_from_click
+    from geo.raster.delineate import delineate_from_click
 
     return delineate_from_click(path, lon, lat, snap_distance_m=snap_m)
 
@@ -147,11 +147,11 @@ def _click(returned: dict | None) -> tuple[float, float] | None:
 
 def _to_wgs84_click(choice: state.Choice, lon: float, lat: float) -> tuple[float, float]:
     """A click on a GCJ-02 display (Amap) back to WGS84, where the DEM is."""
-    from geo.webmap import BASEMAPS
+    from geo.maps.build import BASEMAPS
 
     if BASEMAPS[choice.basemap].datum.value != "gcj02":
         return lon, lat
-    from geo.crs import gcj02_to_wgs84
+    from geo.core.crs import gcj02_to_wgs84
 
     x, y = gcj02_to_wgs84(lon, lat)
     return float(x), float(y)
@@ -268,7 +268,7 @@ def _add_layer_form(choice: state.Choice, frame: gpd.GeoDataFrame, warned: bool)
         if layer_id in ws.specs:
             st.error(f"Layer {layer_id!r} already exists; pick another id.")
             return
-        from geo.delineate import add_catchment_layer
+        from geo.raster.delineate import add_catchment_layer
 
         try:
             data_file, layer_file = add_catchment_layer(ws.root, layer_id, frame)
@@ -284,7 +284,7 @@ def _add_layer_form(choice: state.Choice, frame: gpd.GeoDataFrame, warned: bool)
 
 @st.cache_resource(show_spinner="Zonal statistics…", max_entries=16)
 def _zonal(key: tuple[Any, ...], _ws: Any, _target: Any) -> pd.DataFrame:
-    from geo.raster_zones import site_raster_stats
+    from geo.raster.zones import site_raster_stats
 
     return site_raster_stats(_ws, _target)
 

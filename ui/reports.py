@@ -1,8 +1,8 @@
 """Import an AWS certification report in the app: upload → review → save.
 
-The same library calls as ``catchscope import-report``: :func:`geo.reports.read_report`
-parses the uploaded bytes (PDF or text), :func:`geo.reports.plan_import` works out what
-saving would change, and :func:`geo.reports.save_plan` writes the record atomically —
+The same library calls as ``catchscope import-report``: :func:`geo.reports.parse.read_report`
+parses the uploaded bytes (PDF or text), :func:`geo.reports.parse.plan_import` works out what
+saving would change, and :func:`geo.reports.parse.save_plan` writes the record atomically —
 refusing if the stored record changed since the review.  Nothing is saved until the user
 presses the button; every value from the report is shown as data, never as HTML.
 """
@@ -15,8 +15,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from geo.errors import GeoError
-from geo.reports import ImportPlan, plan_import, read_report, review_facts, save_plan
+from geo.core.errors import GeoError
+from geo.reports.parse import ImportPlan, plan_import, read_report, review_facts, save_plan
 from ui import state
 from ui.panels import md
 

@@ -16,12 +16,12 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from geo.catalogue import Datum
-from geo.errors import GeoError, UnsafeInputError
-from geo.records import AWS_REF_RE
-from geo.scope import SiteScope, assess_all, assess_site
-from geo.webmap import MapData, prepare_map
-from geo.workspace import Workspace, open_workspace
+from geo.core.catalogue import Datum
+from geo.core.errors import GeoError, UnsafeInputError
+from geo.core.records import AWS_REF_RE
+from geo.core.workspace import Workspace, open_workspace
+from geo.maps.build import MapData, prepare_map
+from geo.scope.assess import SiteScope, assess_all, assess_site
 
 __all__ = ["MAP_MODES", "Choice", "map_data", "map_key", "parse_bands", "portfolio",
            "raster_overlays", "scope", "site_choices", "workspace"]
@@ -98,7 +98,7 @@ def _open(root: str, stamp: tuple[tuple[str, float], ...]) -> Workspace:
 def workspace(path: str | None) -> Workspace:
     """Open (cached) the bundled demo (``path`` None) or the folder the user typed."""
     if path is None:
-        from geo.workspace import default_workspace_path
+        from geo.core.workspace import default_workspace_path
 
         root = default_workspace_path()
         return _open("", fingerprint(root))
@@ -111,7 +111,7 @@ def workspace(path: str | None) -> Workspace:
 
 def site_choices(ws: Workspace) -> dict[str, str]:
     """AWS reference -> label of every site with a record or with site features."""
-    from geo.catalogue import LayerKind
+    from geo.core.catalogue import LayerKind
 
     labels = {ref: record.label for ref, record in sorted(ws.records.items())}
     frame = ws.load_kind(LayerKind.SITE)
@@ -144,7 +144,7 @@ def _assess(key: tuple[Any, ...], _ws: Workspace, site: str,
 
 
 def scope(choice: Choice) -> SiteScope | None:
-    """The site's scope (``geo.scope.assess_site``), cached; None for all sites.
+    """The site's scope (``geo.scope.assess.assess_site``), cached; None for all sites.
 
     A scope that cannot be assessed is a warning, not a failure: the map still shows.
     """
@@ -164,7 +164,7 @@ def _portfolio(key: tuple[Any, ...], _ws: Workspace, bands: tuple[float, ...]) -
 
 
 def portfolio(choice: Choice) -> pd.DataFrame:
-    """The portfolio table of all sites (``geo.scope.assess_all``), cached."""
+    """The portfolio table of all sites (``geo.scope.assess.assess_all``), cached."""
     return _portfolio((choice.key, choice.bands), choice.workspace, choice.bands)
 
 
@@ -195,7 +195,7 @@ def map_data(choice: Choice, current_scope: Any | None) -> MapData:
 def _raster_overlay(key: tuple[Any, ...], _ws: Workspace, layer_id: str,
                     view: tuple[tuple[float, float], tuple[float, float]],
                     datum: Datum) -> tuple[list[Any], list[str]]:
-    from geo.rasterview import prepare_raster_overlays
+    from geo.maps.rasters import prepare_raster_overlays
 
     return prepare_raster_overlays(_ws, view, layers=[layer_id], datum=datum)
 

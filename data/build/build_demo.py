@@ -15,7 +15,7 @@ feature's ``source`` / ``note`` properties):
   lakes), the Yangtze water surface, the two lake wetlands clipped to Kunshan;
 * illustrative: everything site-scale, which no public source places.  It is laid
   out in a local metric frame (UTM 51N) around the one geocode lead for Lanto's
-  address, converted from GCJ-02 with :func:`geo.crs.gcj02_to_wgs84`, and sized to
+  address, converted from GCJ-02 with :func:`geo.core.crs.gcj02_to_wgs84`, and sized to
   the facts of the two certification reports (site areas, Baijiadang's 2.24 km
   circumference and 140,674 m² water area, Area D adjacent to the lake, Area E
   surrounded by the lake and its tributaries).
@@ -48,14 +48,14 @@ from shapely.ops import linemerge, substring
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from geo.crs import gcj02_to_wgs84  # noqa: E402
-from geo.io import write_layer  # noqa: E402
+from geo.core.crs import gcj02_to_wgs84  # noqa: E402
+from geo.core.io import write_layer  # noqa: E402
 
 __all__ = ["build", "main"]
 
 DEFAULT_SHARED = REPO.parent / "shared" / "geodata"
 BBOX = (120.4, 30.8, 121.6, 31.7)
-METRIC = pyproj.CRS.from_epsg(32651)  # UTM 51N: what geo.crs.metric_crs picks for Jinxi
+METRIC = pyproj.CRS.from_epsg(32651)  # UTM 51N: what geo.core.crs.metric_crs picks for Jinxi
 DECIMALS = 7  # ≈ 1 cm; RFC 7946 default precision
 
 # The one geocode lead for Lanto (锦溪镇百胜路399号), datum not stated: treated as GCJ-02.
@@ -593,7 +593,8 @@ def _site_parcels(lay: Layout) -> gpd.GeoDataFrame:
                                "tributaries').",
             "site-522-baisheng-399": "Contains the geocode of '锦溪镇百胜路399号' (lon 120.964145, "
                                      "lat 31.189555, taken as GCJ-02, converted to WGS84 with "
-                                     "geo.crs.gcj02_to_wgs84); east edge 20 m from Baijiadang.",
+                                     "geo.crs.gcj02_to_wgs84); east edge 20 m from "
+                                     "Baijiadang.",
         }.get(fid, "Placed beside the other blocks of the site around Baijiadang.")
         area_note = ("the five areas total the reported 200,000 m²" if ref == "AWS-000521"
                      else "the three adjacent blocks total the reported 334,000 m²")

@@ -1,0 +1,481 @@
+"""The ``catchscope`` command line.
+
+Every subcommand calls the same library functions the app calls.  Shared options
+(``--workspace``) are defined once.  A :class:`~geo.core.errors.GeoError` is printed as
+its message and exits with status 1; a traceback reaching a user is a bug.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from geo.core.errors import GeoError
+
+__all__ = ["app", "main"]
+
+#: The exit statuses every subcommand keeps to (shown under each command's --help).
+EXIT_CODES = "Exit status: 0 ok, 1 problems found (or an error), 2 usage error."
+
+app = typer.Typer(
+    name="catchscope",
+    help="Map a water-stewardship site inside its catchment (AWS Standard v2.0).\n\n"
+         "Conventions of every command: --json prints JSON on stdout (nothing else there); "
+         "-o/--output FILE and --md FILE write files; messages and progress go to stderr. "
+         + EXIT_CODES,
+    epilog=EXIT_CODES,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print JSON on stdout (nothing else) instead of a table.")]
+
+WorkspaceOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--workspace",
+        "-w",
+        help="Workspace folder (layers/ + data/). Default: the bundled Jinxi demo workspace.",
+        show_default=False,
+    ),
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def print_json(value: Any) -> None:
+    """Write ``value`` as indented UTF-8 JSON on stdout, and nothing else."""
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
+
+
+def friendly_errors(func: F) -> F:
+    """Turn a GeoError into its message on stderr and exit status 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except GeoError as err:
+            # Escape: messages quote user data (file, column names) that may look like markup.
+            err_console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False,
+                              markup=True, soft_wrap=True)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+class CheckFormat(StrEnum):
+    """How ``catchscope check`` prints its findings."""
+
+    auto = "auto"
+    table = "table"
+    lines = "lines"
+    json = "json"
+
+
+@app.command(epilog=EXIT_CODES)
+@friendly_errors
+def check(
+    workspace: WorkspaceOption = None,
+    output_format: Annotated[CheckFormat, typer.Option(
+        "--format", "-f",
+        help="table: a readable table; lines: one 'path:feature:field: level: message' line "
+             "per problem (summary on stderr); json: the whole report. auto: table on a "
+             "terminal, lines otherwise.")] = CheckFormat.auto,
+) -> None:
+    """Validate the whole workspace: layer files, data files, CRS, geometries, links, datums.
+
+    Exits 1 when any error is found (warnings alone exit 0).
+    """
+    from geo.core.check import check_workspace, render_report, report_lines, summary, verdict
+
+    report = check_workspace(workspace)
+    chosen = output_format
+    if chosen is CheckFormat.auto:
+        chosen = CheckFormat.table if console.is_terminal else CheckFormat.lines
+    if chosen is CheckFormat.json:
+        print_json(report.as_dict())
+    elif chosen is CheckFormat.lines:
+        for line in report_lines(report):
+            sys.stdout.write(line + "\n")
+        err_console.print(Text(f"{summary(report)} {verdict(report)}"))
+    else:
+        render_report(report, console)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command(epilog=EXIT_CODES)
+@friendly_errors
+def init(
+    path: Annotated[Path, typer.Argument(help="Folder to create the workspace in.")],
+) -> None:
+    """Create an empty workspace with a commented example layer file."""
+    from geo.core.check import init_workspace
+
+    created = init_workspace(path)
+    console.print(f"Created workspace [bold]{created}[/]:")
+    for item in sorted(created.rglob("*")):
+        console.print(f"  {item.relative_to(created)}")
+    console.print("Next: put data files in data/, describe each in layers/<id>.toml, then "
+                  f"run `catchscope check -w {path}`.")
+
+
+@app.command(epilog=EXIT_CODES)
+@friendly_errors
+def layers(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
+    """List the layers of the catalogue."""
+    from geo.core.workspace import open_workspace
+
+    ws = open_workspace(workspace)
+    if as_json:
+        print_json([spec.model_dump(mode="json") for spec in ws.specs.values()])
+        return
+    table = Table(title=f"Layers of {ws.settings.name}")
+    for column in ("id", "kind", "title", "source", "evidences"):
+        table.add_column(column)
+    for spec in ws.specs.values():
+        table.add_row(*(Text(value) for value in (
+            spec.id, spec.kind.value, spec.title, spec.source,
+            ", ".join(e.value for e in spec.evidences))))
+    console.print(table)
+
+
+@app.command(epilog=EXIT_CODES)
+@friendly_errors
+def sites(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
+    """List the site records of the workspace, with the validity of each certificate today."""
+    from geo.core.records import certificate_validity
+    from geo.core.workspace import open_workspace
+
+    ws = open_workspace(workspace)
+    if as_json:
+        print_json([record.model_dump(mode="json") | {
+            "validity": certificate_validity(record).state} for record in ws.records.values()])
+        return
+    table = Table(title=Text(f"Sites of {ws.settings.name}"))
+    for column in ("AWS ref", "site", "status", "valid until", "validity today", "score"):
+        table.add_column(column)
+    for record in ws.records.values():
+        score = "" if record.score is None else f"{record.score:.2f}"
+        validity = certificate_validity(record)
+        style = {"expired": "bold red", "expiring": "yellow"}.get(validity.state, "")
+        table.add_row(Text(record.aws_ref), Text(record.site_name),
+                      Text(record.certification_status), Text(str(record.valid_until or "")),
+                      Text(validity.short, style=style), score)
+    console.print(table)
+
+
+@app.command("import-report", epilog=EXIT_CODES)
+@friendly_errors
+def import_report(
+    reports: Annotated[list[Path], typer.Argument(help="AWS certification report(s): PDF or text.",
+                                                  show_default=False, metavar="REPORT...")],
+    workspace: WorkspaceOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Review only; write nothing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the extracted records as a JSON "
+                                          "array on stdout (review on stderr).")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Save without asking.")] = False,
+) -> None:
+    """Import AWS certification reports into site records, after a review.
+
+    Fields edited by hand (the record's edited_fields) are never overwritten.
+    """
+    from geo.reports.review import import_reports
+
+    raise typer.Exit(import_reports(reports, workspace=workspace, dry_run=dry_run,
+                                    as_json=as_json, yes=yes,
+                                    console=err_console if as_json else console))
+
+
+@app.command(epilog=EXIT_CODES)
+@friendly_errors
+def delineate(
+    dem: Annotated[Path, typer.Option("--dem", help="DEM GeoTIFF (metres, any CRS).",
+                                      show_default=False)],
+    outlet: Annotated[str, typer.Option("--outlet", help="Outlet as LON,LAT (WGS84 degrees).",
+                                        show_default=False)],
+    snap_distance: Annotated[float, typer.Option(
+        "--snap-distance", help="Snap the outlet to the highest-flow cell within this many metres."
+    )] = 500.0,
+    out: Annotated[Path | None, typer.Option(
+        "-o", "--output", "--out", help="Also write the catchment to FILE (.geojson, .gpkg, …).",
+        show_default=False)] = None,
+    add_layer: Annotated[str | None, typer.Option(
+        "--add-layer", help="Add the catchment to the workspace catalogue under this layer id."
+    )] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing files.")] = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Delineate the catchment upstream of an outlet from a DEM (fill, D8, snap, trace)."""
+    import warnings
+
+    from geo.core.errors import DelineationError, DelineationWarning
+    from geo.core.io import write_layer
+    from geo.raster.delineate import add_catchment_layer, delineate_catchment
+
+    try:
+        lon, lat = (float(part) for part in outlet.split(","))
+    except ValueError:
+        raise DelineationError(f"--outlet {outlet!r}: give LON,LAT, e.g. 120.95,31.18.") from None
+    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        raise DelineationError(f"--outlet {outlet!r} is not a WGS84 LON,LAT position.")
+    with warnings.catch_warnings(record=True) as caught, \
+            console.status("Conditioning the DEM (fill, flats, flow directions)…"):
+        warnings.simplefilter("always", DelineationWarning)
+        catchment = delineate_catchment(dem, lon, lat, snap_distance_m=snap_distance)
+    row = catchment.iloc[0]
+    table = Table(title=f"Catchment from {dem.name}", show_header=False)
+    for label, value in (
+        ("area", f"{row['area_km2']:,.3f} km²"),
+        ("DEM cells", f"{row['cells']:,} of {row['dem_resolution_m']:,.1f} m"),
+        ("relief", f"{row['relief_m']:,.1f} m"),
+        ("requested outlet", f"{row['requested_lon']:.6f}, {row['requested_lat']:.6f}"),
+        ("snapped outlet", f"{row['outlet_lon']:.6f}, {row['outlet_lat']:.6f}"),
+        ("snap distance", f"{row['snap_distance_m']:,.1f} m"),
+    ):
+        table.add_row(label, value)
+    console.print(table)
+    for warning in caught:
+        console.print(f"[yellow]warning:[/] {warning.message}", highlight=False)
+    if out is not None:
+        write_layer(catchment, out, overwrite=overwrite)
+        console.print(f"Wrote {out}")
+    if add_layer is not None:
+        from geo.core.workspace import open_workspace
+
+        ws = open_workspace(workspace)
+        data_file, layer_file = add_catchment_layer(ws.root, add_layer, catchment,
+                                                    overwrite=overwrite)
+        console.print(f"Added layer [bold]{add_layer}[/]: {layer_file.relative_to(ws.root)} "
+                      f"→ {data_file.relative_to(ws.root)}")
+
+
+@app.command(epilog=EXIT_CODES)
+@friendly_errors
+def zonal(
+    layer_id: Annotated[str, typer.Argument(help="Zones: a vector layer id (sites, IWRAs, …).")],
+    raster: Annotated[str, typer.Option("--raster", help="A raster layer id.",
+                                        show_default=False)],
+    categorical: Annotated[bool | None, typer.Option(
+        "--categorical/--continuous", help="Class shares or statistics (default: guessed)."
+    )] = None,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Zonal statistics of a raster layer over each feature of a vector layer."""
+    from geo.core.workspace import open_workspace
+    from geo.raster.zones import zonal_stats_for_layers
+
+    ws = open_workspace(workspace)
+    stats = zonal_stats_for_layers(ws, layer_id, raster, categorical=categorical)
+    if as_json:
+        sys.stdout.write(stats.to_json(orient="records", force_ascii=False, indent=2) + "\n")
+        return
+    table = Table(title=f"{raster} over {layer_id}")
+    for column in stats.columns:
+        table.add_column(str(column), justify="left" if stats[column].dtype == object else "right")
+    for values in stats.itertuples(index=False):
+        table.add_row(*(f"{v:,.4g}" if isinstance(v, float) else str(v) for v in values))
+    console.print(table)
+
+
+# --- bring your own data (issue 7): import, history, undo -------------------------------
+
+
+@app.command("import", epilog=EXIT_CODES)
+@friendly_errors
+def import_file(
+    file: Annotated[str, typer.Argument(
+        help="GeoJSON, zipped Shapefile, GeoPackage, KML/KMZ, CSV/XLSX (lon/lat) or GPX.")],
+    layer: Annotated[str, typer.Option("--layer", help="Target layer id.")],
+    kind: Annotated[str | None, typer.Option(
+        "--kind", help="Create the layer with this kind if it does not exist.")] = None,
+    site: Annotated[str | None, typer.Option(
+        "--site", help="Link every feature to this site (AWS-…).")] = None,
+    datum: Annotated[str | None, typer.Option(
+        "--datum", help="Datum the coordinates were taken in: wgs84, cgcs2000, gcj02 "
+        "(Amap/Tencent) or bd09 (Baidu); gcj02/bd09 are converted to WGS84.")] = None,
+    crs: Annotated[str | None, typer.Option(
+        "--crs", help="CRS of files that declare none, e.g. EPSG:4326.")] = None,
+    swap_axes: Annotated[bool, typer.Option(
+        "--swap-axes", help="Coordinates are latitude/longitude: swap them.")] = False,
+    src_layer: Annotated[str | None, typer.Option(
+        "--src-layer", help="Layer/sheet/shapefile inside the file.")] = None,
+    lon_col: Annotated[str | None, typer.Option("--lon-col", help="CSV/XLSX longitude column.")
+                       ] = None,
+    lat_col: Annotated[str | None, typer.Option("--lat-col", help="CSV/XLSX latitude column.")
+                       ] = None,
+    field_map: Annotated[str | None, typer.Option(
+        "--field-map", help="Rename source fields: src=dst,src2=dst2.")] = None,
+    mode: Annotated[str, typer.Option("--mode", help="append or replace.")] = "append",
+    accuracy: Annotated[str | None, typer.Option(
+        "--accuracy", help="surveyed (default), official, derived or illustrative.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and report only.")] = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Import your own features into a layer (safely; nothing saved on bad input)."""
+    from geo.core.catalogue import Datum
+    from geo.core.errors import CRSError
+    from geo.core.workspace import open_workspace
+    from geo.ingest.importer import import_into, parse_field_map, workspace_reference
+    from geo.ingest.read import ImportOptions, ingest_bytes, read_user_file
+
+    try:
+        datum_value = Datum(datum.lower()) if datum else None
+    except ValueError:
+        raise CRSError(f"--datum {datum!r} is not one of wgs84, cgcs2000, gcj02, bd09.") from None
+    ws = open_workspace(workspace)
+    options = ImportOptions(crs=crs, datum=datum_value, swap_axes=swap_axes,
+                            src_layer=src_layer, lon_col=lon_col, lat_col=lat_col)
+    mapping = parse_field_map(field_map)
+    data, name = read_user_file(file, limits=options.limits)
+    result = ingest_bytes(data, name, options,
+                          reference=lambda frame: workspace_reference(ws, frame))
+    report = import_into(ws, layer, result, kind=kind, site=site, field_map=mapping,
+                         mode=mode, accuracy=accuracy, dry_run=dry_run)
+    console.print(f"Read {name} as {result.format.value}, CRS {result.source_crs}, "
+                  f"datum {result.datum.value}.", markup=False, highlight=False)
+    for line in report.lines():
+        console.print(line, markup=False, highlight=False)
+    if report.legal_note:
+        console.print(report.legal_note, markup=False, highlight=False, style="yellow")
+
+
+@app.command(epilog=EXIT_CODES)
+@friendly_errors
+def history(
+    layer: Annotated[str, typer.Argument(help="Layer id.")],
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show every save of a layer in the edit store (undo with `catchscope undo LAYER`)."""
+    import dataclasses
+
+    from geo.core.workspace import open_workspace
+    from geo.store.gpkg import history as layer_history
+
+    ws = open_workspace(workspace)
+    entries = layer_history(ws, layer)
+    if as_json:
+        print_json([dataclasses.asdict(entry) for entry in entries])
+        return
+    if not entries:
+        console.print(f"Layer {layer!r} has no history: it is read from "
+                      f"{ws.spec(layer).source} and has never been saved in the edit store.",
+                      markup=False)
+        return
+    table = Table(title=f"History of {layer}")
+    for column in ("version", "saved (UTC)", "by", "action", "features", "what"):
+        table.add_column(column)
+    for entry in entries:
+        table.add_row(str(entry.version), entry.saved_at, escape(entry.author), entry.action,
+                      str(entry.n_features), escape(entry.summary))
+    console.print(table)
+
+
+@app.command(epilog=EXIT_CODES)
+@friendly_errors
+def undo(
+    layer: Annotated[str, typer.Argument(help="Layer id.")],
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Undo the latest save of a layer (the undo is itself recorded in the history)."""
+    from geo.core.workspace import open_workspace
+    from geo.store.gpkg import undo as undo_save
+
+    ws = open_workspace(workspace)
+    result = undo_save(ws, layer)
+    console.print(result.message, markup=False, highlight=False)
+
+@app.command(epilog=EXIT_CODES)
+@friendly_errors
+def scope(
+    aws_ref: Annotated[str | None, typer.Argument(
+        help="AWS reference of the site, e.g. AWS-000521.", show_default=False)] = None,
+    all_sites: Annotated[bool, typer.Option(
+        "--all", help="Every site of the workspace, one summary row each.")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the assessment as JSON to stdout (nothing else).")] = False,
+    output: Annotated[Path | None, typer.Option(
+        "-o", "--output", help="With --json: write the JSON to FILE instead of stdout.",
+        show_default=False)] = None,
+    md_path: Annotated[str | None, typer.Option(
+        "--md", help="Write a Markdown report to FILE ('-': to stdout).",
+        show_default=False)] = None,
+    csv_path: Annotated[Path | None, typer.Option(
+        "--csv", help="With --all: write the portfolio table as CSV.", show_default=False)] = None,
+    bands: Annotated[str | None, typer.Option(
+        "--bands", help="IWRA proximity bands in km, e.g. 1,10,50 (default: the workspace's).",
+        show_default=False)] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing files.")] = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Physical scope of a site (AWS 1.1.1 checklist, one catchment, IWRAs, water chain).
+
+    Exit 1 on bad input, or with --all if a site could not be assessed (its row says why).
+    """
+    from geo.cli.scope_cmd import run_scope_command
+
+    run_scope_command(console, aws_ref=aws_ref, all_sites=all_sites, workspace=workspace,
+                      as_json=as_json, output=output, md_path=md_path, csv_path=csv_path,
+                      bands=bands, overwrite=overwrite)
+
+
+@app.command(epilog=EXIT_CODES)
+@friendly_errors
+def export(
+    aws_ref: Annotated[str, typer.Argument(help="AWS reference of the site, e.g. AWS-000522.")],
+    fmt: Annotated[str, typer.Option(
+        "--format", "-f",
+        help="geojson, gpkg, kml, kmz, csv, html, pdf, png or bundle (a ZIP of everything).")
+    ] = "bundle",
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="File, or folder for every file of the format (GeoJSON then "
+        "adds one file per layer). Default: the current folder.", show_default=False)] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing files.")] = False,
+    redact: Annotated[str | None, typer.Option(
+        "--redact", help="'sensitive': coarsen intakes and outfalls to 1 km; 'drop-sensitive': "
+        "leave them out (for public exports).", show_default=False)] = None,
+    paper: Annotated[str, typer.Option("--paper", help="Map sheet paper: a4 or a3 (landscape).")
+                     ] = "a4",
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Export a site's physical scope for stakeholders (GeoJSON, GeoPackage, KML, map sheet...)."""
+    from geo.core.workspace import open_workspace
+    from geo.export.site import export_site
+
+    ws = open_workspace(workspace)
+    with console.status(f"Exporting {escape(aws_ref)} as {escape(fmt)}…"):
+        written = export_site(ws, aws_ref, fmt, output, overwrite=overwrite, redact=redact,
+                              paper=paper)
+    for path in written:
+        console.print(f"wrote {escape(str(path))} ({path.stat().st_size:,} bytes)",
+                      highlight=False)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except GeoError as err:  # a command that forgot @friendly_errors
+        err_console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

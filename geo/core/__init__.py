@@ -1,0 +1,12 @@
+"""The ground floor of the pipeline.
+
+Errors, CRS and datums, the layer catalogue, file I/O, site records, the workspace and
+its validation (``catchscope check``).
+
+May import: nothing else of ``geo`` (the standard library and third-party packages only).
+"""
+
+__all__ = ["__version__"]
+
+#: The package version, written into every export (one place; ``geo.__version__`` too).
+__version__ = "0.1.0"

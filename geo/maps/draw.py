@@ -1,0 +1,370 @@
+"""Drawing prepared map data with folium: layers, legend, controls (part of :mod:`geo.maps.build`).
+
+The folium elements, JavaScript snippets and CSS of the map.  Every text that reaches
+them comes from a :class:`~geo.maps.data.MapData`, i.e. is already escaped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import branca.element
+import folium
+import folium.plugins
+from folium.utilities import JsCode
+from jinja2 import Template
+
+from geo.core.catalogue import Datum
+from geo.maps.assets import BASEMAPS, _data_uri
+from geo.maps.data import _ILLUSTRATIVE_DASH, ChainLine, LayerData, MapData
+
+__all__: list[str] = []  # private helpers of geo.maps.build.render_map
+
+_OFFLINE_BACKGROUND = "#eef1f4"
+
+def _centre(bounds: tuple[tuple[float, float], tuple[float, float]]) -> tuple[float, float]:
+    return ((bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2)
+
+
+_PAGE_CSS = f"""<style>
+.leaflet-container.leaflet-container {{ background: {_OFFLINE_BACKGROUND};
+  font: 12px/1.4 system-ui, sans-serif; }}
+.leaflet-control.cs-legend {{ font-size: 11px; line-height: 1.3;
+  background: rgba(255,255,255,.92); padding: 6px 8px; border-radius: 4px;
+  box-shadow: 0 1px 4px rgba(0,0,0,.3); max-height: 78vh; overflow-y: auto; max-width: 240px; }}
+.cs-legend .cs-ill {{ color: #555; }}
+.cs-legend .cs-ill-row {{ border-top: 1px solid #ddd; padding-top: 3px; }}
+.cs-legend summary {{ cursor: pointer; margin-bottom: 3px; }}
+.cs-legend .row {{ display: flex; align-items: center; gap: 6px; margin: 2px 0; }}
+.cs-legend svg {{ flex: none; }}
+.leaflet-control.cs-note {{ background: #fff4d6; border: 1px solid #e0b84a; padding: 4px 8px;
+  max-width: 235px; border-radius: 4px; font-size: 11px; line-height: 1.3; }}
+.cs-attrs th {{ text-align: left; padding-right: 6px; vertical-align: top; color: #555; }}
+.cs-site-pin {{ font: bold 12px system-ui, sans-serif; color: #7a0b0b; white-space: nowrap;
+  text-shadow: 0 0 3px #fff, 0 0 3px #fff, 0 0 3px #fff; }}
+.cs-site-pin span {{ font-size: 18px; color: #d62728; }}
+.cs-site-pin.cs-left {{ text-align: right; }}
+.cs-illustrative .cs-pin {{ outline: 2px dotted #333; outline-offset: -1px;
+  background: rgba(255,255,255,.55); border-radius: 3px; }}
+.cs-pin {{ font-size: 18px; line-height: 18px; text-align: center;
+  text-shadow: 0 0 2px #fff, 0 0 2px #fff; }}
+</style>"""
+
+
+def _add_basemaps(fmap: folium.Map, chosen: str) -> None:
+    gcj = BASEMAPS[chosen].datum is Datum.GCJ02
+    for key, base in BASEMAPS.items():
+        # Over GCJ-02 data only GCJ-02 tiles line up, and the other way round.
+        if (base.datum is Datum.GCJ02) != gcj and key != "none":
+            continue
+        folium.TileLayer(
+            tiles=base.tiles, attr=base.attribution or " ", name=base.label, overlay=False,
+            control=True, show=key == chosen, max_zoom=base.max_zoom, max_native_zoom=base.max_zoom,
+            subdomains=base.subdomains,
+        ).add_to(fmap)
+
+
+_MARKER_GLYPHS = {"square": "■", "triangle": "▲", "diamond": "◆", "star": "★", "cross": "✚"}
+
+
+
+
+def _add_layer(fmap: folium.Map, layer: LayerData, *, for_export: bool) -> None:
+    group = folium.FeatureGroup(name=_layer_label(layer), show=layer.show, overlay=True)
+    group.add_to(fmap)
+    container: folium.MacroElement = group
+    if layer.cluster:
+        container = folium.plugins.MarkerCluster(name=layer.title, control=False,
+                                                 options={"disableClusteringAtZoom": 17})
+        container.add_to(group)
+    style = {k: v for k, v in layer.style.items() if k not in {"marker", "radius"}}
+    if layer.geometry_type == "line":
+        style["fillOpacity"] = 0.0
+    marker: folium.Marker | folium.CircleMarker | None = None
+    if layer.geometry_type == "point":
+        glyph = _MARKER_GLYPHS.get(str(layer.style["marker"]))
+        if glyph is None:
+            marker = folium.CircleMarker(radius=float(layer.style["radius"]), fill=True)
+            style["fillOpacity"] = max(float(style["fillOpacity"]), 0.8)
+            style["color"] = "#ffffff" if style["weight"] else style["color"]
+            style["weight"] = 1.5
+        else:
+            size = int(layer.style["radius"] * 2 + 4)
+            icon = folium.DivIcon(
+                html=f'<div class="cs-pin" style="color:{layer.style["color"]}">{glyph}</div>',
+                icon_size=(size, size), icon_anchor=(size // 2, size // 2), class_name="cs-div",
+            )
+            marker = folium.Marker(icon=icon)
+    geojson = _GeoJson(
+        layer.geojson, name=layer.title, marker=marker,
+        style_function=_Styler(style), zoom_on_click=False, embed=True, control=False,
+        on_each_feature=JsCode(_BIND_EXPORT if for_export else _BIND),
+    )
+    geojson.known_bounds = [list(layer.bounds[0]), list(layer.bounds[1])]
+    geojson.add_to(container)
+
+
+def _layer_label(layer: LayerData) -> str:
+    extra = f" — {layer.n_illustrative} illustrative" if layer.n_illustrative else ""
+    return f"{layer.title} ({layer.n_features}){extra}"
+
+
+# Tooltip (and, in a standalone export, popup) from the feature's pre-escaped HTML: one
+# line of JS per layer instead of a GeoJsonTooltip element (each costs a Jinja compile).
+_BIND = "function(feature, layer) { layer.bindTooltip(feature.properties.tip, {sticky: true}); }"
+_BIND_EXPORT = (
+    "function(feature, layer) { layer.bindTooltip(feature.properties.tip, {sticky: true});"
+    " layer.bindPopup(feature.properties.popup, {maxWidth: 420}); }"
+)
+
+
+class _RawScript(branca.element.Element):
+    """Already-rendered JavaScript, added to the page as it is.
+
+    branca wraps each element's rendered script in a new ``Element``, i.e. compiles it
+    as a Jinja template again: slow for big GeoJSON (≈ 1 s/MB) and a second template
+    pass over data.  This element skips both.
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self._text = text
+
+    def render(self, **kwargs: Any) -> str:
+        """Return the script text unchanged."""
+        return self._text
+
+
+_RENDERED_SCRIPT = Template(
+    "{% macro script(this, kwargs) %}{{ this._script_text }}{% endmacro %}")
+
+
+class _GeoJson(folium.GeoJson):
+    """folium.GeoJson whose (large) script is added raw, not re-compiled by Jinja."""
+
+    known_bounds: list[list[float | None]] | None = None
+
+    def _get_self_bounds(self) -> list[list[float | None]]:
+        """Bounds computed by shapely when the layer was prepared (folium loops in Python)."""
+        if self.known_bounds is not None:
+            return self.known_bounds
+        return super()._get_self_bounds()
+
+    def render(self, **kwargs: Any) -> None:  # type: ignore[override]
+        """Compute the style map as folium does, then add the script without recompiling."""
+        from folium.elements import ElementAddToElement
+        from folium.features import GeoJsonStyleMapper
+        from folium.utilities import get_obj_in_upper_tree
+
+        parent: Any = self._parent
+        if self.show:  # what folium's Layer.render does: add the layer to its parent
+            self.add_child(ElementAddToElement(element_name=self.get_name(),
+                                               element_parent_name=parent.get_name()),
+                           name=self.get_name() + "_add")
+        self.parent_map: Any = get_obj_in_upper_tree(self, folium.Map)
+        if self.style and self.data["features"]:
+            mapper = GeoJsonStyleMapper(self.data, self.feature_identifier, self)
+            self.style_map = mapper.get_style_map(self.style_function)
+        figure: Any = self.get_root()
+        script = self._template.module.__dict__["script"]
+        self._script_text = script(self, kwargs)
+        figure.script.add_child(_RawScript(self._script_text), name=self.get_name())
+        # Later callers (st_folium walks every element's script macro) get the same text
+        # without serialising the GeoJSON again.
+        self._template = _RENDERED_SCRIPT
+        for child in self._children.values():
+            child.render(**kwargs)
+
+
+class _Styler:
+    """Per-feature style: the layer style, dashed and paler when illustrative, bolder in focus.
+
+    folium groups features by the distinct styles this returns (three at most), so the
+    page carries each style once plus the feature ids.
+    """
+
+    def __init__(self, style: dict[str, Any]) -> None:
+        self.style = style
+
+    def __call__(self, feature: dict[str, Any]) -> dict[str, Any]:
+        style = dict(self.style)
+        properties = feature.get("properties", {})
+        if properties.get("illustrative"):
+            style["dashArray"] = _ILLUSTRATIVE_DASH
+            style["lineCap"] = "round"  # round caps turn the short dashes into dots
+            style["fillOpacity"] = round(float(style["fillOpacity"]) * 0.6, 3)
+            if style.get("color") == "#ffffff":  # circle markers: a visible dotted ring
+                style["color"], style["weight"] = "#333333", 2.0
+            # also on point symbols (div icons take the class): a dashed frame, see CSS
+            style["className"] = f"{style.get('className', '')} cs-illustrative".strip()
+        if properties.get("focus"):
+            style["weight"] = float(style["weight"]) + 1.5
+        return style
+
+
+def _add_chain(fmap: folium.Map, chain: list[ChainLine]) -> None:
+    group = folium.FeatureGroup(name="Water chain (direction of flow)", show=True, overlay=True)
+    group.add_to(fmap)
+    for line in chain:
+        tooltip = line.label or "water chain"
+        polyline = folium.PolyLine([line.start, line.end], color="#0b5394", weight=3,
+                                   opacity=0.9, dash_array="8 6", tooltip=tooltip)
+        polyline.add_to(group)
+        folium.plugins.PolyLineTextPath(
+            polyline, "     ►     ", repeat=True, center=False, offset=5,
+            attributes={"fill": "#0b5394", "font-size": "14", "font-weight": "bold"},
+        ).add_to(group)
+
+
+def _add_pins(fmap: folium.Map, pins: list[tuple[float, float, str]]) -> None:
+    group = folium.FeatureGroup(name="Site location", show=True, overlay=True)
+    group.add_to(fmap)
+    # Neighbouring sites (the demo's two are 2 km apart) would print their labels over
+    # each other: from west to east, every other label goes on the left of its star.
+    for index, (lat, lon, label) in enumerate(sorted(pins, key=lambda pin: pin[1])):
+        short = label.split(" — ")[0]
+        if len(pins) > 1 and index % 2 == 0:
+            html = f'<div class="cs-site-pin cs-left">{short} <span>★</span></div>'
+            anchor = (111, 11)
+        else:
+            html = f'<div class="cs-site-pin"><span>★</span> {short}</div>'
+            anchor = (9, 11)
+        icon = folium.DivIcon(html=html, icon_size=(120, 22), icon_anchor=anchor,
+                              class_name="cs-div")
+        # Not interactive: a click on the pin reaches the parcel beneath it.
+        folium.Marker((lat, lon), icon=icon, interactive=False, keyboard=False).add_to(group)
+
+
+def _svg_symbol(layer: LayerData) -> str:
+    s = layer.style
+    colour, fill = s["color"], s["fillColor"]
+    dash = f' stroke-dasharray="{s["dashArray"]}"' if s.get("dashArray") else ""
+    if layer.geometry_type == "point":
+        glyph = _MARKER_GLYPHS.get(str(s["marker"]))
+        if glyph:
+            return (f'<svg width="18" height="14"><text x="3" y="12" fill="{colour}" '
+                    f'font-size="13">{glyph}</text></svg>')
+        return (f'<svg width="18" height="14"><circle cx="9" cy="7" r="5" fill="{fill}" '
+                f'stroke="#fff" stroke-width="1.5"/></svg>')
+    if layer.geometry_type == "line":
+        return (f'<svg width="18" height="14"><line x1="1" y1="10" x2="17" y2="4" '
+                f'stroke="{colour}" stroke-width="{min(float(s["weight"]), 5)}"{dash}/></svg>')
+    return (f'<svg width="18" height="14"><rect x="1" y="2" width="16" height="10" '
+            f'fill="{fill}" fill-opacity="{max(float(s["fillOpacity"]), 0.15)}" '
+            f'stroke="{colour}" stroke-width="1.5"{dash}/></svg>')
+
+
+def _legend_html(data: MapData) -> str:
+    rows = []
+    for layer in data.layers:
+        extra = ""
+        if layer.n_illustrative:
+            share = ("" if layer.n_illustrative == layer.n_features
+                     else f"{layer.n_illustrative} of {layer.n_features} ")
+            extra = f' <i class="cs-ill">({share}illustrative)</i>'
+        rows.append(f'<div class="row">{_svg_symbol(layer)}<span>{layer.title}{extra}</span>'
+                    "</div>")
+    if data.pins:
+        rows.append('<div class="row"><svg width="18" height="14"><text x="1" y="13" '
+                    'fill="#d62728" font-size="15">★</text></svg><span>Site location '
+                    "(AWS reference)</span></div>")
+    if data.chain:
+        rows.append('<div class="row"><svg width="18" height="14"><line x1="1" y1="7" x2="13" '
+                    'y2="7" stroke="#0b5394" stroke-width="3" stroke-dasharray="4 3"/>'
+                    '<text x="10" y="11" fill="#0b5394" font-size="10">►</text></svg>'
+                    "<span>Water chain (direction of flow): source → site → discharge → "
+                    "receiving water</span></div>")
+    if any(layer.n_illustrative for layer in data.layers):
+        rows.append('<div class="row cs-ill-row"><svg width="18" height="14"><rect x="1.5" '
+                    'y="2" width="15" height="10" fill="none" stroke="#333" stroke-width="2" '
+                    f'stroke-linecap="round" stroke-dasharray="{_ILLUSTRATIVE_DASH}"/></svg>'
+                    "<span><b>Dotted</b> outline, line or frame: <b>illustrative</b> — placed "
+                    "plausibly from report facts, not surveyed</span></div>")
+    return (f'<details open><summary><b>{data.title}</b></summary>' + "".join(rows)
+            + "</details>")
+
+
+class _FitView(branca.element.MacroElement):
+    """Fit the map to the data, keeping the fitted features clear of the legend.
+
+    The legend sits bottom right; the zoom, fullscreen and measure buttons top left.
+    The padding is measured in the browser (the legend's real width) so features are
+    not drawn under it; on a narrow map the legend may cover the edge instead of the
+    data shrinking to nothing.
+    """
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        (function (map) {
+            var legend = map.getContainer().querySelector(".cs-legend");
+            var size = map.getSize();
+            var right = legend ? legend.offsetWidth + 16 : 20;
+            if (right + 60 > size.x * 0.65) { right = 20; }
+            map.fitBounds({{ this.bounds|tojson }},
+                          {paddingTopLeft: [50, 20], paddingBottomRight: [right, 20]});
+        })({{ this._parent.get_name() }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, bounds: tuple[tuple[float, float], tuple[float, float]]) -> None:
+        super().__init__()
+        self._name = "FitView"
+        self.bounds = [list(bounds[0]), list(bounds[1])]
+
+
+class _Legend(branca.element.MacroElement):
+    """A legend control; its HTML is built from escaped values and passed as a JSON string."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = L.control({position: "bottomright"});
+        {{ this.get_name() }}.onAdd = function (map) {
+            var div = L.DomUtil.create("div", "cs-legend");
+            div.innerHTML = {{ this.html|tojson }};
+            L.DomEvent.disableScrollPropagation(div);
+            return div;
+        };
+        {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, html_text: str) -> None:
+        super().__init__()
+        self._name = "Legend"
+        self.html = html_text
+
+
+
+class _DefaultIcon(branca.element.MacroElement):
+    """Leaflet's default marker images as data URIs (no image requests; used by measuring)."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        L.Icon.Default.include({_getIconUrl: function (name) {
+            return this.options[name + "Url"]; }});
+        L.Icon.Default.mergeOptions({{ this.urls|tojson }});
+        {% endmacro %}
+    """)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._name = "DefaultIcon"
+        self.urls = {"iconUrl": _data_uri("marker-icon.png"),
+                     "iconRetinaUrl": _data_uri("marker-icon-2x.png"),
+                     "shadowUrl": _data_uri("marker-shadow.png")}
+
+
+class _Note(_Legend):
+    """A visible note at the top right, above the legend's column (e.g. the GCJ-02 shift)."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = L.control({position: "topright"});
+        {{ this.get_name() }}.onAdd = function (map) {
+            var div = L.DomUtil.create("div", "cs-note");
+            div.innerHTML = {{ this.html|tojson }};
+            return div;
+        };
+        {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+    """)

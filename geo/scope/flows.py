@@ -1,0 +1,421 @@
+"""Where water comes from and goes to: the water chain of a site.
+
+:class:`WaterChain` is, for one site, the ordered graph ultimate sources → intakes →
+water plant → site → discharge points → wastewater plant → receiving water → … →
+ultimate receiving body.  Edges come from link properties of the features
+(``flows_to``, ``supplies``, ``receiving_body``, ``water_body``, ``serves``, a
+feature's ``aws_ref``, a unit's ``next_down``) and are then "explicit"; where a feature
+has no link, the nearest river or lake within the workspace's inference tolerance is
+used and the edge is "inferred" (with the distance); where there is none within the
+tolerance the chain records a *gap* — never a guess.  A river or lake that links nowhere
+continues into the catchment-unit network (:mod:`geo.scope.network`, re-exported here) to the
+sink.  The workspace-wide links and the inference live in :mod:`geo.scope.flowgraph`
+(:class:`FlowGraph`, :func:`build_flow_graph`, re-exported here); this module walks
+them for one site.
+
+All geometry here is EPSG:4326; distances are measured in the metric CRS of
+:func:`geo.core.crs.metric_crs`, one per UTM zone.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+
+from geo.core.errors import FlowNetworkError
+from geo.scope.flowgraph import (
+    _POINTISH_KINDS,
+    LINK_COLUMNS,
+    WATER_BODY_KINDS,
+    ChainEdge,
+    ChainNode,
+    EdgeHow,
+    FlowGraph,
+    Side,
+    build_flow_graph,
+)
+from geo.scope.network import (
+    UnitNetwork,
+    build_unit_network,
+    metric_groups,
+    split_refs,
+    units_intersecting,
+)
+
+__all__ = [
+    "LINK_COLUMNS",
+    "WATER_BODY_KINDS",
+    "ChainEdge",
+    "ChainNode",
+    "EdgeHow",
+    "FlowGraph",
+    "Side",
+    "UnitNetwork",
+    "WaterChain",
+    "build_flow_graph",
+    "build_unit_network",
+    "metric_groups",
+    "split_refs",
+    "units_intersecting",
+    "water_chain",
+]
+
+
+@dataclass(frozen=True)
+class WaterChain:
+    """The ordered graph of where a site's water comes from and where it goes.
+
+    ``nodes`` are in flow order (supply side, the site, discharge side); ``gaps`` say in
+    words where the chain could not be followed and what to map to close it.
+    """
+
+    aws_ref: str
+    nodes: tuple[ChainNode, ...] = ()
+    edges: tuple[ChainEdge, ...] = ()
+    gaps: tuple[str, ...] = ()
+
+    def node(self, fid: str) -> ChainNode:
+        """The node with this fid (KeyError if absent)."""
+        for node in self.nodes:
+            if node.fid == fid:
+                return node
+        raise KeyError(fid)
+
+    def fids(self, side: Side | None = None) -> list[str]:
+        """Node fids in flow order, optionally of one side only."""
+        return [n.fid for n in self.nodes if side is None or n.side == side]
+
+    def nodes_with_role(self, role: str) -> list[ChainNode]:
+        """Nodes playing ``role`` (e.g. "water plant"), in flow order."""
+        return [n for n in self.nodes if n.role == role]
+
+    def paths(self) -> list[list[str]]:
+        """Every path as node fids: supply paths end at the site, discharge paths start there.
+
+        Sources are nodes without incoming edges; the list is capped at 1,000 paths.
+        """
+        side = {n.fid: n.side for n in self.nodes}
+        order = {n.fid: k for k, n in enumerate(self.nodes)}
+        result: list[list[str]] = []
+        for part in ("supply", "discharge"):
+            allowed = {"site", part}
+            edges = [e for e in self.edges
+                     if side.get(e.source) in allowed and side.get(e.target) in allowed]
+            out_edges: dict[str, list[str]] = {}
+            has_in = {e.target for e in edges}
+            for e in edges:
+                out_edges.setdefault(e.source, []).append(e.target)
+            starts = [n.fid for n in self.nodes if n.side in allowed and n.fid not in has_in
+                      and (part == "supply" or n.side == "site")]
+            for start in starts:
+                stack = [[start]]
+                while stack and len(result) < 1000:
+                    path = stack.pop()
+                    nexts = sorted(out_edges.get(path[-1], []), key=lambda f: -order.get(f, 0))
+                    if not nexts and len(path) > 1:
+                        result.append(path)
+                    for nxt in nexts:
+                        if nxt not in path:
+                            stack.append([*path, nxt])
+        return result
+
+    def lines(self) -> list[str]:
+        """The paths as readable lines: ``"Yangtze River → Intake → Plant → site"``.
+
+        Inferred steps are marked ``⇢`` with their distance.
+        """
+        names = {n.fid: n.name for n in self.nodes}
+        how = {(e.source, e.target): e for e in self.edges}
+        lines = []
+        for path in self.paths():
+            text = names.get(path[0], path[0])
+            for a, b in pairwise(path):
+                edge = how[(a, b)]
+                arrow = " → " if edge.how == "explicit" else (
+                    f" ⇢({edge.distance_m:.0f} m) " if edge.distance_m else " ⇢ ")
+                text += arrow + names.get(b, b)
+            lines.append(text)
+        return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form."""
+        return {
+            "aws_ref": self.aws_ref,
+            "nodes": [n.__dict__.copy() for n in self.nodes],
+            "edges": [e.__dict__.copy() for e in self.edges],
+            "gaps": list(self.gaps),
+            "paths": self.lines(),
+        }
+
+
+
+
+
+def _outlet_unit(graph: FlowGraph, fid: str) -> tuple[str, str] | None:
+    """The most downstream unit a water body lies in, and why (for chain continuation)."""
+    if graph.network is None or graph.units is None:
+        return None
+    if fid in graph._outlets:
+        return graph._outlets[fid]
+    geom = gpd.GeoSeries([graph.geometry(fid)], crs="EPSG:4326")
+    pairs = units_intersecting(geom, graph.units)
+    outlet = None
+    if not pairs.empty:
+        unit_fids = np.asarray(graph.network.fids, dtype=object)[pairs["unit"].to_numpy()]
+        idx = pairs["unit"].to_numpy()
+        best = idx[np.lexsort((unit_fids.astype(str), graph.network.depth[idx]))[0]]
+        outlet = (graph.network.fids[best],
+                  "catchment unit holding its outlet (most downstream unit it lies in)")
+    graph._outlets[fid] = outlet
+    return outlet
+
+
+def _role(graph: FlowGraph, fid: str, side: Side, aws_ref: str, terminal: bool) -> str:
+    kind = graph.kind(fid)
+    if kind == "site":
+        return "site" if fid == aws_ref else "other site"
+    if side == "supply":
+        return {
+            "water_source": "owned water source" if _aws_ref(graph, fid) == aws_ref else "intake",
+            "facility": "water plant",
+            "river": "ultimate water source",
+            "lake": "ultimate water source",
+            "catchment_unit": "catchment unit",
+        }.get(kind, kind)
+    if terminal and (kind in WATER_BODY_KINDS or kind == "catchment_unit"):
+        return "ultimate receiving water body"
+    return {
+        "discharge_point": "discharge point",
+        "facility": "wastewater treatment plant",
+        "river": "receiving water body",
+        "lake": "receiving water body",
+        "catchment_unit": "downstream catchment unit",
+        "water_source": "water source",
+    }.get(kind, kind)
+
+
+def _aws_ref(graph: FlowGraph, fid: str) -> str | None:
+    info = graph.lookup(fid)
+    return info.aws_ref if info is not None else None
+
+
+def _describe(graph: FlowGraph, fid: str) -> str:
+    if fid in graph.site_names:
+        return f"site {fid}"
+    kind = graph.kind(fid).replace("_", " ")
+    return f"{kind} {graph.lookup(fid).name} ({fid})"  # type: ignore[union-attr]
+
+
+Extra = dict[str, list[ChainEdge]]
+
+
+def _walk_supply(graph: FlowGraph, aws_ref: str, edges: dict[tuple[str, str], ChainEdge],
+                 gaps: list[str], extra_in: Extra) -> list[str]:
+    seen = [aws_ref]
+    queue = deque([aws_ref])
+    tol = graph.tolerance_m
+    while queue:
+        fid = queue.popleft()
+        incoming = [e for e in [*graph.in_edges.get(fid, []), *extra_in.get(fid, [])]
+                    if e.via != "next_down"]
+        if fid != aws_ref and graph.kind(fid) in WATER_BODY_KINDS | {"site"}:
+            continue  # a water body is the ultimate source; another site is not followed
+        if not incoming and fid != aws_ref:
+            near = (graph.nearest_water_bodies([fid])[fid]
+                    if graph.kind(fid) in _POINTISH_KINDS else None)
+            if near is not None:
+                incoming = [ChainEdge(near[0], fid, "inferred", "nearest water body", near[1])]
+            elif graph.kind(fid) in _POINTISH_KINDS:
+                gaps.append(f"{_describe(graph, fid)}: no water body within {tol:.0f} m and no "
+                            "link says where its water comes from; add `supplies`/`flows_to` "
+                            "from its river or lake (or map that water body).")
+        if fid == aws_ref and not incoming:
+            gaps.append(f"site {aws_ref}: no water source or provider is linked to the site; map "
+                        "its supply (own wells/intakes with aws_ref, or the provider's plant "
+                        "with serves/flows_to naming the site).")
+        for e in incoming:
+            edges[(e.source, e.target)] = e
+            if e.source not in seen:
+                seen.append(e.source)
+                queue.append(e.source)
+    return seen[1:]
+
+
+def _walk_discharge(graph: FlowGraph, aws_ref: str, edges: dict[tuple[str, str], ChainEdge],
+                    gaps: list[str], supply: set[str], extra_out: Extra) -> list[str]:
+    seen: list[str] = []
+    queue = deque([aws_ref])
+    tol = graph.tolerance_m
+    while queue:
+        fid = queue.popleft()
+        kind = graph.kind(fid)
+        if fid != aws_ref and kind == "site":
+            continue
+        outgoing = [e for e in [*graph.outgoing(fid), *extra_out.get(fid, [])]
+                    if e.via != "supplies" and e.target not in supply
+                    and graph.kind(e.target) not in ("site", "water_source")]
+        if not outgoing and fid == aws_ref:
+            gaps.append(f"site {aws_ref}: no discharge point is linked to the site; map its "
+                        "outfalls and sewer connections with aws_ref = "
+                        f"{aws_ref!r}.")
+        elif not outgoing and kind in _POINTISH_KINDS:
+            near = graph.nearest_water_bodies([fid])[fid]
+            if near is not None:
+                outgoing = [ChainEdge(fid, near[0], "inferred", "nearest water body", near[1])]
+            else:
+                gaps.append(f"{_describe(graph, fid)}: no water body within {tol:.0f} m and no "
+                            "flows_to link; say where it discharges (flows_to = the receiving "
+                            "river, lake or treatment plant).")
+        elif not outgoing and kind in WATER_BODY_KINDS:
+            outlet = _outlet_unit(graph, fid)
+            if outlet is not None:
+                outgoing = [ChainEdge(fid, outlet[0], "inferred", outlet[1], 0.0)]
+        for e in outgoing:
+            edges[(e.source, e.target)] = e
+            if e.target not in seen and e.target != aws_ref:
+                seen.append(e.target)
+                queue.append(e.target)
+    return seen
+
+
+def _flow_order(nodes: list[str], edges: Iterable[ChainEdge],
+                rank: dict[str, tuple[int, int]]) -> list[str]:
+    """Topological order, ties broken by side and discovery order.
+
+    Raises :class:`_Cycle` (with the nodes of one cycle) when the links go round.
+    """
+    indeg = dict.fromkeys(nodes, 0)
+    succ: dict[str, list[ChainEdge]] = {n: [] for n in nodes}
+    for e in edges:
+        succ[e.source].append(e)
+        indeg[e.target] += 1
+    ready = [(rank[n], n) for n in nodes if indeg[n] == 0]
+    heapq.heapify(ready)
+    order: list[str] = []
+    while ready:
+        _, n = heapq.heappop(ready)
+        order.append(n)
+        for e in succ[n]:
+            indeg[e.target] -= 1
+            if indeg[e.target] == 0:
+                heapq.heappush(ready, (rank[e.target], e.target))
+    if len(order) < len(nodes):
+        raise _Cycle(_one_cycle(set(nodes) - set(order), succ))
+    return order
+
+
+class _Cycle(Exception):
+    def __init__(self, edges: list[ChainEdge]) -> None:
+        super().__init__()
+        self.edges = edges
+
+
+def _one_cycle(stuck: set[str], succ: dict[str, list[ChainEdge]]) -> list[ChainEdge]:
+    """The edges of one cycle among ``stuck`` (every stuck node leads into a cycle)."""
+    start = min(stuck)
+    path: list[ChainEdge] = []
+    where: dict[str, int] = {start: 0}
+    node = start
+    while True:
+        edge = next(e for e in succ[node] if e.target in stuck)
+        path.append(edge)
+        node = edge.target
+        if node in where:
+            return path[where[node]:]
+        where[node] = len(path)
+
+
+def _cycle_error(graph: FlowGraph, aws_ref: str, cycle: list[ChainEdge]) -> FlowNetworkError:
+    def name(fid: str) -> str:
+        if fid in graph.site_names:
+            return f"site {fid}"
+        info = graph.lookup(fid)
+        return f"{info.name} ({fid}, layer {info.layer})" if info is not None else fid
+
+    text = name(cycle[0].source) + "".join(f" —{e.via}→ {name(e.target)}" for e in cycle)
+    links = sorted({e.via for e in cycle if e.via not in ("aws_ref", "next_down")})
+    return FlowNetworkError(
+        f"The water chain of {aws_ref} goes round in a cycle: {text}. Each link must point "
+        "downstream, to the next element of the chain: fix the "
+        f"{' / '.join(links) or 'link'} of one of these features.")
+
+
+def water_chain(graph: FlowGraph, aws_ref: str) -> WaterChain:
+    """Follow a site's water from its ultimate sources to its ultimate receiving bodies.
+
+    Parameters
+    ----------
+    graph : FlowGraph
+        From :func:`build_flow_graph`.
+    aws_ref : str
+        The site's AWS reference (a key of ``graph.site_names``).
+
+    Returns
+    -------
+    WaterChain
+        Nodes in flow order with roles, explicit and inferred edges, and gaps.
+
+    Raises
+    ------
+    FlowNetworkError
+        If the links reached from this site form a cycle.
+    """
+    edges: dict[tuple[str, str], ChainEdge] = {}
+    gaps: list[str] = []
+    extra_in: Extra = {}
+    extra_out: Extra = {}
+    supply = _walk_supply(graph, aws_ref, edges, gaps, extra_in)
+    discharge = _walk_discharge(graph, aws_ref, edges, gaps, set(supply), extra_out)
+    # `serves` is a fallback: a provider's plant serving the site that no other link brings
+    # in.  The site's own facilities (e.g. on-site treatment and reuse with zero discharge)
+    # join the chain only through their own links.
+    unreached = [f for f in graph.serves.get(aws_ref, [])
+                 if f not in {*supply, *discharge} and _aws_ref(graph, f) != aws_ref]
+    if unreached:
+        for fid in unreached:
+            if graph.is_wastewater_plant(fid):
+                extra_out.setdefault(aws_ref, []).append(
+                    ChainEdge(aws_ref, fid, "explicit", "serves"))
+            else:
+                extra_in.setdefault(aws_ref, []).append(
+                    ChainEdge(fid, aws_ref, "explicit", "serves"))
+        edges.clear()
+        gaps.clear()
+        supply = _walk_supply(graph, aws_ref, edges, gaps, extra_in)
+        discharge = _walk_discharge(graph, aws_ref, edges, gaps, set(supply), extra_out)
+    gaps += [p for p in graph.problems if any(f"({f})" in p for f in [*supply, *discharge])]
+    nodes = list(dict.fromkeys([*supply, aws_ref, *discharge]))
+    rank: dict[str, tuple[int, int]] = {}
+    for k, fid in enumerate(reversed(supply)):
+        rank[fid] = (0, k)
+    rank[aws_ref] = (1, 0)
+    for k, fid in enumerate(discharge):
+        rank.setdefault(fid, (2, k))
+    try:
+        order = _flow_order(nodes, edges.values(), rank)
+    except _Cycle as cycle:
+        raise _cycle_error(graph, aws_ref, cycle.edges) from None
+    has_out = {e.source for e in edges.values()}
+    chain_nodes = []
+    for fid in order:
+        side: Side = "site" if fid == aws_ref else ("supply" if rank[fid][0] == 0 else "discharge")
+        terminal = fid not in has_out
+        if fid in graph.site_names:
+            chain_nodes.append(ChainNode(fid, graph.site_names[fid], "site", "", _role(
+                graph, fid, side, aws_ref, terminal), side, None, fid))
+            continue
+        info = graph.lookup(fid)
+        assert info is not None
+        chain_nodes.append(ChainNode(
+            fid, info.name, info.kind, info.layer, _role(graph, fid, side, aws_ref, terminal),
+            side, info.accuracy, info.aws_ref))
+    position = {fid: k for k, fid in enumerate(order)}
+    ordered_edges = sorted(edges.values(), key=lambda e: (position[e.source], position[e.target]))
+    return WaterChain(aws_ref, tuple(chain_nodes), tuple(ordered_edges), tuple(dict.fromkeys(gaps)))
