@@ -35,7 +35,8 @@ def test_valid_file_loads_into_frozen_model(tmp_path: Path) -> None:
         ({"source": "../../etc/passwd"}, r"source.*inside the workspace's data/"),
         ({"source": "/vsicurl/http://x/y.tif"}, r"source.*relative path"),
         ({"evidences": ["pipes"]}, r"evidences\.0: 'pipes' is not allowed.*'infrastructure'"),
-        ({"style": {"color": "red"}}, r"style\.color.*#rrggbb"),
+        ({"style": {"color": "reddish"}}, r"style\.color.*#rrggbb.*CSS colour name"),
+        ({"style": {"dash": "4 2;"}}, r"style\.dash: dash must be numbers separated by spaces"),
         ({"colour": "#ffffff"}, r"colour: unknown field; known fields are: .*attribution"),
     ],
 )

@@ -1,7 +1,8 @@
 """The ground floor of the pipeline.
 
-Errors, CRS and datums, the layer catalogue, file I/O, site records, the workspace and
-its validation (``catchscope check``).
+Errors, CRS and datums, the layer catalogue and the grammar of its style values
+(``styles``), escaping per output context (``markup``), file I/O, site records, the
+workspace and its validation (``catchscope check``).
 
 May import: nothing else of ``geo`` (the standard library and third-party packages only).
 """

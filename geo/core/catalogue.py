@@ -35,6 +35,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from geo.core.errors import CatalogueError, LayerNotFoundError
+from geo.core.styles import _shown, parse_colour, parse_dash
 
 __all__ = [
     "AWS_ELEMENTS",
@@ -123,13 +124,44 @@ class Datum(StrEnum):
 
 
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-_COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
+#: A matplotlib colormap name (``viridis``, ``Blues_r``, ``tab20``).
+_COLORMAP_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+# Control characters (C0, DEL, C1): never in a one-line value; a description may hold
+# tabs and line breaks.  They break XML exports and hide text; a layer file has no use
+# for them.  (Zero-width and right-to-left marks are real text in some scripts: allowed,
+# and shown as inert text like everything else.)
+_CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f]")
+_CONTROL_IN_TEXT_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _one_line(value: str | None) -> str | None:
+    """A one-line text value: no control characters (tab and line breaks included)."""
+    match = None if value is None else _CONTROL_RE.search(value)
+    if match is not None:
+        raise ValueError(f"must be one line of text without control characters; found "
+                         f"U+{ord(match.group(0)):04X} at position {match.start()}")
+    return value
+
+
+def _text(value: str) -> str:
+    """Free text (a description): tabs and line breaks allowed, other control characters not."""
+    match = _CONTROL_IN_TEXT_RE.search(value)
+    if match is not None:
+        raise ValueError(f"must be text without control characters; found "
+                         f"U+{ord(match.group(0)):04X} at position {match.start()}")
+    return value
 
 
 class LayerStyle(BaseModel):
-    """How a layer is drawn in the app, the HTML export and the map sheet."""
+    """How a layer is drawn in the app, the HTML export and the map sheet.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    Every value has a grammar (:mod:`geo.core.styles`): colours are colours, ``dash``
+    is numbers, sizes are numbers in a range, so no style value can carry markup into
+    the map's CSS and SVG, the KML or the QGIS styles.  Colours come out normalised
+    (``#rrggbb`` or ``#rrggbbaa``).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     color: str = "#3388ff"
     fill_color: str | None = None
@@ -140,31 +172,42 @@ class LayerStyle(BaseModel):
     marker: Literal["circle", "square", "triangle", "diamond", "star", "cross"] = "circle"
     radius: float = Field(6.0, gt=0.0, le=40.0)
     colormap: str | None = None
-    z: int = Field(0, description="Drawing order: higher draws on top.")
+    z: int = Field(0, ge=-10_000, le=10_000, description="Drawing order: higher draws on top.")
 
     @field_validator("color", "fill_color")
     @classmethod
-    def _hex_colour(cls, value: str | None) -> str | None:
-        if value is not None and not _COLOR_RE.match(value):
-            raise ValueError(f"colour must be '#rrggbb', got {value!r}")
+    def _colour(cls, value: str | None) -> str | None:
+        return None if value is None else parse_colour(value)
+
+    @field_validator("dash")
+    @classmethod
+    def _dash(cls, value: str | None) -> str | None:
+        return None if value is None else parse_dash(value)
+
+    @field_validator("colormap")
+    @classmethod
+    def _colormap_name(cls, value: str | None) -> str | None:
+        if value is not None and not _COLORMAP_RE.match(value):
+            raise ValueError("must be a matplotlib colormap name such as 'viridis', 'terrain' "
+                             f"or 'tab20' (letters, digits, '_', '.', '-'), got {_shown(value)}")
         return value
 
 
 class RasterClass(BaseModel):
     """One class of a categorical raster: ``[[raster.classes]]`` in the layer file."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     value: float
-    label: str
+    label: str = Field(max_length=200)
     color: str | None = None
 
     @field_validator("color")
     @classmethod
-    def _hex_colour(cls, value: str | None) -> str | None:
-        if value is not None and not _COLOR_RE.match(value):
-            raise ValueError(f"colour must be '#rrggbb', got {value!r}")
-        return value
+    def _colour(cls, value: str | None) -> str | None:
+        return None if value is None else parse_colour(value)
+
+    _label = field_validator("label")(_one_line)
 
 
 class RasterOptions(BaseModel):
@@ -177,9 +220,11 @@ class RasterOptions(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    units: str = ""
+    units: str = Field("", max_length=40)
     categorical: bool | None = None
-    classes: tuple[RasterClass, ...] = ()
+    classes: tuple[RasterClass, ...] = Field((), max_length=256)
+
+    _units = field_validator("units")(_one_line)
 
 
 class LayerSpec(BaseModel):
@@ -191,28 +236,37 @@ class LayerSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: str
-    title: str
-    description: str = ""
+    title: str = Field(max_length=200)
+    description: str = Field("", max_length=10_000)
     kind: LayerKind
-    source: str
-    layer: str | None = Field(None, description="Layer name inside a multi-layer file.")
+    source: str = Field(max_length=1_000)
+    layer: str | None = Field(None, max_length=255,
+                              description="Layer name inside a multi-layer file.")
     crs: str | None = Field(
-        None, description="CRS of the file; required when the file does not carry one."
+        None, max_length=10_000,
+        description="CRS of the file; required when the file does not carry one.",
     )
     datum: Datum = Datum.WGS84
     accuracy: AccuracyClass | None = Field(
         None, description="Accuracy class of features that do not state their own."
     )
-    id_field: str = "fid"
-    label_field: str = "name"
-    site_field: str | None = "aws_ref"
+    id_field: str = Field("fid", min_length=1, max_length=255)
+    label_field: str = Field("name", min_length=1, max_length=255)
+    site_field: str | None = Field("aws_ref", min_length=1, max_length=255)
     evidences: tuple[AwsElement, ...] = ()
     style: LayerStyle = LayerStyle()
     raster: RasterOptions = RasterOptions()
     visible: bool = True
-    attribution: str = ""
-    licence: str = ""
-    source_date: str = ""
+    attribution: str = Field("", max_length=1_000)
+    licence: str = Field("", max_length=500)
+    source_date: str = Field("", max_length=100)
+
+    # Free text stays free text (shown escaped wherever it goes); only what no layer file
+    # needs is refused: control characters, and lengths no legend or table can show.
+    _one_line_fields = field_validator(
+        "title", "source", "layer", "crs", "id_field", "label_field", "site_field",
+        "attribution", "licence", "source_date")(_one_line)
+    _text_fields = field_validator("description")(_text)
 
     @field_validator("id")
     @classmethod
@@ -249,7 +303,11 @@ def _describe_validation_error(path: Path, err: ValidationError) -> CatalogueErr
         msg = problem["msg"]
         if problem["type"] == "enum":
             allowed = problem.get("ctx", {}).get("expected", "")
-            msg = f"{problem['input']!r} is not allowed; allowed values are {allowed}"
+            msg = f"{_shown(problem['input'])} is not allowed; allowed values are {allowed}"
+        elif problem["type"] == "value_error":
+            msg = msg.removeprefix("Value error, ")
+        elif problem["type"] == "string_too_long":
+            msg = f"{msg} (this one has {len(problem['input']):,})"
         elif problem["type"] == "extra_forbidden":
             known = ", ".join(sorted(LayerSpec.model_fields))
             msg = f"unknown field; known fields are: {known}"
