@@ -3,11 +3,16 @@
 A folder per layer, the catalogue's styles as KML styles (colours are aabbggrr),
 names, and every attribute both as an HTML-escaped description table and as
 ``ExtendedData``.  Called through :func:`geo.export.site.render`.
+
+Every value is data: names and ``ExtendedData`` are XML text (ElementTree escapes them;
+:func:`~geo.core.markup.xml_text` drops what XML cannot hold), so a GIS reads back the
+literal text; descriptions are what Google Earth renders as HTML balloons, so their
+text is HTML-escaped first (:func:`~geo.core.markup.balloon_text`, which also stops
+Google Earth's ``$[field]`` substitution).
 """
 
 from __future__ import annotations
 
-import html
 import io
 import json
 import re
@@ -15,6 +20,8 @@ import zipfile
 from typing import Any
 from xml.etree import ElementTree as ET
 
+from geo.core.markup import balloon_text, xml_text
+from geo.core.styles import css_colour, rgb_alpha
 from geo.export.exportset import ExportSet, sheet_caveat
 from geo.export.vector import DECIMALS, geometries_of, items_of, json_value
 
@@ -22,8 +29,9 @@ __all__ = ["kml_bytes", "kml_document", "kmz_bytes"]
 
 
 def _kml_colour(colour: str, alpha: float) -> str:
-    """KML colours are aabbggrr."""
-    return f"{round(alpha * 255):02x}{colour[5:7]}{colour[3:5]}{colour[1:3]}".lower()
+    """KML colours are aabbggrr; a ``#rrggbbaa`` colour's own alpha multiplies ``alpha``."""
+    red, green, blue, own = rgb_alpha(css_colour(colour))
+    return f"{round(alpha * own * 255):02x}{blue:02x}{green:02x}{red:02x}"
 
 
 _KML_NS = "http://www.opengis.net/kml/2.2"
@@ -40,7 +48,7 @@ _KML_ICONS = {  # Google Earth's built-in shape icons, tinted by IconStyle colou
 def _sub(parent: ET.Element, tag: str, text: str | None = None) -> ET.Element:
     element = ET.SubElement(parent, tag)
     if text is not None:
-        element.text = text
+        element.text = xml_text(text)
     return element
 
 
@@ -78,7 +86,7 @@ def _kml_geometry(parent: ET.Element, geometry: Any) -> None:
 def _description(properties: dict[str, Any]) -> str:
     """An HTML table of the attributes, every key and value escaped (Google Earth renders it)."""
     rows = "".join(
-        f"<tr><th align='left'>{html.escape(str(k))}</th><td>{html.escape(_display(v))}</td></tr>"
+        f"<tr><th align='left'>{balloon_text(k)}</th><td>{balloon_text(_display(v))}</td></tr>"
         for k, v in properties.items() if v is not None and v != ""
     )
     return f"<table border='1' cellpadding='2' style='border-collapse:collapse'>{rows}</table>"
@@ -97,7 +105,7 @@ def kml_bytes(data: ExportSet) -> bytes:
     root = ET.Element("kml", xmlns=_KML_NS)
     document = _sub(root, "Document")
     _sub(document, "name", data.title)
-    _sub(document, "description", sheet_caveat(data))
+    _sub(document, "description", balloon_text(sheet_caveat(data)))  # a balloon: HTML
     specs = {spec.id: spec for spec in data.specs}
     for spec in data.specs:
         style_el = _sub(document, "Style")
@@ -130,7 +138,7 @@ def kml_bytes(data: ExportSet) -> bytes:
             if value is None:
                 continue
             entry = _sub(extended, "Data")
-            entry.set("name", str(key))
+            entry.set("name", xml_text(key))
             _sub(entry, "value", _display(value))
         _kml_geometry(placemark, geometry)
     ET.indent(root, space=" ")

@@ -71,8 +71,11 @@ _DPI = {"a4": 200, "a3": 150}
 #: in its own thread.
 _LOCK = threading.RLock()
 #: Matplotlib settings of every sheet: DejaVu Sans (CJK font added per text by _font),
-#: Type 3 fonts in the PDF (embedding subsets of the large CJK font is slower).
-_RC = {"font.family": ["DejaVu Sans"], "pdf.fonttype": 3, "axes.unicode_minus": False}
+#: Type 3 fonts in the PDF (embedding subsets of the large CJK font is slower), and no
+#: mathtext: text from data is drawn as it is written ('$x$' is not a formula, and a
+#: broken one such as '$\frac$' would fail the sheet).
+_RC = {"font.family": ["DejaVu Sans"], "pdf.fonttype": 3, "axes.unicode_minus": False,
+       "text.parse_math": False}
 _CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans CJK", "Source Han Sans SC", "Source Han Sans",
                  "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "Droid Sans Fallback",
                  "Microsoft YaHei", "SimHei", "PingFang SC", "Heiti SC", "Arial Unicode MS")

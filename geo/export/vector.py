@@ -29,6 +29,7 @@ import shapely
 from geo.core import __version__
 from geo.core.catalogue import LayerStyle
 from geo.core.errors import DataWriteError
+from geo.core.styles import css_colour, rgb_alpha
 from geo.core.workspace import STANDARD_COLUMNS
 from geo.export.exportset import ExportSet
 
@@ -272,16 +273,23 @@ def _dimension(geometry_type: str) -> str:
 
 
 def _rgba(colour: str, alpha: float) -> str:
-    red, green, blue = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
-    return f"{red},{green},{blue},{round(alpha * 255)}"
+    """QGIS ``r,g,b,a``; a checked colour (never other text), its own alpha times ``alpha``."""
+    red, green, blue, own = rgb_alpha(css_colour(colour))
+    return f"{red},{green},{blue},{round(alpha * own * 255)}"
+
+
+def _sld_colour(colour: str) -> str:
+    """SLD ``#rrggbb``: a checked colour (never other text), its alpha dropped."""
+    return css_colour(colour)[:7]
 
 
 def _sld(layer_name: str, dimension: str, styles: list[tuple[str, str, LayerStyle]]) -> str:
     """SLD 1.1 (SE) with one rule per catalogue layer, filtered on the ``layer`` column."""
     rules = []
     for layer_id, title, style in styles:
-        fill = style.fill_color or style.color
-        stroke = (f'<se:Stroke><se:SvgParameter name="stroke">{style.color}</se:SvgParameter>'
+        fill = _sld_colour(style.fill_color or style.color)
+        stroke = (f'<se:Stroke><se:SvgParameter name="stroke">{_sld_colour(style.color)}'
+                  "</se:SvgParameter>"
                   f'<se:SvgParameter name="stroke-width">{style.weight * _PX_TO_MM:.2f}'
                   f'</se:SvgParameter><se:SvgParameter name="stroke-opacity">{style.opacity}'
                   "</se:SvgParameter></se:Stroke>")

@@ -10,10 +10,7 @@ JavaScript template literals, so every value that comes from data goes through
 
 from __future__ import annotations
 
-import html
 import json
-import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +23,8 @@ import shapely
 from geo.core.catalogue import AccuracyClass, Datum, LayerKind, LayerSpec
 from geo.core.crs import convert_datum
 from geo.core.errors import GeoError, SiteNotFoundError
+from geo.core.markup import html_text
+from geo.core.styles import css_colour, svg_dash
 from geo.core.workspace import Workspace
 from geo.maps.assets import BASEMAPS, Basemap
 
@@ -46,33 +45,14 @@ _DECIMALS = 6
 _ILLUSTRATIVE_DASH = "1 5"
 
 
-# Characters that matter to HTML, to JS template literals (` ${ \) or to Jinja ({ }).
-_ESCAPES = {"`": "&#96;", "$": "&#36;", "\\": "&#92;", "{": "&#123;", "}": "&#125;"}
-_ESCAPE_RE = re.compile("[`$\\\\{}]")
-
-
 def escape_text(value: object) -> str:
     """Make a value from data safe to show inside folium HTML and JS template literals.
 
-    HTML special characters become entities (``&lt;`` ...), and so do the backtick,
-    ``$``, backslash and braces, which would otherwise end or interpolate a JavaScript
-    template literal (folium's ``Tooltip`` and ``Popup`` templates use them) or a Jinja
-    expression.  The browser shows the original characters as text.
-
-    Parameters
-    ----------
-    value : object
-        Anything; ``None`` and NaN become the empty string.
-
-    Returns
-    -------
-    str
-        Text safe to embed in HTML element content or attribute values.
+    :func:`geo.core.markup.html_text`: HTML special characters become entities, and so
+    do the backtick, ``$``, backslash and braces (JavaScript template literals, Jinja).
+    ``None`` and NaN become the empty string.
     """
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    text = html.escape(str(value), quote=True)
-    return _ESCAPE_RE.sub(lambda m: _ESCAPES[m.group(0)], text)
+    return html_text(value)
 
 
 def feature_ref(layer_id: str, position: int) -> str:
@@ -394,16 +374,19 @@ def _plain(value: object) -> object:
 
 
 def _layer_style(spec: LayerSpec) -> dict[str, Any]:
+    # The catalogue has validated every value; checked again here, the map's one source
+    # of style (CSS, SVG legend, Leaflet options), so no other path can carry markup in.
     style = spec.style
+    colour = css_colour(style.color)
     return {
-        "color": style.color,
-        "fillColor": style.fill_color or style.color,
-        "fillOpacity": style.fill_opacity,
-        "weight": style.weight,
-        "opacity": style.opacity,
-        "dashArray": style.dash,
+        "color": colour,
+        "fillColor": css_colour(style.fill_color, colour),
+        "fillOpacity": float(style.fill_opacity),
+        "weight": float(style.weight),
+        "opacity": float(style.opacity),
+        "dashArray": svg_dash(style.dash),
         "marker": style.marker,
-        "radius": style.radius,
+        "radius": float(style.radius),
         # a CSS class per layer (ids are [a-z0-9_]): lets tests and stylesheets find features
         "className": f"cs-layer-{spec.id}",
     }

@@ -1,7 +1,9 @@
 """Drawing prepared map data with folium: layers, legend, controls (part of :mod:`geo.maps.build`).
 
 The folium elements, JavaScript snippets and CSS of the map.  Every text that reaches
-them comes from a :class:`~geo.maps.data.MapData`, i.e. is already escaped.
+them comes from a :class:`~geo.maps.data.MapData`, i.e. is already escaped; every style
+value pasted into CSS or SVG here is checked again at the paste (:func:`_css`,
+:func:`_num`, :func:`~geo.core.styles.svg_dash`), whatever built the ``MapData``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from folium.utilities import JsCode
 from jinja2 import Template
 
 from geo.core.catalogue import Datum
+from geo.core.styles import css_colour, svg_dash
 from geo.maps.assets import BASEMAPS, _data_uri
 from geo.maps.data import _ILLUSTRATIVE_DASH, ChainLine, LayerData, MapData
 
@@ -91,7 +94,8 @@ def _add_layer(fmap: folium.Map, layer: LayerData, *, for_export: bool) -> None:
         else:
             size = int(layer.style["radius"] * 2 + 4)
             icon = folium.DivIcon(
-                html=f'<div class="cs-pin" style="color:{layer.style["color"]}">{glyph}</div>',
+                html=f'<div class="cs-pin" style="color:{_css(layer.style["color"])}">{glyph}'
+                     "</div>",
                 icon_size=(size, size), icon_anchor=(size // 2, size // 2), class_name="cs-div",
             )
             marker = folium.Marker(icon=icon)
@@ -133,6 +137,25 @@ class _RawScript(branca.element.Element):
     def render(self, **kwargs: Any) -> str:
         """Return the script text unchanged."""
         return self._text
+
+
+class _RawMacro(branca.element.MacroElement):
+    """A MacroElement whose rendered script goes onto the page as it is.
+
+    branca adds each element's rendered script as a new ``Element``, i.e. compiles it as
+    a Jinja template a second time and renders that: text from data inside it (a
+    legend's layer titles, a note) that reads ``{{ … }}`` would be evaluated on the
+    server.  The texts are escaped (braces become entities) before they get here; this
+    keeps the second pass away from them as well.
+    """
+
+    def render(self, **kwargs: Any) -> None:  # type: ignore[override]
+        """Add the script macro's output to the page without compiling it again."""
+        figure: Any = self.get_root()
+        script = self._template.module.__dict__["script"]
+        figure.script.add_child(_RawScript(script(self, kwargs)), name=self.get_name())
+        for child in self._children.values():
+            child.render(**kwargs)
 
 
 _RENDERED_SCRIPT = Template(
@@ -235,10 +258,28 @@ def _add_pins(fmap: folium.Map, pins: list[tuple[float, float, str]]) -> None:
         folium.Marker((lat, lon), icon=icon, interactive=False, keyboard=False).add_to(group)
 
 
+def _css(colour: object) -> str:
+    """A colour for a CSS or SVG attribute: a checked ``#rrggbb(aa)``, never other text."""
+    return css_colour(colour)
+
+
+def _num(value: object, low: float, high: float) -> str:
+    """A number for an SVG attribute, clamped to ``[low, high]`` (0 when it is not one)."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = 0.0
+    if number != number:  # NaN
+        number = 0.0
+    return str(min(max(number, low), high))
+
+
 def _svg_symbol(layer: LayerData) -> str:
     s = layer.style
-    colour, fill = s["color"], s["fillColor"]
-    dash = f' stroke-dasharray="{s["dashArray"]}"' if s.get("dashArray") else ""
+    colour = _css(s["color"])
+    fill = css_colour(s.get("fillColor"), colour)
+    pattern = svg_dash(s.get("dashArray"))
+    dash = f' stroke-dasharray="{pattern}"' if pattern else ""
     if layer.geometry_type == "point":
         glyph = _MARKER_GLYPHS.get(str(s["marker"]))
         if glyph:
@@ -248,9 +289,9 @@ def _svg_symbol(layer: LayerData) -> str:
                 f'stroke="#fff" stroke-width="1.5"/></svg>')
     if layer.geometry_type == "line":
         return (f'<svg width="18" height="14"><line x1="1" y1="10" x2="17" y2="4" '
-                f'stroke="{colour}" stroke-width="{min(float(s["weight"]), 5)}"{dash}/></svg>')
+                f'stroke="{colour}" stroke-width="{_num(s["weight"], 0, 5)}"{dash}/></svg>')
     return (f'<svg width="18" height="14"><rect x="1" y="2" width="16" height="10" '
-            f'fill="{fill}" fill-opacity="{max(float(s["fillOpacity"]), 0.15)}" '
+            f'fill="{fill}" fill-opacity="{_num(s["fillOpacity"], 0.15, 1)}" '
             f'stroke="{colour}" stroke-width="1.5"{dash}/></svg>')
 
 
@@ -312,7 +353,7 @@ class _FitView(branca.element.MacroElement):
         self.bounds = [list(bounds[0]), list(bounds[1])]
 
 
-class _Legend(branca.element.MacroElement):
+class _Legend(_RawMacro):
     """A legend control; its HTML is built from escaped values and passed as a JSON string."""
 
     _template = Template("""

@@ -21,7 +21,6 @@ the class list) carries an opacity slider and follows the layer control.
 from __future__ import annotations
 
 import base64
-import html
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -40,6 +39,7 @@ from geo.core.crs import convert_datum
 from geo.core.errors import GeoError
 from geo.core.workspace import Workspace
 from geo.maps.data import LayerData, escape_text, feature_ref
+from geo.maps.draw import _RawMacro
 from geo.raster.files import open_raster
 from geo.raster.overlay import legend_spec, raster_style_args, render_overlay
 
@@ -239,7 +239,7 @@ _CSS = """<style>
 </style>"""
 
 
-class _RasterLegend(branca.element.MacroElement):
+class _RasterLegend(_RawMacro):
     """Legend of one overlay with an opacity slider; shown while the overlay is on."""
 
     _template = Template("""
@@ -283,7 +283,7 @@ def _legend_with_slider(overlay: RasterOverlayData) -> str:
             + (", around this view" if overlay.windowed else "") + "</div>")
     return (overlay.legend_html + note
             + f"<label>opacity <input type='range' min='0' max='100' value='{percent}' "
-              f"aria-label='{html.escape(overlay.title)} opacity'></label>")
+              f"aria-label='{overlay.title} opacity'></label>")  # title: escaped already
 
 
 def add_raster_overlays(fmap: folium.Map, overlays: Sequence[RasterOverlayData]) -> None:

@@ -21,7 +21,6 @@ Zonal statistics over the workspace's zones are in :mod:`geo.raster.zones`.
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -42,6 +41,8 @@ from rasterio.io import DatasetReader
 from rasterio.windows import Window
 
 from geo.core.errors import CatalogueError, DataReadError
+from geo.core.markup import html_text
+from geo.core.styles import css_colour
 from geo.raster.files import (
     ALLOWED_DRIVERS,
     DEFAULT_MAX_BYTES,
@@ -118,11 +119,19 @@ class LegendSpec:
         return [entry.color for entry in self.entries]
 
     def to_html(self) -> str:
-        """Render a small self-contained HTML legend; every text is HTML-escaped."""
-        title = html.escape(self.title)
+        """Render a small self-contained HTML legend; every text is escaped (``html_text``).
+
+        The map adds the legend inside a script that folium compiles as a Jinja template,
+        so braces are escaped too: a title such as ``{{ … }}`` must stay text, not run.
+
+        Colours go into ``style`` attributes, so each is checked to be ``#rrggbb(aa)``
+        (:func:`~geo.core.styles.css_colour`): a class colour that is not one is drawn in
+        the default blue rather than pasted as CSS.
+        """
+        title = html_text(self.title)
         if self.kind == "continuous":
-            gradient = ", ".join(html.escape(c) for c in self.colors)
-            note = (f"<div style='font-size:10px'>{html.escape(self.note)}</div>"
+            gradient = ", ".join(css_colour(c) for c in self.colors)
+            note = (f"<div style='font-size:10px'>{html_text(self.note)}</div>"
                     if self.note else "")
             return (
                 f"<div class='catchscope-legend'><b>{title}</b>"
@@ -133,7 +142,7 @@ class LegendSpec:
             )
         rows = "".join(
             f"<div><span style='display:inline-block;width:12px;height:12px;"
-            f"background:{html.escape(e.color)}'></span> {html.escape(e.label)}</div>"
+            f"background:{css_colour(e.color)}'></span> {html_text(e.label)}</div>"
             for e in self.entries
         )
         return f"<div class='catchscope-legend'><b>{title}</b>{rows}</div>"
