@@ -13,10 +13,14 @@ Rules
   :class:`~geo.core.errors.EditConflictError` says so and nothing is written: no lost update.
 * A save is one SQLite transaction (rollback journal, ``synchronous=FULL``): a process
   killed midway leaves the old state or the new one, never a broken file.
-* Saves are serialised by an advisory lock (``data/workspace.gpkg.lock``) so that the
-  version check, the write and, for a layer still stored in its own file (such as the
-  demo's GeoJSON), the migration into the store plus the atomic rewrite of its
+* Saves are serialised by an advisory lock (``flock`` on the workspace folder) so that
+  the version check, the write and, for a layer still stored in its own file (such as
+  the demo's GeoJSON) or created by the save, the store rows plus the atomic write of its
   ``layers/<id>.toml`` happen as one step.
+* All or nothing: a save that fails for any reason (a conflict, a value no GeoPackage
+  holds, a full disk, a bug) leaves every file of the workspace byte-identical to
+  before: the transaction rolls back, and a layer file rewritten after the commit is
+  put back together with the store's previous bytes.
 * After a save the store file's mtime strictly increases, so ``Workspace.load`` (cached
   by mtime) returns the new state at once.
 
@@ -52,7 +56,9 @@ from geo.store.layer_files import (
     _STORE_KEYS,
     DEFAULT_EVIDENCE,
     STORE_FILE,
-    _point_toml_at_store,
+    _check_spec,
+    _restore_file,
+    _store_toml,
     _write_spec,
 )
 from geo.store.rows import (
@@ -175,19 +181,22 @@ def is_store_layer(spec: LayerSpec) -> bool:
 
 @contextlib.contextmanager
 def _exclusive(ws: Workspace) -> Iterator[None]:
-    """Serialise writers of one workspace (advisory lock, released if the process dies)."""
-    ws.data_dir.mkdir(parents=True, exist_ok=True)
-    lock_path = ws.data_dir / f"{STORE_FILE}.lock"
-    with open(lock_path, "a+b") as handle:
+    """Serialise writers of one workspace (advisory lock, released if the process dies).
+
+    The lock is held on the workspace folder itself, not on a lock file: a save that is
+    refused must leave the workspace exactly as it was, without a new file in it.
+    """
+    descriptor = os.open(ws.root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
         deadline = dt.datetime.now() + dt.timedelta(seconds=_LOCK_TIMEOUT_S)
         while True:
             try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
                 if dt.datetime.now() > deadline:
                     raise DataWriteError(
-                        f"{lock_path} is held by another save for over "
+                        f"{ws.root} is locked by another save for over "
                         f"{_LOCK_TIMEOUT_S:.0f} s; try again in a moment."
                     ) from None
                 import time
@@ -196,7 +205,42 @@ def _exclusive(ws: Workspace) -> Iterator[None]:
         try:
             yield
         finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            fcntl.flock(descriptor, fcntl.LOCK_UN)
+    finally:
+        os.close(descriptor)
+
+
+@contextlib.contextmanager
+def _all_or_nothing(ws: Workspace, layer_file: Path | None) -> Iterator[None]:
+    """Undo every change of the block to the workspace's files if it raises (lock held).
+
+    A store transaction rolls itself back; what else a save touches is put back here: the
+    store file when this save created it (or, when the save also rewrites ``layer_file``,
+    its bytes as they were, in case the rewrite fails after the commit), the layer file,
+    and ``data/`` when it did not exist.  The result is byte-identical to before.
+    """
+    store = store_path(ws)
+    had_data = ws.data_dir.exists()
+    store_before = store.read_bytes() if layer_file is not None and store.exists() else None
+    had_store = store.exists()
+    layer_before = (layer_file.read_bytes() if layer_file is not None and layer_file.exists()
+                    else None)
+    try:
+        yield
+    except BaseException:
+        if layer_file is not None:
+            _restore_file(layer_file, layer_before)
+        if not had_store:
+            for leftover in (store, store.with_name(f"{STORE_FILE}-journal"),
+                             store.with_name(f".{STORE_FILE}.creating")):
+                with contextlib.suppress(FileNotFoundError):
+                    leftover.unlink()
+        elif store_before is not None:
+            _restore_file(store, store_before)
+        if not had_data:
+            with contextlib.suppress(OSError):
+                ws.data_dir.rmdir()
+        raise
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -219,7 +263,8 @@ def _transaction(path: Path) -> Iterator[sqlite3.Connection]:
             yield con
             con.execute("COMMIT")
         except BaseException:
-            con.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):  # e.g. COMMIT failed and rolled back
+                con.execute("ROLLBACK")
             raise
     finally:
         con.close()
@@ -230,6 +275,7 @@ def _ensure_store(ws: Workspace) -> Path:
     path = store_path(ws)
     if path.exists():
         return path
+    ws.data_dir.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{STORE_FILE}.creating")
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()
@@ -385,6 +431,8 @@ def save_layer(
     action: str = "edit",
     summary: str = "",
     author: str | None = None,
+    new_kind: LayerKind | str | None = None,
+    title: str | None = None,
 ) -> SaveResult:
     """Replace a layer's features with ``frame``, atomically, if nobody saved since.
 
@@ -400,9 +448,15 @@ def save_layer(
         The layer's complete new state, any CRS (stored in EPSG:4326), with a unique
         ``fid`` per feature.  ``layer``/``kind`` columns are ignored.
     base_version : int
-        The version the edit started from (:func:`layer_version` before loading).
+        The version the edit started from (:func:`layer_version` before loading); 0
+        with ``new_kind``.
     action, summary, author : str
         Recorded in the history.
+    new_kind : LayerKind, optional
+        Create the layer (as :func:`create_layer` does, history version 1) and save
+        ``frame`` into it (version 2) in the same step: on any error neither happened.
+    title : str, optional
+        The new layer's title (with ``new_kind``).
 
     Returns
     -------
@@ -413,11 +467,16 @@ def save_layer(
     EditConflictError
         If the layer's current version is not ``base_version``; nothing is written.
     DataWriteError
-        If the features are unfit to store (no fid, duplicate fids, no geometry...).
+        If the features are unfit to store (no fid, duplicate fids, no geometry, a
+        value no GeoPackage holds...) or the save failed; nothing is written.
+    CatalogueError
+        With ``new_kind``: if the layer exists or the id or kind is not allowed.
     """
     schema, rows = _frame_to_rows(frame, layer_id)
+    created = _new_layer(ws, layer_id, new_kind, title=title) if new_kind is not None else None
     return _apply(ws, layer_id, base_version=base_version, author=_author(author),
-                  action=action, summary=summary, schema=schema, rows=rows, undoes=None)
+                  action=action, summary=summary, schema=schema, rows=rows, undoes=None,
+                  created=created)
 
 
 def undo(ws: Workspace, layer_id: str, *, base_version: int | None = None,
@@ -467,51 +526,95 @@ def undo(ws: Workspace, layer_id: str, *, base_version: int | None = None,
                   undoes=version)
 
 
+@dataclass(frozen=True)
+class _NewLayer:
+    """A layer to create in the same step as a save: its kind and checked layer file."""
+
+    kind: LayerKind
+    path: Path
+    text: str
+
+
 def _apply(ws: Workspace, layer_id: str, *, base_version: int, author: str, action: str,
-           summary: str, schema: Schema, rows: Rows, undoes: int | None) -> SaveResult:
+           summary: str, schema: Schema, rows: Rows, undoes: int | None,
+           created: _NewLayer | None = None) -> SaveResult:
+    """Write one save: store rows and history, plus a migrated or new layer file.
+
+    All or nothing: on any error (a conflict, a full disk, a bug) every file of the
+    workspace is as it was, and anything but a :class:`GeoError` is reported as a
+    :class:`DataWriteError` (the cause chained).
+    """
     with _exclusive(ws):
-        spec = _fresh_spec(ws, layer_id)
-        migrate = not is_store_layer(spec)
+        if created is not None:
+            _check_new(ws, layer_id)  # another session may have created it meanwhile
+            if base_version != 0:
+                raise EditConflictError(
+                    f"Layer {layer_id!r} does not exist yet, so no version {base_version} "
+                    "exists; reload it.", current_version=0, base_version=base_version)
+            spec: LayerSpec | None = None
+            layer_file: Path | None = created.path
+            text: str | None = created.text
+        else:
+            spec = _fresh_spec(ws, layer_id)
+            layer_file, text = None, None
+        migrate = spec is not None and not is_store_layer(spec)
         original: tuple[Schema, Rows] | None = None
         if migrate:
+            assert spec is not None
             if base_version != 0:
                 raise EditConflictError(
                     f"Layer {layer_id!r} is not in the edit store, so no version "
                     f"{base_version} exists; reload it.", current_version=0,
                     base_version=base_version)
             original = _frame_to_rows(ws.load(layer_id), layer_id)
-        path = _ensure_store(ws)
-        before_ns = path.stat().st_mtime_ns
+            layer_file, text = _store_toml(ws, spec)
+        path = store_path(ws)
+        old_state: tuple[Schema, Rows]
         try:
-            with _transaction(path) as con:
-                if migrate:
-                    _forget(con, layer_id)  # leftovers of a save killed before its TOML rewrite
-                    assert original is not None
-                    _write_table(con, layer_id, *original)
-                    _record(con, layer_id, version=1, base_version=0, author=author,
-                            action="migrate", summary=f"copied {len(original[1])} features "
-                            f"from {spec.source}", undoes=None, schema=original[0],
-                            rows=original[1], origin=spec.source)
-                    current, old_state = 1, original
-                else:
-                    current = _version(con, layer_id)
-                    if current != base_version:
-                        raise _conflict(con, layer_id, base_version, current)
-                    old_state = _snapshot(con, layer_id, current)
-                added, removed, changed = _diff(old_state, (schema, rows))
-                label = summary or f"{added} added, {removed} removed, {changed} changed"
-                _write_table(con, layer_id, schema, rows)
-                _record(con, layer_id, version=current + 1, base_version=current, author=author,
-                        action=action, summary=label, undoes=undoes, schema=schema, rows=rows)
-        except sqlite3.Error as err:
+            with _all_or_nothing(ws, layer_file):
+                path = _ensure_store(ws)
+                before_ns = path.stat().st_mtime_ns
+                with _transaction(path) as con:
+                    if created is not None:
+                        _create_rows(con, layer_id, created.kind, author)
+                        current, old_state = 1, ([], [])
+                    elif migrate:
+                        assert spec is not None and original is not None
+                        _forget(con, layer_id)  # leftovers of a save killed before its TOML
+                        _write_table(con, layer_id, *original)
+                        _record(con, layer_id, version=1, base_version=0, author=author,
+                                action="migrate", summary=f"copied {len(original[1])} "
+                                f"features from {spec.source}", undoes=None,
+                                schema=original[0], rows=original[1], origin=spec.source)
+                        current, old_state = 1, original
+                    else:
+                        current = _version(con, layer_id)
+                        if current != base_version:
+                            raise _conflict(con, layer_id, base_version, current)
+                        old_state = _snapshot(con, layer_id, current)
+                    added, removed, changed = _diff(old_state, (schema, rows))
+                    label = summary or f"{added} added, {removed} removed, {changed} changed"
+                    _write_table(con, layer_id, schema, rows)
+                    _record(con, layer_id, version=current + 1, base_version=current,
+                            author=author, action=action, summary=label, undoes=undoes,
+                            schema=schema, rows=rows)
+                if layer_file is not None and text is not None:
+                    # after the commit: a save killed in between reads the old layer file,
+                    # which ignores the store's rows (test_store); an error here restores
+                    # the store's bytes
+                    _write_spec(layer_file, text)
+        except GeoError:
+            raise
+        except Exception as err:
             raise DataWriteError(f"Could not save layer {layer_id!r} to {path}: {err}. "
                                  "Nothing was saved.") from err
-        if migrate:
-            _point_toml_at_store(ws, spec)
-        _touch(path, before_ns)
+        with contextlib.suppress(OSError):  # saved: a clock that cannot be set is no error
+            _touch(path, before_ns)
+        if layer_file is not None:
+            ws.specs[layer_id] = load_layer_spec(layer_file)
         ws.clear_cache()
     return SaveResult(layer_id, current + 1, added, removed, changed, len(rows),
-                      migrated_from=spec.source if migrate else None)
+                      migrated_from=spec.source if migrate and spec is not None else None)
 
 
 def _forget(con: sqlite3.Connection, layer_id: str) -> None:
@@ -534,11 +637,40 @@ def create_layer(
 ) -> LayerSpec:
     """Create a new, empty store layer and its ``layers/<id>.toml``.
 
+    To create a layer *with* features, use :func:`save_layer` with ``new_kind``: one
+    step, so a refused save leaves no empty layer behind.
+
     Raises
     ------
     CatalogueError
         If the id is taken or malformed, or the kind is unknown (the message lists kinds).
     """
+    created = _new_layer(ws, layer_id, kind, title=title, evidences=evidences)
+    with _exclusive(ws):
+        _check_new(ws, layer_id)
+        try:
+            with _all_or_nothing(ws, created.path):
+                store = _ensure_store(ws)
+                before_ns = store.stat().st_mtime_ns
+                with _transaction(store) as con:
+                    _create_rows(con, layer_id, created.kind, _author(author))
+                _write_spec(created.path, created.text)
+        except GeoError:
+            raise
+        except Exception as err:
+            raise DataWriteError(f"Could not create layer {layer_id!r}: {err}. Nothing was "
+                                 "saved.") from err
+        with contextlib.suppress(OSError):
+            _touch(store, before_ns)
+    spec = load_layer_spec(created.path)
+    ws.specs[layer_id] = spec
+    ws.clear_cache()
+    return spec
+
+
+def _new_layer(ws: Workspace, layer_id: str, kind: LayerKind | str, *, title: str | None,
+               evidences: Sequence[AwsElement] | None = None) -> _NewLayer:
+    """Check a new layer's id and kind and write its layer file's text (not the file)."""
     try:
         kind = LayerKind(kind)
     except ValueError:
@@ -547,8 +679,10 @@ def create_layer(
     if kind is LayerKind.RASTER:
         raise CatalogueError("Raster layers cannot be created by import or drawing; "
                              "add the GeoTIFF to data/ and describe it in layers/<id>.toml.")
-    if layer_id in ws.specs or (ws.layers_dir / f"{layer_id}.toml").exists():
-        raise CatalogueError(f"Layer {layer_id!r} already exists; import into it without --kind.")
+    if not _LAYER_ID.fullmatch(layer_id):
+        raise CatalogueError(f"Layer id {layer_id!r} must start with a lower-case letter and "
+                             "hold only a-z, 0-9 and '_' (at most 63).")
+    _check_new(ws, layer_id)
     if layer_id.startswith(("gpkg_", "sqlite_", "rtree_", "catchscope_")):
         raise CatalogueError(f"Layer id {layer_id!r} uses a prefix reserved by GeoPackage or "
                              "Catchscope; choose another id.")
@@ -565,19 +699,20 @@ def create_layer(
     ]
     path = ws.layers_dir / f"{layer_id}.toml"
     text = "\n".join(lines) + "\n"
-    with _exclusive(ws):
-        store = _ensure_store(ws)
-        before_ns = store.stat().st_mtime_ns
-        with _transaction(store) as con:
-            _forget(con, layer_id)
-            schema: Schema = [(c, "TEXT") for c in _TEXT_COLUMNS]
-            _write_table(con, layer_id, schema, [])
-            _record(con, layer_id, version=1, base_version=0, author=_author(author),
-                    action="create", summary=f"new {kind.value} layer", undoes=None,
-                    schema=schema, rows=[], origin="created")
-        _write_spec(path, text)
-        _touch(store, before_ns)
-    spec = load_layer_spec(path)
-    ws.specs[layer_id] = spec
-    ws.clear_cache()
-    return spec
+    _check_spec(path, text)
+    return _NewLayer(kind, path, text)
+
+
+def _check_new(ws: Workspace, layer_id: str) -> None:
+    if layer_id in ws.specs or (ws.layers_dir / f"{layer_id}.toml").exists():
+        raise CatalogueError(f"Layer {layer_id!r} already exists; import into it without --kind.")
+
+
+def _create_rows(con: sqlite3.Connection, layer_id: str, kind: LayerKind, author: str) -> None:
+    """A new layer's empty table and its history version 1 (in the caller's transaction)."""
+    _forget(con, layer_id)
+    schema: Schema = [(c, "TEXT") for c in _TEXT_COLUMNS]
+    _write_table(con, layer_id, schema, [])
+    _record(con, layer_id, version=1, base_version=0, author=author, action="create",
+            summary=f"new {kind.value} layer", undoes=None, schema=schema, rows=[],
+            origin="created")

@@ -65,7 +65,8 @@ def _rewrite_top_level(text: str, values: dict[str, str]) -> str:
     return "\n".join([*head, "", *tail] if tail else head) + "\n"
 
 
-def _point_toml_at_store(ws: Workspace, spec: LayerSpec) -> None:
+def _store_toml(ws: Workspace, spec: LayerSpec) -> tuple[Path, str]:
+    """The layer file of ``spec`` rewritten to point at the store (checked, not written)."""
     path = ws.layers_dir / f"{spec.id}.toml"
     values = {k: (spec.id if v is None else v) for k, v in _STORE_KEYS.items()}
     old = path.read_text(encoding="utf-8")
@@ -73,12 +74,18 @@ def _point_toml_at_store(ws: Workspace, spec: LayerSpec) -> None:
     if not old.lstrip().startswith("#") or "moved into the edit store" not in old:
         new = (f"# Moved into the edit store ({STORE_FILE}) on "
                f"{dt.date.today().isoformat()}; it was read from {spec.source}.\n") + new
-    _write_spec(path, new)
+    _check_spec(path, new)
+    return path, new
+
+
+def _point_toml_at_store(ws: Workspace, spec: LayerSpec) -> None:
+    path, text = _store_toml(ws, spec)
+    _write_spec(path, text)
     ws.specs[spec.id] = load_layer_spec(path)
 
 
-def _write_spec(path: Path, text: str) -> None:
-    """Validate a layer TOML text, then write it atomically."""
+def _check_spec(path: Path, text: str) -> None:
+    """Refuse a layer TOML text that would not load."""
     import tomllib
 
     from pydantic import ValidationError
@@ -88,6 +95,11 @@ def _write_spec(path: Path, text: str) -> None:
     except (tomllib.TOMLDecodeError, ValidationError) as err:
         raise CatalogueError(f"{path.name}: refusing to write an invalid layer file ({err}).") \
             from err
+
+
+def _write_spec(path: Path, text: str) -> None:
+    """Validate a layer TOML text, then write it atomically."""
+    _check_spec(path, text)
     # Not geo.core.io.atomic_write_bytes: its temp name ends in .toml, and a leftover from a
     # killed process would then be read as a (broken) layer file by the catalogue.
     tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
@@ -99,6 +111,27 @@ def _write_spec(path: Path, text: str) -> None:
         os.replace(tmp, path)
     except OSError as err:
         raise DataWriteError(f"Could not write {path}: {err}.") from err
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def _restore_file(path: Path, content: bytes | None) -> None:
+    """Put a file back as it was (``None``: it did not exist), atomically."""
+    if content is None:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        return
+    with contextlib.suppress(FileNotFoundError):
+        if path.read_bytes() == content:
+            return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.restore")
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

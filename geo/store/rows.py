@@ -69,21 +69,42 @@ def _is_missing(value: Any) -> bool:
     return isinstance(value, float) and math.isnan(value)
 
 
+_INT64 = (-(2**63), 2**63 - 1)
+
+
 def _sql_value(value: Any, sql_type: str) -> Any:
+    """The value as SQLite stores it; ValueError (the reason) for one no GeoPackage holds."""
     if _is_missing(value):
         return None
     if sql_type == "BOOLEAN":
         return int(bool(value))
     if sql_type == "INTEGER":
-        return int(value)
+        number = int(value)
+        if not _INT64[0] <= number <= _INT64[1]:
+            raise ValueError(f"the integer {str(number)[:40]} is past the 64-bit range")
+        return number
     if sql_type == "REAL":
-        number = float(value)
-        return None if math.isnan(number) else number
+        real = float(value)
+        if math.isinf(real):
+            raise ValueError(f"{real} is not a number a layer can hold")
+        return None if math.isnan(real) else real
     if isinstance(value, dt.datetime | dt.date | pd.Timestamp):
-        return value.isoformat()
-    if isinstance(value, dict | list | tuple):
-        return json.dumps(value, ensure_ascii=False, default=str)
-    return str(value)
+        text = value.isoformat()
+    elif isinstance(value, dict | list | tuple):
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    else:
+        text = str(value)
+    if not _is_utf8(text):
+        raise ValueError("its text is not valid Unicode (a lone UTF-16 surrogate)")
+    return text
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 Schema = list[tuple[str, str]]
@@ -100,6 +121,9 @@ def _frame_to_rows(frame: gpd.GeoDataFrame, layer_id: str) -> tuple[Schema, Rows
     columns = [str(c) for c in frame.columns if c != frame.geometry.name]
     lowered = [c.lower() for c in columns]
     for column in columns:
+        if not column.strip() or not _is_utf8(column):
+            raise DataWriteError(f"Layer {layer_id!r}: a field name {column!r} is empty or not "
+                                 "valid Unicode; rename it. Nothing saved.")
         if column.lower() in _RESERVED:
             raise DataWriteError(
                 f"Layer {layer_id!r}: a field may not be called {column!r} "
@@ -128,13 +152,26 @@ def _frame_to_rows(frame: gpd.GeoDataFrame, layer_id: str) -> tuple[Schema, Rows
             f"Layer {layer_id!r}: features without geometry: {', '.join(bad[:5])}. "
             "Give each a geometry or delete it; nothing saved."
         )
+    coords, owner = shapely.get_coordinates(geoms, return_index=True)
+    odd = np.unique(owner[~np.isfinite(coords).all(axis=1)])
+    if odd.size:
+        bad = [repr(str(fids.iloc[i])[:40]) for i in odd[:5]]
+        raise DataWriteError(f"Layer {layer_id!r}: features with NaN or infinite coordinates: "
+                             f"{', '.join(bad)}; fix or delete them. Nothing saved.")
     ordered = ["fid", *[c for c in columns if c != "fid"]]
     schema: Schema = [(c, _sql_type(c, frame[c])) for c in ordered]
     value_columns = [frame[c].tolist() for c, _ in schema]
     rows: Rows = []
     for i, geom in enumerate(geoms):
-        values = [_sql_value(col[i], sql_type) for col, (_, sql_type) in
-                  zip(value_columns, schema, strict=True)]
+        values = []
+        for col, (name, sql_type) in zip(value_columns, schema, strict=True):
+            try:
+                values.append(_sql_value(col[i], sql_type))
+            except (ValueError, TypeError, OverflowError) as err:
+                raise DataWriteError(
+                    f"Layer {layer_id!r}, feature {str(fids.iloc[i])[:60]!r}, field {name!r}: "
+                    f"{err}. Nothing saved."
+                ) from None
         rows.append((_gpkg_blob(geom), values))
     return schema, rows
 
