@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -206,22 +207,23 @@ def import_into(
     taken = _taken_fids(ws, layer_id) | (set(current["fid"].astype(str)) if mode == "append"
                                          else set())
     features, generated = _assign_fids(features, taken, layer_id)
+    features, renamed = _storable_fields(features)
     new_state = (gpd.GeoDataFrame(pd.concat([current, features], ignore_index=True),
                                   crs="EPSG:4326")
                  if mode == "append" and not current.empty else features)
     report = ImportReport(layer_id=layer_id, created=spec is None, imported=len(features),
                           frame=features, rejected=[*result.rejected, *rejected],
                           repairs=list(result.repairs), fids_generated=generated,
-                          notes=list(result.notes), legal_note=result.legal_note,
+                          notes=[*result.notes, *renamed], legal_note=result.legal_note,
                           dry_run=dry_run)
     if dry_run:
         return report
-    if spec is None:
-        store.create_layer(ws, layer_id, target_kind, author=author)
-        version = 1
+    # one step: a layer created for the import exists only if the import is saved
     report.saved = store.save_layer(
-        ws, layer_id, new_state, base_version=version, action="import", author=author,
+        ws, layer_id, new_state, base_version=version if spec is not None else 0,
+        action="import", author=author,
         summary=f"import {result.filename} ({mode}): {len(features)} features",
+        new_kind=target_kind if spec is None else None,
     )
     return report
 
@@ -265,18 +267,22 @@ def _map_fields(frame: gpd.GeoDataFrame, field_map: Mapping[str, str],
         raise DataReadError(f"--field-map: {filename} has no field {', '.join(unknown)}; its "
                             f"fields are: {', '.join(map(str, columns)) or '(none)'}.")
     out = frame.rename(columns=dict(field_map))
-    renames: dict[str, str] = {}
+    geometry = out.geometry.name
+    names: list[str] = []
     seen: set[str] = set()
-    for column in [c for c in out.columns if c != out.geometry.name]:
+    for column in out.columns:  # by position: a mapped name may equal another field's
+        if column == geometry:
+            names.append(column)
+            continue
         new = str(column)
         if new.lower() in ("row_id", "geom", "layer", "kind", "geometry"):
             new = f"src_{new}"
         while new.lower() in seen:
             new = f"{new}_2"
         seen.add(new.lower())
-        if new != column:
-            renames[column] = new
-    return out.rename(columns=renames)
+        names.append(new)
+    out.columns = names
+    return out.set_geometry(geometry)
 
 
 def _fit_kind(frame: gpd.GeoDataFrame, kind: LayerKind, layer_id: str
@@ -322,9 +328,8 @@ def _standardise(frame: gpd.GeoDataFrame, result: IngestResult, *, site: str | N
             out = out.rename(columns={source: "name"})
     default = AccuracyClass(accuracy or AccuracyClass.SURVEYED).value
     if "accuracy" in out.columns:
-        given = out["accuracy"].where(out["accuracy"].notna(), None)
-        values = given.map(lambda v: default if v is None or str(v).strip() == ""
-                           else str(v).strip().lower())
+        values = pd.Series([default if _blank(v) else str(v).strip().lower()
+                            for v in out["accuracy"]], index=out.index, dtype=object)
         allowed = {a.value for a in AccuracyClass}
         bad = sorted(set(values) - allowed)
         if bad:
@@ -334,10 +339,10 @@ def _standardise(frame: gpd.GeoDataFrame, result: IngestResult, *, site: str | N
     else:
         out["accuracy"] = default
     if "source" in out.columns:
-        out = out.rename(columns={"source": "source_original"})
+        out = out.rename(columns={"source": _free_name(out.columns, "source_original")})
     out["source"] = f"{result.filename} (imported {dt.date.today().isoformat()})"
     if "datum" in out.columns:
-        out = out.rename(columns={"datum": "datum_original"})
+        out = out.rename(columns={"datum": _free_name(out.columns, "datum_original")})
     out["datum"] = result.datum.value
     if site is not None:
         out["aws_ref"] = site
@@ -361,9 +366,8 @@ def _taken_fids(ws: Workspace, layer_id: str) -> set[str]:
 def _assign_fids(frame: gpd.GeoDataFrame, taken: set[str], layer_id: str
                  ) -> tuple[gpd.GeoDataFrame, int]:
     out = frame.copy()
-    given = (out["fid"].where(out["fid"].notna(), None).map(
-        lambda v: None if v is None or str(v).strip() == "" else str(v).strip())
-        if "fid" in out.columns else pd.Series([None] * len(out), index=out.index))
+    given = [None if _blank(v) else str(v).strip() for v in out["fid"]] \
+        if "fid" in out.columns else [None] * len(out)
     used = set(taken)
     fids: list[str] = []
     generated = 0
@@ -380,9 +384,53 @@ def _assign_fids(frame: gpd.GeoDataFrame, taken: set[str], layer_id: str
         fids.append(fid)
         generated += 1
     if "fid" in out.columns and generated:
-        out = out.rename(columns={"fid": "fid_original"})
+        out = out.rename(columns={"fid": _free_name(out.columns, "fid_original")})
     out["fid"] = fids
     return out, generated
+
+
+def _blank(value: object) -> bool:
+    """None, NaN, pandas' NA or text of only spaces."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    if isinstance(value, float) and np.isnan(value):
+        return True
+    return isinstance(value, str) and not value.strip()
+
+
+def _free_name(columns: Iterable[Any], base: str) -> str:
+    """``base``, or ``base_2``, ``base_3``… whichever no column takes (ignoring case)."""
+    taken = {str(c).lower() for c in columns}
+    name, counter = base, 1
+    while name.lower() in taken:
+        counter += 1
+        name = f"{base}_{counter}"
+    return name
+
+
+def _storable_fields(frame: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, list[str]]:
+    """Rename fields that equal a standard column or another field but for case.
+
+    GeoPackage (SQLite) field names ignore case: ``Source`` beside our ``source`` would be
+    refused by the store, so it becomes ``Source_2`` (with a note).
+    """
+    geometry = frame.geometry.name
+    standard = [c for c in frame.columns if c in STANDARD_COLUMNS]
+    taken = {str(c).lower() for c in standard}
+    renames: dict[str, str] = {}
+    notes = []
+    for column in frame.columns:
+        if column == geometry or column in standard:
+            continue
+        name = str(column)
+        if name.lower() in taken:
+            new = _free_name([*taken, *frame.columns], name)
+            renames[column] = new
+            notes.append(f"Field {name!r} renamed {new!r}: GeoPackage field names ignore "
+                         "case, and another field has that name.")
+            name = new
+        taken.add(name.lower())
+    return (frame.rename(columns=renames) if renames else frame), notes
 
 
 def _geometry_types(frame: gpd.GeoDataFrame) -> set[str]:

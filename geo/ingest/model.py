@@ -46,6 +46,10 @@ class Limits:
     max_features: int = 200_000
     max_vertices_per_feature: int = 250_000
     max_vertices_total: int = 2_000_000
+    max_fields: int = 500
+    max_field_name_chars: int = 63
+    #: Characters per text value (a 10 MB description is refused, never cut silently).
+    max_value_chars: int = 100_000
 
 
 @dataclass(frozen=True)

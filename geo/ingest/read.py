@@ -41,6 +41,7 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 
 from geo.core.catalogue import Datum
@@ -76,6 +77,7 @@ from geo.ingest.sniff import (
     read_user_file,
     sniff_format,
 )
+from geo.ingest.values import clean_attributes
 
 __all__ = [
     "LEGAL_NOTE_CHINA",
@@ -136,6 +138,7 @@ def ingest_bytes(
     _check_size(len(data), name, options.limits)
     source_format = sniff_format(data, name)
     read, source_format = _read_any(data, name, source_format, options)
+    _clean_read(read, name, options.limits)
     frame = _assign_crs(read, name, options)
     frame, notes = _fix_axes(frame, name, options, read)
     _check_ranges(frame, name, options)
@@ -180,6 +183,37 @@ def _read_any(data: bytes, name: str, source_format: SourceFormat,
         SourceFormat.CSV: _read_csv,
     }
     return readers[source_format](data, name, options), source_format
+
+
+def _clean_read(read: _Read, name: str, limits: Limits) -> None:
+    """Make names and values storable; leave out features with non-finite coordinates.
+
+    Field names and values as :mod:`geo.ingest.values` says, before any question is asked
+    about the data (so a preview shows what would be saved).
+    """
+    frame = read.frame
+    raw = pd.DataFrame(frame.drop(columns=frame.geometry.name))
+
+    def label(row: int) -> str:
+        index = frame.index[row]
+        number = int(index) + 1 if isinstance(index, int | np.integer) else row + 1
+        return _label(number, raw.iloc[row])
+
+    table, notes = clean_attributes(raw, name, limits, label)
+    read.notes.extend(notes)
+    geoms = np.asarray(frame.geometry.values, dtype=object)
+    coords, owner = shapely.get_coordinates(geoms, return_index=True)
+    finite = np.ones(len(geoms), dtype=bool)
+    finite[np.unique(owner[~np.isfinite(coords).all(axis=1)])] = False
+    for row in np.flatnonzero(~finite):
+        read.rejected.append(RejectedFeature(label(int(row)),
+                                             "coordinates hold NaN or infinite values"))
+    flattened = int((shapely.has_z(geoms) | shapely.has_m(geoms)).sum())
+    if flattened:
+        read.notes.append(f"{flattened} features have heights or measures (Z/M); layers are "
+                          "2D, so they are dropped.")
+    read.frame = gpd.GeoDataFrame(table[finite], geometry=gpd.GeoSeries(
+        geoms[finite], index=frame.index[finite]), crs=frame.crs)
 
 
 def _assign_crs(read: _Read, name: str, options: ImportOptions) -> gpd.GeoDataFrame:
@@ -304,7 +338,7 @@ def _check_one(geom: Any, count: int, limits: Limits
                 "per feature; simplify it"), None, None
     if geom.geom_type == "GeometryCollection":
         return "a GeometryCollection; split it into points, lines or polygons", None, None
-    if shapely.has_z(geom):
+    if shapely.has_z(geom) or shapely.has_m(geom):
         geom = shapely.force_2d(geom)
     if geom.is_valid:
         return None, geom, None

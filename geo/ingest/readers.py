@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import re
 import sqlite3
 import tempfile
@@ -32,6 +33,7 @@ from geo.core.crs import WGS84, parse_crs
 from geo.core.errors import DataReadError, UnsafeInputError
 from geo.ingest.model import ImportOptions, ImportQuestion, Limits, RejectedFeature, SourceFormat
 from geo.ingest.sniff import _files, _read_member, _sniff_content
+from geo.ingest.values import NonFinite, feature_label
 
 __all__: list[str] = []
 
@@ -87,7 +89,8 @@ def _pick_layer(name: str, layers: list[str], wanted: str | None, what: str) -> 
 
 def _read_geojson(data: bytes, name: str, options: ImportOptions) -> _Read:
     try:
-        doc = json.loads(data.decode("utf-8-sig"))
+        # NaN/Infinity tokens are not JSON; parsed as markers, they become nulls with a note
+        doc = json.loads(data.decode("utf-8-sig"), parse_constant=NonFinite)
     except UnicodeDecodeError as err:
         raise DataReadError(f"{name} is not UTF-8 text, so not GeoJSON ({err}).") from err
     except json.JSONDecodeError as err:
@@ -97,6 +100,9 @@ def _read_geojson(data: bytes, name: str, options: ImportOptions) -> _Read:
         ) from err
     except RecursionError as err:
         raise DataReadError(f"{name} is nested too deeply to be GeoJSON.") from err
+    except ValueError as err:  # e.g. an integer of over 4,300 digits
+        raise DataReadError(f"{name} holds a value Python's JSON reader refuses ({err}).") \
+            from err
     if not isinstance(doc, dict) or "type" not in doc:
         raise DataReadError(f"{name} is JSON but not GeoJSON: it has no top-level \"type\".")
     kind = doc.get("type")
@@ -123,6 +129,7 @@ def _read_geojson(data: bytes, name: str, options: ImportOptions) -> _Read:
     geoms: list[Any] = []
     numbers: list[int] = []  # 0-based position in the file, kept as the frame's index
     rejected: list[RejectedFeature] = []
+    flattened = 0
     for number, feature in enumerate(features, start=1):
         label = f"feature {number}"
         if not isinstance(feature, dict) or feature.get("type") != "Feature":
@@ -133,22 +140,32 @@ def _read_geojson(data: bytes, name: str, options: ImportOptions) -> _Read:
             rejected.append(RejectedFeature(label, "\"properties\" is not an object"))
             continue
         props = dict(props)
-        if "fid" not in props and isinstance(feature.get("id"), str | int):
+        if "geometry" in props:  # would be lost under the features' own geometry column
+            props["src_geometry" if "src_geometry" not in props else "src_geometry_"] = \
+                props.pop("geometry")
+        if "fid" not in props and isinstance(feature.get("id"), str | int) \
+                and not isinstance(feature.get("id"), bool):
             props["fid"] = str(feature["id"])
         geometry = feature.get("geometry")
         if geometry is None:
             rejected.append(RejectedFeature(_label(number, props), "no geometry (null)"))
             continue
         try:
-            geom = _geojson_geometry(geometry, options.limits)
+            geom, dropped = _geojson_geometry(geometry, options.limits)
         except _BadGeometry as err:
             rejected.append(RejectedFeature(_label(number, props), str(err)))
             continue
+        flattened += dropped
         rows.append(props)
         geoms.append(geom)
         numbers.append(number - 1)
-    frame = gpd.GeoDataFrame(pd.DataFrame(rows, index=numbers), geometry=geoms, crs=crs)
-    return _Read(frame, crs_text, implied, rejected=rejected)
+    # dtype=object: values reach geo.ingest.values as parsed (pandas' string storage would
+    # fail on a lone surrogate before anything could be said about it)
+    attributes = pd.DataFrame(rows, index=numbers, dtype=object)
+    frame = gpd.GeoDataFrame(attributes, geometry=gpd.GeoSeries(geoms, index=numbers), crs=crs)
+    notes = [f"{flattened} features had heights or measures (Z/M); layers are 2D, so they "
+             "were dropped."] if flattened else []
+    return _Read(frame, crs_text, implied, rejected=rejected, notes=notes)
 
 
 _GEOMETRY_TYPES = ("Point", "MultiPoint", "LineString", "MultiLineString", "Polygon",
@@ -159,27 +176,46 @@ class _BadGeometry(ValueError):
     pass
 
 
-def _count_positions(coords: Any, depth: int = 0) -> int:
+def _positions(coords: Any, depth: int = 0) -> tuple[Any, int, bool]:
+    """Coordinates as 2D positions, their count and whether a Z/M value was dropped."""
     if depth > 6:
         raise _BadGeometry("coordinates nested too deeply")
-    if isinstance(coords, list) and coords and isinstance(coords[0], int | float):
-        return 1
     if not isinstance(coords, list):
         raise _BadGeometry("coordinates are not arrays of numbers")
-    return sum(_count_positions(c, depth + 1) for c in coords)
+    if coords and not isinstance(coords[0], list):  # one position
+        if any(isinstance(c, NonFinite) or (isinstance(c, float) and not math.isfinite(c))
+               for c in coords):
+            raise _BadGeometry("coordinates hold NaN or Infinity")
+        if len(coords) < 2 or not all(isinstance(c, int | float) and not isinstance(c, bool)
+                                      for c in coords):
+            raise _BadGeometry("coordinates are not arrays of numbers")
+        return coords[:2], 1, len(coords) > 2
+    cleaned, count, dropped = [], 0, False
+    for part in coords:
+        positions, n, lost = _positions(part, depth + 1)
+        cleaned.append(positions)
+        count += n
+        dropped = dropped or lost
+    return cleaned, count, dropped
 
 
-def _geojson_geometry(geometry: Any, limits: Limits) -> Any:
+def _geojson_geometry(geometry: Any, limits: Limits, depth: int = 0) -> tuple[Any, bool]:
     if not isinstance(geometry, dict) or geometry.get("type") not in _GEOMETRY_TYPES:
         kind = geometry.get("type") if isinstance(geometry, dict) else type(geometry).__name__
         raise _BadGeometry(f"unknown geometry type {str(kind)[:40]!r}")
-    if geometry["type"] != "GeometryCollection":
-        count = _count_positions(geometry.get("coordinates"))
-        if count > limits.max_vertices_per_feature:
-            raise _BadGeometry(f"{count:,} vertices, over the limit of "
-                               f"{limits.max_vertices_per_feature:,} per feature; simplify it")
+    if geometry["type"] == "GeometryCollection":
+        members = geometry.get("geometries")
+        if not isinstance(members, list) or depth > 2:
+            raise _BadGeometry("a malformed GeometryCollection")
+        parts = [_geojson_geometry(g, limits, depth + 1) for g in members]
+        return (shapely.GeometryCollection([g for g, _ in parts]),
+                any(lost for _, lost in parts))
+    positions, count, dropped = _positions(geometry.get("coordinates"))
+    if count > limits.max_vertices_per_feature:
+        raise _BadGeometry(f"{count:,} vertices, over the limit of "
+                           f"{limits.max_vertices_per_feature:,} per feature; simplify it")
     try:
-        return shape(geometry)
+        return shape({"type": geometry["type"], "coordinates": positions}), dropped
     except (ValueError, TypeError, IndexError, KeyError, AttributeError,
             shapely.errors.GEOSException) as err:
         raise _BadGeometry(f"malformed {geometry['type']} coordinates ({err})") from err
@@ -202,12 +238,7 @@ def _geojson_crs(doc: dict[str, Any], name: str) -> tuple[str, bool, pyproj.CRS]
     return f"{crs.to_string()} (GeoJSON crs member)", False, crs
 
 
-def _label(number: int, props: dict[str, Any] | pd.Series) -> str:
-    for key in ("fid", "name", "Name", "NAME", "id"):
-        value = props.get(key) if hasattr(props, "get") else None
-        if value is not None and not (isinstance(value, float) and np.isnan(value)):
-            return f"feature {number} ({key} {str(value)[:40]!r})"
-    return f"feature {number}"
+_label = feature_label
 
 
 _DOCTYPE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
@@ -464,6 +495,8 @@ def _read_xlsx(archive: zipfile.ZipFile, data: bytes, name: str, options: Import
                             "column names.")
     header = [str(v).strip() if v is not None else f"column_{i + 1}"
               for i, v in enumerate(rows[0])]
+    header = [h if h not in header[:i] else f"{h}.{header[:i].count(h)}"  # as pandas' CSV
+              for i, h in enumerate(header)]
     body = [r for r in rows[1:] if any(v is not None and str(v).strip() for v in r)]
     table = pd.DataFrame(body, columns=header)
     read = _points_from_table(table, name, options, typed=True)
@@ -489,13 +522,9 @@ def _points_from_table(table: pd.DataFrame, name: str, options: ImportOptions,
     lat = _numbers(table[lat_col], lat_col, name)
     attributes = table.drop(columns=[lon_col, lat_col])
     if not typed:
-        for column in attributes.columns:
-            converted = pd.to_numeric(attributes[column], errors="coerce")
-            filled = attributes[column].astype(str).str.strip() != ""
-            if filled.any() and converted[filled].notna().all():
-                attributes[column] = converted
-            else:
-                attributes[column] = attributes[column].replace("", None)
+        attributes = pd.DataFrame({column: _typed_text(attributes.iloc[:, i])
+                                   for i, column in enumerate(attributes.columns)},
+                                  index=attributes.index)
     geometry = gpd.points_from_xy(lon, lat)
     if options.crs:
         crs_text, implied, crs = options.crs, False, None
@@ -504,6 +533,33 @@ def _points_from_table(table: pd.DataFrame, name: str, options: ImportOptions,
         implied, crs = True, WGS84
     frame = gpd.GeoDataFrame(attributes.reset_index(drop=True), geometry=geometry, crs=crs)
     return _Read(frame, crs_text, implied)
+
+
+def _typed_text(column: pd.Series) -> pd.Series:
+    """A CSV column as numbers when every filled cell is one, kept exactly; else text.
+
+    Numbers must be finite and integers within 64 bits: ``inf``, ``1e999`` or a 20-digit
+    identifier stay text (as written), not a lossy float.
+    """
+    text = column.astype(object)
+    filled = text.map(lambda v: isinstance(v, str) and v.strip() != "")
+    if not filled.any():
+        return text.where(filled, None)
+    cells = text[filled].map(str.strip)
+    if cells.map(lambda v: _INTEGER.fullmatch(v) is not None).all():
+        integers = cells.map(int)
+        if integers.between(-(2**63), 2**63 - 1).all():
+            values = [int(integers[i]) if f else None for i, f in filled.items()]
+            return pd.Series(pd.array(values, dtype="Int64"), index=column.index)
+        return text.where(filled, None)
+    converted = pd.to_numeric(text.where(filled, None), errors="coerce")
+    numbers = converted[filled].to_numpy(dtype=float)
+    if converted.dtype.kind == "f" and np.isfinite(numbers).all():
+        return converted
+    return text.where(filled, None)
+
+
+_INTEGER = re.compile(r"[+-]?\d{1,4000}")
 
 
 def _numbers(column: pd.Series, label: str, name: str) -> NDArrayFloat:
