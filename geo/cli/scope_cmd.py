@@ -20,6 +20,7 @@ from rich.text import Text
 from geo.core.errors import DataWriteError, ScopeError
 from geo.core.io import atomic_write_bytes
 from geo.core.workspace import open_workspace
+from geo.export.spreadsheet import neutralise_formulas
 from geo.raster.zones import render_zonal, site_raster_stats, zonal_markdown, zonal_records
 from geo.scope.assess import assess_all, assess_site
 from geo.scope.portfolio import NOT_ASSESSED
@@ -97,8 +98,9 @@ def _portfolio(console: Console, ws: object, band_values: tuple[float, ...] | No
     else:
         render_portfolio(table, console)
     if csv_path is not None:
-        _write(csv_path, table.to_csv(index=False).encode("utf-8"), overwrite,
-               Console(stderr=True) if quiet else console)
+        # site names come from reports: no cell a spreadsheet would run as a formula
+        payload = neutralise_formulas(table).to_csv(index=False).encode("utf-8")
+        _write(csv_path, payload, overwrite, Console(stderr=True) if quiet else console)
     _refuse_failed_sites(table)
 
 

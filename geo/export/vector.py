@@ -32,6 +32,7 @@ from geo.core.errors import DataWriteError
 from geo.core.styles import css_colour, rgb_alpha
 from geo.core.workspace import STANDARD_COLUMNS
 from geo.export.exportset import ExportSet
+from geo.export.spreadsheet import neutralise_formulas
 
 __all__ = [
     "DECIMALS",
@@ -454,18 +455,9 @@ def gpkg_bytes(data: ExportSet) -> bytes:
 
 # --- CSV ----------------------------------
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _csv_safe(value: Any) -> Any:
-    """Text a spreadsheet would run as a formula gets a leading apostrophe (CSV injection)."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
-
-
 def _csv_bytes(frame: pd.DataFrame) -> bytes:
-    safe = frame.map(_csv_safe) if not frame.empty else frame
+    # no cell a spreadsheet would run as a formula (CSV injection; geo.export.spreadsheet)
+    safe = neutralise_formulas(frame)
     # UTF-8 with BOM: Excel then shows Chinese names correctly
     return safe.to_csv(index=False, lineterminator="\n").encode("utf-8-sig")
 
