@@ -8,6 +8,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
+# The app without sign-in is for this machine only; `catchscope serve` serves a network.
+HOST ?= 127.0.0.1
 # Debian packages: ogrinfo (independent reader of our exports), Chromium (browser tests),
 # CJK fonts (Chinese names on the printable map sheet).
 DEBIAN_PACKAGES := gdal-bin chromium fonts-noto-cjk
@@ -39,7 +41,7 @@ $(TEST_STAMP): pyproject.toml constraints.txt | $(PY)
 	@touch $(TEST_STAMP) $(APP_STAMP)
 
 app: $(APP_STAMP)
-	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.headless true
+	$(VENV)/bin/streamlit run app.py --server.address $(HOST) --server.port $(PORT) --server.headless true
 
 system-deps:
 	@missing=""; \

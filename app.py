@@ -15,7 +15,8 @@ import streamlit.components.v1 as components
 
 from geo.core.errors import GeoError
 from geo.maps.build import BASEMAPS, STATIC_DIR
-from ui import add_data, edit, exports, mapview, panels, rasters, reports, state
+from geo.serve.accounts import Action, Identity
+from ui import add_data, admin, auth, edit, exports, mapview, panels, rasters, reports, state
 
 st.set_page_config(page_title="Catchscope", page_icon="💧", layout="wide")
 
@@ -29,9 +30,17 @@ ALL_SITES = "All sites"
 MAP_KEY = "catchscope_map"
 
 
-def _sidebar() -> state.Choice:
+def _workspace(who: Identity) -> tuple[state.Workspace, str | None]:
+    """The workspace: any folder in local mode; one the server lists otherwise."""
     sb = st.sidebar
-    sb.title("Catchscope")
+    config = auth.server_config()
+    if not who.can(Action.LOCAL_FOLDERS) and config is not None and config.workspaces:
+        entries = {entry.name: entry for entry in config.workspaces}
+        name = sb.selectbox("Workspace", list(entries), key="ws_name",
+                            format_func=lambda n: entries[n].label)
+        return state.listed_workspace(entries[name].path), str(entries[name].path)
+    if not who.can(Action.LOCAL_FOLDERS):
+        return state.workspace(None), None  # a server that lists none serves the demo
     source = sb.radio("Workspace", ["Bundled demo", "Folder on this machine"], key="ws_source")
     path: str | None = None
     if source == "Folder on this machine":
@@ -42,7 +51,14 @@ def _sidebar() -> state.Choice:
         if path is None:
             sb.info("Type the path of a workspace folder.")
             st.stop()
-    ws = state.workspace(path)
+    return state.workspace(path), path
+
+
+def _sidebar(who: Identity) -> state.Choice:
+    sb = st.sidebar
+    sb.title("Catchscope")
+    auth.sign_out_button(who)
+    ws, path = _workspace(who)
     sites = state.site_choices(ws)
     labels = {ALL_SITES: ALL_SITES, **sites}
     default = ws.settings.default_site if ws.settings.default_site in sites else None
@@ -69,12 +85,19 @@ def _sidebar() -> state.Choice:
                       help="Distances from the site that band the IWRA table, e.g. 1, 10, 50."),
         ws.settings.scope.buffer_bands_km,
     )
-    mode = sb.radio("Map mode", list(state.MAP_MODES), format_func=state.MAP_MODES.__getitem__,
-                    key="map_mode", horizontal=False,
-                    help="What a click on the map does: show a feature, draw and edit "
-                         "features, or place a catchment outlet on a DEM.")
+    modes = state.allowed_modes(who)
+    if len(modes) > 1:
+        mode = sb.radio("Map mode", modes, format_func=state.MAP_MODES.__getitem__,
+                        key="map_mode", horizontal=False,
+                        help="What a click on the map does: show a feature, draw and edit "
+                             "features, or place a catchment outlet on a DEM.")
+    else:
+        mode = modes[0]
+    if mode not in modes:  # whatever the widget state says, the role decides
+        mode = "inspect"
     return state.Choice(workspace=ws, path=path, site=None if site == ALL_SITES else site,
-                        basemap=basemap, layers=tuple(chosen), bands=bands, mode=mode)
+                        basemap=basemap, layers=tuple(chosen), bands=bands, mode=mode,
+                        public=not who.can(Action.EXPORT_FULL))
 
 
 def _map(choice: state.Choice, scope: object | None,
@@ -87,7 +110,8 @@ def _map(choice: state.Choice, scope: object | None,
 
 def run() -> None:
     started = time.perf_counter()
-    choice = _sidebar()
+    who = auth.identity()  # served: the sign-in page until someone signs in
+    choice = _sidebar(who)
     raster_choice = rasters.sidebar(choice)
     scope = state.scope(choice)
     title = choice.workspace.settings.name
@@ -102,29 +126,40 @@ def run() -> None:
         elif choice.mode == "edit":
             edit.panel(choice, returned)
         else:
-            panels.selection(choice, returned)
+            panels.selection(choice, returned, scope)
     # on_change="rerun": the app knows the open tab (tab.open) and skips hidden heavy content
-    tabs = st.tabs(["1.1.1 checklist", "IWRAs", "Water chain", "Portfolio", "Site record",
-                    "Export", "Import report", "Rasters", "Add data"], key="tabs",
-                   on_change="rerun")
-    with tabs[0]:
+    names = ["1.1.1 checklist", "IWRAs", "Water chain", "Portfolio", "Site record", "Export"]
+    if who.can(Action.IMPORT_REPORT):
+        names.append("Import report")
+    names.append("Rasters")
+    if who.can(Action.EDIT):
+        names.append("Add data")
+    if who.can(Action.ADMIN) and not who.local:
+        names.append("Admin")
+    tabs = dict(zip(names, st.tabs(names, key="tabs", on_change="rerun"), strict=True))
+    with tabs["1.1.1 checklist"]:
         panels.checklist(choice, scope)
-    with tabs[1]:
+    with tabs["IWRAs"]:
         panels.iwras(choice, scope)
-    with tabs[2]:
-        panels.water_chain(choice, scope, draw=tabs[2].open is not False)
-    with tabs[3]:
+    with tabs["Water chain"]:
+        panels.water_chain(choice, scope, draw=tabs["Water chain"].open is not False)
+    with tabs["Portfolio"]:
         panels.portfolio(choice)
-    with tabs[4]:
+    with tabs["Site record"]:
         panels.site_record(choice)
-    with tabs[5]:
+    with tabs["Export"]:
         panels.export(choice, scope)
-    with tabs[6]:
-        reports.import_report(choice)
-    with tabs[7]:
+    if "Import report" in tabs:
+        with tabs["Import report"]:
+            reports.import_report(choice)
+    with tabs["Rasters"]:
         rasters.rasters_tab(choice, scope)
-    with tabs[8]:
-        add_data.add_data(choice, STATIC_URL)
+    if "Add data" in tabs:
+        with tabs["Add data"]:
+            add_data.add_data(choice, STATIC_URL)
+    if "Admin" in tabs:
+        with tabs["Admin"]:
+            admin.panel(who)
     # Read by bench/bench_app.py (server-side time of this rerun).
     st.session_state["last_run_ms"] = (time.perf_counter() - started) * 1000
     exports.warm_up_sheets()  # once per process, after the page is drawn

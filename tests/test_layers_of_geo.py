@@ -26,7 +26,8 @@ ALLOWED: dict[str, set[str]] = {
     "scope": {"core", "raster"},
     "maps": {"core", "raster", "scope"},
     "export": {"core", "raster", "scope", "maps"},
-    "cli": {"core", "reports", "store", "ingest", "raster", "scope", "maps", "export"},
+    "serve": {"core"},
+    "cli": {"core", "reports", "store", "ingest", "raster", "scope", "maps", "export", "serve"},
 }
 
 

@@ -114,3 +114,39 @@ def test_a_redacted_kmz_says_so() -> None:
     with zipfile.ZipFile(BytesIO(payload)) as archive:
         assert archive.namelist() == ["doc.kml"]
         assert b"redacted (drop-sensitive)" in archive.read("doc.kml")
+
+
+def test_a_viewer_gets_public_copies_whatever_the_page_sends(
+        demo_sites, calls, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """Served, signed in as a viewer: no 'None' redaction offered, and none accepted."""
+    from geo.serve.accounts import Identity, hash_password
+    from geo.serve.config import Role
+    from geo.serve.launch import SERVER_CONFIG_ENV
+
+    config = tmp_path / "server.toml"
+    config.write_text(f'[accounts.vera]\nname = "Vera"\nrole = "viewer"\npassword_hash = '
+                      f'"{hash_password("a long passphrase", rounds=4)}"\n', encoding="utf-8")
+    monkeypatch.setenv(SERVER_CONFIG_ENV, str(config))
+    at = _app()
+    at.session_state["identity"] = Identity("vera", "Vera", Role.VIEWER, expires_at=4e9)
+    at.run()
+    assert not at.exception, at.exception
+    _site(at)
+    assert "Map mode" not in [r.label for r in at.radio]
+    redaction = _by_label(at.selectbox, "Redaction")
+    assert "" not in redaction.options and len(redaction.options) == 2
+    next(b for b in at.button if str(b.label).startswith("Prepare download")).click().run()
+    assert calls and all(redact == "sensitive" for _, _, redact in calls)
+    assert _downloads(at) == [] or all("-public." in name for name in _downloads(at))
+    # Whatever a crafted session state claims, the export is public.
+    from dataclasses import replace
+
+    from geo.core.workspace import open_workspace
+    from ui.exports import public_redaction
+    from ui.state import Choice
+
+    choice = Choice(workspace=open_workspace(), path=None, site=REF, basemap="none",
+                    layers=(), bands=(1.0,), public=True)
+    assert public_redaction(choice, "") == "sensitive"
+    assert public_redaction(choice, "drop-sensitive") == "drop-sensitive"
+    assert public_redaction(replace(choice, public=False), "") == ""

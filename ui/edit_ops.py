@@ -162,7 +162,16 @@ def _current(ws: Workspace, layer_id: str) -> gpd.GeoDataFrame:
 
 
 def _author() -> str:
-    return f"{store._author(None)} (app)"
+    """Who is saving: the signed-in account (or the local user), for the edit history.
+
+    Every save of the app asks for it first, so this is also where a role that may not
+    edit is refused on the server, whatever the page sent.
+    """
+    from geo.serve.accounts import Action
+    from ui import auth
+
+    auth.require(Action.EDIT, "saving changes to a layer")
+    return auth.current().author
 
 
 def add_feature(ws: Workspace, layer_id: str, geojson: Mapping[str, Any],

@@ -72,9 +72,17 @@ def _size(payload: bytes) -> str:
     return f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{max(size / 1e3, 0.1):.0f} kB"
 
 
+def public_redaction(choice: state.Choice, redact: str) -> str:
+    """The redaction a download gets: a public user's is never "none", whatever was sent."""
+    if choice.public and redact not in (Redaction.SENSITIVE, Redaction.DROP_SENSITIVE):
+        return Redaction.SENSITIVE.value
+    return redact
+
+
 def _prepare(choice: state.Choice, scope: Any, fmt: str, redact: str, paper: str,
              stamp: tuple[Any, ...]) -> Prepared:
     started = time.perf_counter()
+    redact = public_redaction(choice, redact)  # enforced here, not only by the widget
     # the app's scope was assessed with the sidebar's bands: reuse it (same IWRA table)
     reuse = scope if scope is not None and getattr(scope, "aws_ref", None) == choice.site \
         else None
@@ -121,12 +129,14 @@ def site_downloads(choice: state.Choice, scope: Any) -> None:
     left, middle, right = st.columns([3, 3, 1])
     fmt = left.selectbox("Format", list(FORMATS), format_func=FORMATS.__getitem__,
                          key="export_format")
-    redact = middle.selectbox(
-        "Redaction", list(REDACTIONS), format_func=REDACTIONS.__getitem__,
+    options = [r for r in REDACTIONS if r or not choice.public]  # viewers: public copies only
+    redact = public_redaction(choice, middle.selectbox(
+        "Redaction", options, format_func=REDACTIONS.__getitem__,
         key="export_redact",
         help="For copies leaving the organisation (RFC 7946 §10): water intakes and "
              "outfalls are moved to the centre of their 1 km grid cell, or left out; "
-             "pipes stop 1 km short of them. The metadata lists what was redacted.")
+             "pipes stop 1 km short of them. The metadata lists what was redacted."
+             + (" Your account exports public copies only." if choice.public else "")))
     paper = right.selectbox("Paper", ["a4", "a3"], format_func=str.upper, key="export_paper",
                             disabled=fmt not in _SHEETS,
                             help="Map sheet size (landscape); used by PDF, PNG and bundle.")

@@ -63,8 +63,11 @@ def _clicked_ref(returned: dict | None) -> str | None:
 # --- beside the map ---------------------------------------------------------------------
 
 
-def selection(choice: state.Choice, returned: dict | None) -> None:
-    """Attributes and provenance of the clicked feature; a site's certification record."""
+def selection(choice: state.Choice, returned: dict | None, scope: Any = None) -> None:
+    """Attributes and provenance of the clicked feature; a site's certification record.
+
+    A public user (viewer) sees the feature as the map shows it: redacted.
+    """
     ref = _clicked_ref(returned)
     if ref is None:
         st.subheader("Selected feature", anchor=False)
@@ -73,7 +76,7 @@ def selection(choice: state.Choice, returned: dict | None) -> None:
         _site_summary(choice)
         return
     layer_id, _, position = ref.partition(":")
-    ws = choice.workspace
+    ws = state.feature_workspace(choice, scope)
     if layer_id not in ws.specs or not position.isdigit():
         st.warning("The clicked feature is not in this workspace any more; click again.")
         return
@@ -348,7 +351,8 @@ def export(choice: state.Choice, scope: Any) -> None:
     if st.button("Prepare the map as HTML", key="export_html"):
         try:
             drawn = [*choice.layers, *st.session_state.get("rasters_drawn", ())]  # + rasters
-            fmap = build_map(choice.workspace, scope if scope is not None else choice.site,
+            ws, drawn_scope = state.map_source(choice, scope)  # redacted for viewers
+            fmap = build_map(ws, drawn_scope if drawn_scope is not None else choice.site,
                              basemap=choice.basemap, layers=drawn, for_export=True)
             page = map_html(fmap)
         except GeoError as err:

@@ -26,7 +26,8 @@ import streamlit as st
 
 from geo.core.errors import GeoError
 from geo.maps.build import MapData
-from ui import state
+from geo.serve.accounts import Action
+from ui import auth, state
 from ui.panels import md
 
 __all__ = ["RasterChoice", "delineate_panel", "map_layers", "rasters_tab", "sidebar"]
@@ -271,6 +272,7 @@ def _add_layer_form(choice: state.Choice, frame: gpd.GeoDataFrame, warned: bool)
         from geo.raster.delineate import add_catchment_layer
 
         try:
+            auth.require(Action.EDIT, "adding a layer to the workspace")
             data_file, layer_file = add_catchment_layer(ws.root, layer_id, frame)
         except GeoError as err:
             st.error(str(err))

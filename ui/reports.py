@@ -17,7 +17,8 @@ import streamlit as st
 
 from geo.core.errors import GeoError
 from geo.reports.parse import ImportPlan, plan_import, read_report, review_facts, save_plan
-from ui import state
+from geo.serve.accounts import Action
+from ui import auth, state
 from ui.panels import md
 
 __all__ = ["import_report"]
@@ -101,6 +102,7 @@ def import_report(choice: state.Choice) -> None:
         label = f"Replace {updates} field(s) of {record.aws_ref}"
     if st.button(label, type="primary", key=f"save_report:{upload.file_id}"):
         try:
+            auth.require(Action.IMPORT_REPORT, "saving a site record")
             path = save_plan(choice.workspace.data_dir, plan)
         except GeoError as err:  # the stored record changed since this review
             st.error(str(err))

@@ -22,9 +22,25 @@ from geo.core.records import AWS_REF_RE
 from geo.core.workspace import Workspace, open_workspace
 from geo.maps.build import MapData, prepare_map
 from geo.scope.assess import SiteScope, assess_all, assess_site
+from geo.serve.accounts import Action, Identity
 
-__all__ = ["MAP_MODES", "Choice", "map_data", "map_key", "parse_bands", "portfolio",
-           "raster_overlays", "scope", "site_choices", "workspace"]
+__all__ = [
+    "MAP_MODES",
+    "Choice",
+    "Workspace",
+    "allowed_modes",
+    "feature_workspace",
+    "listed_workspace",
+    "map_data",
+    "map_key",
+    "map_source",
+    "parse_bands",
+    "portfolio",
+    "raster_overlays",
+    "scope",
+    "site_choices",
+    "workspace",
+]
 
 
 #: Map modes (sidebar "Map mode"): what a click on the map does.  ``inspect`` shows the
@@ -49,6 +65,9 @@ class Choice:
     bands: tuple[float, ...]
     #: What a click on the map does: one of :data:`MAP_MODES`.
     mode: str = "inspect"
+    #: The user may see public copies only (a viewer): the map and the feature panel show
+    #: intakes and outfalls redacted, and every export is redacted (server-side).
+    public: bool = False
 
     @property
     def key(self) -> tuple[str, tuple[tuple[str, float], ...]]:
@@ -107,6 +126,18 @@ def workspace(path: str | None) -> Workspace:
         # Let open_workspace phrase the error the same way the CLI does.
         return open_workspace(folder)
     return _open(str(folder.resolve()), fingerprint(folder.resolve()))
+
+
+def listed_workspace(path: Path) -> Workspace:
+    """Open (cached) a workspace the server config lists (its path is already resolved)."""
+    return _open(str(path), fingerprint(path))
+
+
+def allowed_modes(who: Identity) -> list[str]:
+    """The map modes this user may use: drawing and delineating into layers need EDIT."""
+    if who.can(Action.EDIT):
+        return list(MAP_MODES)
+    return ["inspect"]
 
 
 def site_choices(ws: Workspace) -> dict[str, str]:
@@ -180,13 +211,41 @@ def map_key(choice: Choice) -> tuple[Any, ...]:
     return (choice.key, choice.site, choice.basemap, choice.layers, choice.bands, choice.mode)
 
 
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _public(key: tuple[Any, ...], _ws: Workspace, site: str | None,
+            _scope: Any) -> tuple[Workspace, Any]:
+    from geo.export.redact import RedactedScope, map_workspace, public_workspace
+    from geo.export.site import collect
+
+    if site is None or _scope is None:
+        return public_workspace(_ws), None
+    data = collect(_ws, site, redact="sensitive", scope=_scope)
+    return map_workspace(data), RedactedScope(data)
+
+
+def map_source(choice: Choice, current_scope: Any | None) -> tuple[Workspace, Any]:
+    """The workspace and scope a map is drawn from: redacted for public users."""
+    if not choice.public:
+        return choice.workspace, current_scope
+    return _public((choice.key, choice.site, choice.bands), choice.workspace, choice.site,
+                   current_scope)
+
+
+def feature_workspace(choice: Choice, current_scope: Any | None) -> Workspace:
+    """The workspace the map and the feature panel read: redacted for public users."""
+    return map_source(choice, current_scope)[0]
+
+
 def map_data(choice: Choice, current_scope: Any | None) -> MapData:
     """Prepared (simplified, escaped) map layers for the current choice, cached.
 
-    Every layer is prepared once per site and basemap; toggling layers only filters.
+    Every layer is prepared once per site and basemap; toggling layers only filters. A
+    public user's map is drawn from the redacted features (as a public export is), while
+    the scope itself was assessed on the true ones.
     """
-    data = _all_layers((choice.key, choice.site, choice.basemap, choice.bands),
-                       choice.workspace, choice.site, choice.basemap, current_scope)
+    ws, drawn_scope = map_source(choice, current_scope)
+    data = _all_layers((choice.key, choice.site, choice.basemap, choice.bands, choice.public),
+                       ws, choice.site, choice.basemap, drawn_scope)
     chosen = set(choice.layers)
     return replace(data, layers=[lay for lay in data.layers if lay.layer_id in chosen])
 

@@ -468,6 +468,67 @@ def export(
                       highlight=False)
 
 
+# --- serving to other people (issue 14): serve, hash-password -----------------------------
+
+
+@app.command(epilog=EXIT_CODES)
+@friendly_errors
+def serve(
+    config: Annotated[Path | None, typer.Option(
+        "--config", "-c", help="Server config (TOML): [server], [[workspaces]], [accounts.*]. "
+        "Without it: this machine only, no sign-in, the bundled demo.",
+        show_default=False)] = None,
+    host: Annotated[str | None, typer.Option(
+        "--host", help="Address to bind (overrides [server] host). Beyond 127.0.0.1 the "
+        "config must have accounts.", show_default=False)] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Port (overrides [server] port).",
+                                             show_default=False)] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Check the config and print the server command; start nothing.")
+    ] = False,
+) -> None:
+    """Serve the app to others: sign-in and roles, the workspaces the config lists.
+
+    Runs Streamlit with the settings a server needs (XSRF protection, an upload limit
+    equal to the import limit, no file watcher, no usage statistics). Put it behind a
+    reverse proxy with TLS (README: Serving to a network).
+    """
+    from geo.serve.launch import server_command
+
+    command, env = server_command(config, host=host, port=port)
+    console.print(Text(" ".join(command)), highlight=False)
+    if dry_run:
+        return
+    import subprocess
+
+    try:
+        raise typer.Exit(subprocess.call(command, env=env))
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+
+
+@app.command("hash-password", epilog=EXIT_CODES)
+@friendly_errors
+def hash_password_command(
+    stdin: Annotated[bool, typer.Option(
+        "--stdin", help="Read the password from the first line of stdin (for scripts).")
+    ] = False,
+) -> None:
+    """Print the bcrypt hash of a password, for an account's password_hash in a server config."""
+    from geo.core.errors import ServerConfigError
+    from geo.serve.accounts import hash_password
+
+    if stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True,
+                                err=True)
+    try:
+        sys.stdout.write(hash_password(password) + "\n")
+    except ValueError as err:
+        raise ServerConfigError(f"Password refused: {err}.") from None
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

@@ -29,9 +29,11 @@ __all__ = [
     "IllustrativeDataWarning",
     "LayerNotFoundError",
     "NeedsAnswerError",
+    "NotPermittedError",
     "RecordError",
     "ReportError",
     "ScopeError",
+    "ServerConfigError",
     "SiteNotFoundError",
     "SuspectedDatumWarning",
     "SuspectedGCJ02Warning",
@@ -66,6 +68,14 @@ class CatalogueError(WorkspaceError):
         self.file = file
         self.fields = list(fields or [])
         super().__init__(message, hint=hint)
+
+
+class ServerConfigError(GeoError, ValueError):
+    """The server config (``server.toml``: accounts, roles, workspaces) is missing or invalid."""
+
+
+class NotPermittedError(GeoError, PermissionError):
+    """The signed-in account's role does not allow this (e.g. a viewer saving an edit)."""
 
 
 class CRSError(GeoError, ValueError):

@@ -199,6 +199,27 @@ def _check_layout(root: Path) -> None:
             f"{root} is not a workspace: it has no layers/ folder. "
             f"Create one with `catchscope init {root}`."
         )
+    _check_confined(root)
+
+
+def _check_confined(root: Path) -> None:
+    """Refuse a workspace whose folders or files lead out of it through symlinks.
+
+    A workspace handed around as a ZIP may hold a ``layers/x.toml`` or ``data/`` entry that
+    links to ``/etc`` or another user's files; everything the app reads must lie inside.
+    """
+    real = root.resolve()
+    candidates = [root / "catchscope.toml", root / "layers", root / "data"]
+    candidates += sorted((root / "layers").glob("*.toml"))
+    sites = root / "data" / "sites"
+    if sites.is_dir() and sites.resolve().is_relative_to(real):
+        candidates += [sites, *sorted(sites.glob("*.json"))]
+    for path in candidates:
+        if (path.exists() or path.is_symlink()) and not path.resolve().is_relative_to(real):
+            raise WorkspaceError(
+                f"{path.relative_to(root)} leads out of the workspace (a symlink to "
+                f"{path.resolve()}); a workspace may only read files inside {root}. "
+                "Replace the link with the file itself.")
 
 
 def open_workspace(path: Path | str | None = None) -> Workspace:

@@ -21,6 +21,7 @@ import pandas as pd
 import shapely
 
 from geo.core.catalogue import LayerKind
+from geo.core.crs import metric_crs
 from geo.core.workspace import Workspace
 from geo.export.exportset import ExportSet, Redaction
 
@@ -34,6 +35,7 @@ __all__ = [
     "Redaction",
     "make_redactor",
     "map_workspace",
+    "public_workspace",
 ]
 
 
@@ -132,6 +134,23 @@ def map_workspace(data: ExportSet) -> Workspace:
     ws = data.workspace
     return RedactedWorkspace(root=ws.root, settings=ws.settings, specs=ws.specs,
                              records=ws.records, redactor=data._redactor)
+
+
+def public_workspace(workspace: Workspace,
+                     redaction: Redaction = Redaction.SENSITIVE) -> Workspace:
+    """The whole workspace as a public user may see it (intakes and outfalls redacted).
+
+    Every site's are redacted the same way a site's public export redacts them.
+    The 1 km grid is laid in the metric CRS of the sensitive points together (their UTM
+    zone), so a point lands in the same cell as in a site export from the same zone.
+    """
+    true_points = workspace.load_kind(*(LayerKind(k) for k in SENSITIVE_KINDS))
+    if true_points.empty:
+        return workspace
+    redactor = make_redactor(redaction, metric_crs(true_points), workspace)
+    return RedactedWorkspace(root=workspace.root, settings=workspace.settings,
+                             specs=workspace.specs, records=workspace.records,
+                             redactor=redactor)
 
 
 class RedactedScope:
