@@ -159,9 +159,14 @@ def _read_geojson(data: bytes, name: str, options: ImportOptions) -> _Read:
         rows.append(props)
         geoms.append(geom)
         numbers.append(number - 1)
-    # dtype=object: values reach geo.ingest.values as parsed (pandas' string storage would
-    # fail on a lone surrogate before anything could be said about it)
-    attributes = pd.DataFrame(rows, index=numbers, dtype=object)
+    # object cells and names: values reach geo.ingest.values as parsed (pandas' string
+    # storage would fail on a lone surrogate before anything could be said about it)
+    keys = list(dict.fromkeys(key for row in rows for key in row))
+    cells = np.empty((len(rows), len(keys)), dtype=object)
+    for i, row in enumerate(rows):
+        cells[i] = [row.get(key) for key in keys]
+    attributes = pd.DataFrame(cells, index=numbers, columns=pd.Index(keys, dtype=object),
+                              dtype=object)
     frame = gpd.GeoDataFrame(attributes, geometry=gpd.GeoSeries(geoms, index=numbers), crs=crs)
     notes = [f"{flattened} features had heights or measures (Z/M); layers are 2D, so they "
              "were dropped."] if flattened else []
