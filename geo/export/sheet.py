@@ -24,6 +24,7 @@ import io
 import re
 import textwrap
 import threading
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,10 @@ _CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans CJK", "Source Han Sans SC", "Sou
                  "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "Droid Sans Fallback",
                  "Microsoft YaHei", "SimHei", "PingFang SC", "Heiti SC", "Arial Unicode MS")
 _CJK_RE = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]")
+_INVISIBLE_RE = re.compile("[" + "".join(
+    re.escape(chr(code)) for code in range(0x10000)
+    if unicodedata.category(chr(code)) in ("Cc", "Cf") and chr(code) not in "\t\n")
+    + "\U000e0000-\U000e007f]")
 _MIN_SPAN_M = 2_500.0
 
 
@@ -426,7 +431,14 @@ def _font(value: str) -> dict[str, Any]:
 
 
 def _drawable(value: str, cjk: bool) -> str:
-    """Without a CJK font, drop Chinese text (and the brackets it leaves empty)."""
+    """Text as the sheet can draw it: invisible characters dropped, Chinese without a CJK font.
+
+    Control and format characters (zero-width, direction marks, U+FEFF: Unicode classes
+    Cc and Cf) print as nothing or as a box, and U+FEFF fails matplotlib's PDF backend, so
+    text from data loses them (tabs and line breaks stay).  Without a CJK font, Chinese text (and
+    the brackets it leaves empty) is dropped too.
+    """
+    value = _INVISIBLE_RE.sub("", value)
     if cjk or not _CJK_RE.search(value):
         return value
     stripped = _CJK_RE.sub("", value)
