@@ -7,9 +7,11 @@ user would expect, and what we do (each conversion is a note naming the field an
 first feature; each refusal a :class:`~geo.core.errors.DataReadError` naming both):
 
 ===============================  ==========================================================
-integers past 64 bits            the field is kept as **text** (all its values), so no digit
-                                 is lost (a GeoPackage INTEGER holds ±9.2e18; a REAL would
-                                 round); integers past 2**53 among decimals: text too
+integers past ±(2**53 - 1)       the field is kept as **text** (all its values), so no digit
+                                 is lost: past that, decimals, JavaScript (the map), GeoJSON
+                                 readers (RFC 7493's I-JSON range) and GDAL's reading of an
+                                 integer field with empty values round them; past 2**63 a
+                                 GeoPackage INTEGER cannot hold them at all
 NaN, Infinity                    → **null** (not numbers JSON or most GIS can hold)
 lone surrogates (``"\ud800"``)   → U+FFFD (the replacement character), as browsers do
 control characters               removed, except tab and newline (CR LF → LF)
@@ -43,8 +45,8 @@ from geo.ingest.model import Limits
 
 __all__ = ["NonFinite", "clean_attributes", "clean_text", "feature_label"]
 
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-_EXACT_IN_FLOAT = 2**53
+#: Integers beyond this magnitude are kept as text (RFC 7493 I-JSON; exact in a double).
+_EXACT_INT = 2**53 - 1
 #: Anything a cleaned text may not hold: C0/C1 controls (tab, LF and CR are handled
 #: apart), DEL, lone surrogates and the XML-forbidden noncharacters U+FFFE/U+FFFF.
 _ODD = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
@@ -291,25 +293,17 @@ class _Column:
         kinds = set(self.kinds)
         if kinds == {"bool"}:
             return pd.Series(pd.array(self.values, dtype="boolean"), index=index)
-        if kinds == {"int"}:
-            outside = [i for i, v in enumerate(self.values)
-                       if isinstance(v, int) and not _INT64_MIN <= v <= _INT64_MAX]
-            if not outside:
+        if kinds == {"int"} or kinds == {"int", "float"} or kinds == {"float"}:
+            inexact = [i for i, v in enumerate(self.values)
+                       if isinstance(v, int) and abs(v) > _EXACT_INT]
+            for row in inexact:
+                self.notes.add(self.name, _TOO_LONG, row, str(self.values[row])[:40])
+            if inexact:
+                return self._text_series(index)
+            if kinds == {"int"}:
                 return pd.Series(pd.array(self.values, dtype="Int64"), index=index)
-            for row in outside:
-                self.notes.add(self.name, "integers past the 64-bit range a GeoPackage holds",
-                               row, str(self.values[row])[:40])
-            return self._text_series(index)
-        if kinds == {"int", "float"} or kinds == {"float"}:
-            big = [i for i, v in enumerate(self.values)
-                   if isinstance(v, int) and abs(v) > _EXACT_IN_FLOAT]
-            if not big:
-                return pd.Series([np.nan if v is None else float(v) for v in self.values],
-                                 index=index, dtype="float64")
-            for row in big:
-                self.notes.add(self.name, "integers too long to keep exactly among decimals",
-                               row, str(self.values[row])[:40])
-            return self._text_series(index)
+            return pd.Series([np.nan if v is None else float(v) for v in self.values],
+                             index=index, dtype="float64")
         if len(kinds) > 1:
             mix = ", ".join(f"{_KIND_WORDS[k]} ({self.notes.label(r)})"
                             for k, r in sorted(self.kinds.items(), key=lambda kr: kr[1]))
@@ -321,11 +315,9 @@ class _Column:
         return pd.Series([_as_text(v) for v in self.values], index=index, dtype=object)
 
 
+_TOO_LONG = "integers past ±9,007,199,254,740,991 (2**53 - 1), which maps and GIS round"
 _OUTCOMES = {
-    "integers past the 64-bit range a GeoPackage holds":
-        "; the field is kept as text, so no digit is lost",
-    "integers too long to keep exactly among decimals":
-        "; the field is kept as text, so no digit is lost",
+    _TOO_LONG: "; the field is kept as text, so no digit is lost",
     "NaN/Infinity is not a number a layer can hold": "; stored as empty (null)",
     "nested objects/arrays": "; stored as JSON text",
     "binary data (a BLOB), which a layer cannot show": "; the field is left out",
@@ -339,10 +331,10 @@ def _typed_series(column: pd.Series, name: str, notes: _Notes) -> pd.Series | No
         return column
     if not isinstance(dtype, np.dtype):
         return None
-    if dtype.kind == "b" or dtype.kind == "i":
+    if dtype.kind == "b":
         return column
-    if dtype.kind == "u":
-        if len(column) and int(column.max()) > _INT64_MAX:
+    if dtype.kind in "iu":
+        if len(column) and max(abs(int(column.min())), abs(int(column.max()))) > _EXACT_INT:
             return None  # the object path turns the field into text, with its note
         return column.astype("int64")
     if dtype.kind == "f":
