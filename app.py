@@ -169,7 +169,7 @@ def main() -> None:
     try:
         run()
     except GeoError as err:  # the one place library errors reach the user
-        st.error(str(err))
+        st.error(panels.md_lines(err))  # it quotes workspace values: text, not Markdown
 
 
 main()

@@ -95,7 +95,7 @@ def test_a_broken_layer_file_names_the_file(make_workspace, three_parcels) -> No
     (root / "layers" / "broken.toml").write_text('id = "broken"\nkind = "volcano"\n')
     at = _open_folder(_app().run(), root)
     assert not at.exception, at.exception
-    assert "broken.toml" in at.error[0].value
+    assert md("broken.toml") in at.error[0].value  # shown as text: Markdown escaped
 
 
 def test_a_url_is_refused_as_workspace_path() -> None:

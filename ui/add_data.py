@@ -28,6 +28,7 @@ from geo.ingest.importer import ImportReport, import_into, workspace_reference
 from geo.ingest.read import ImportOptions, ImportQuestion, IngestResult, ingest_bytes
 from geo.maps.build import localise_assets
 from ui import edit, state
+from ui.panels import md, md_lines
 
 __all__ = ["add_data", "preview_map"]
 
@@ -67,7 +68,7 @@ def _ingest(choice: state.Choice, data: bytes, name: str, answers: dict[str, Any
 
 def _ask(question: ImportQuestion, answers: dict[str, Any], key: str) -> None:
     """One widget per open question; 'Apply' stores the answers and reruns the import."""
-    st.warning(str(question))
+    st.warning(md_lines(question))
     with st.form(f"answers:{key}", border=True):
         given: dict[str, Any] = {}
         for option, prompt in question.questions.items():
@@ -90,7 +91,7 @@ def _report(result: IngestResult) -> None:
             f"CRS {result.source_crs}, coordinates' datum {result.datum.value}"
             + (f", layer {result.source_layer}" if result.source_layer else ""))
     for note in result.notes:
-        st.caption(note)
+        st.caption(md(note))
     if result.legal_note:  # once per import, not per feature
         st.warning(result.legal_note)
     if result.repairs:
@@ -199,7 +200,7 @@ def _save(choice: state.Choice, result: IngestResult, layer_id: str, kind: Layer
         edit.conflict(ws, err, layer_id, f"import:{layer_id}")
         return
     except GeoError as err:
-        st.error(str(err))
+        st.error(md_lines(err))
         return
     assert report.saved is not None
     edit.saved(ws, report.saved, " ".join(report.lines()))
@@ -214,7 +215,7 @@ def add_data(choice: state.Choice, static_url: str) -> None:
     edit.remember_loaded(ws)
     flash = st.session_state.pop("import_flash", None)
     if flash:
-        st.success(flash)
+        st.success(md_lines(flash))
     upload = st.file_uploader(
         "File to import", type=UPLOAD_TYPES,
         key=f"upload:{st.session_state.get('upload_round', 0)}",
@@ -247,7 +248,7 @@ def add_data(choice: state.Choice, static_url: str) -> None:
             _show_preview(choice, question.preview, None, static_url, key)
         return
     except GeoError as err:
-        st.error(str(err))
+        st.error(md_lines(err))
         return
     _report(result)
     layer_id, kind = _target(choice, result, key)
@@ -268,7 +269,7 @@ def add_data(choice: state.Choice, static_url: str) -> None:
                                         site=None if site == _FILE_SITE else site,
                                         field_map=mapping, mode=mode, dry_run=True)
     except GeoError as err:
-        st.error(str(err))
+        st.error(md_lines(err))
         return
     _show_preview(choice, dry.frame, layer_id if layer_id in ws.specs else None, static_url,
                   key)

@@ -46,6 +46,7 @@ from ui.edit_ops import (
     fits,
     update_feature,
 )
+from ui.panels import md, md_lines
 
 __all__ = ["EDIT_MAP_STATE", "KIND_FIELDS", "add_draw_control", "add_feature", "base_version",
            "delete_feature", "editable_layers", "fits", "history", "panel", "remember_loaded",
@@ -137,12 +138,12 @@ def show_flash() -> None:
     """The message left by the last save (shown once, after the rerun that redraws the map)."""
     message = st.session_state.pop("edit_flash", None)
     if message:
-        st.success(message)
+        st.success(md_lines(message))
 
 
 def conflict(ws: Workspace, err: EditConflictError, layer_id: str, key: str) -> None:
     """Say that someone else saved the layer; offer to reload it."""
-    st.error(str(err))
+    st.error(md_lines(err))
     st.button(f"Reload {layer_id}", key=f"reload:{key}", on_click=_reload, args=(ws, layer_id),
               type="primary", help="Take the latest version of the layer as your base.")
 
@@ -282,7 +283,7 @@ def _new_drawing_form(choice: state.Choice, feature: dict,
     if selected is not None and selected[0] in ws.specs \
             and fits(ws.specs[selected[0]].kind, family):
         layer_id, fid = selected
-        if st.button(f"Use this shape for {fid} (move / reshape it)", key=f"move:{signature}",
+        if st.button(md(f"Use this shape for {fid} (move / reshape it)"), key=f"move:{signature}",
                      type="primary"):
             _save(ws, layer_id, signature, lambda base: update_feature(
                 ws, layer_id, fid, base_version=base, geojson=feature, display_datum=datum))
@@ -316,7 +317,7 @@ def _save(ws: Workspace, layer_id: str, signature: str | None, action: Any) -> N
         conflict(ws, err, layer_id, signature or layer_id)
         return
     except GeoError as err:
-        st.error(str(err))
+        st.error(md_lines(err))
         return
     if signature:
         st.session_state.setdefault("edit_consumed", set()).add(signature)
@@ -335,7 +336,7 @@ def _selected_form(choice: state.Choice, selected: tuple[str, str]) -> None:
     rows = frame[frame["fid"].astype(str) == fid]
     st.subheader("Selected feature", anchor=False)
     if rows.empty:
-        st.warning(f"{fid} is no longer in {spec.title}.")
+        st.warning(md(f"{fid} is no longer in {spec.title}."))
         st.session_state.pop("edit_selected", None)
         return
     row = rows.iloc[0]
@@ -349,7 +350,7 @@ def _selected_form(choice: state.Choice, selected: tuple[str, str]) -> None:
     st.caption("To move or reshape it: drag its vertices with the edit tool (the pencil "
                "button under the drawing tools, then 'Save' in the toolbar), or draw its new "
                "shape; then press 'Use this shape for …'.")
-    confirm = st.checkbox(f"Yes, delete {fid}", key=f"confirm:{layer_id}:{fid}")
+    confirm = st.checkbox(md(f"Yes, delete {fid}"), key=f"confirm:{layer_id}:{fid}")
     if st.button("Delete feature", key=f"delete:{layer_id}:{fid}", disabled=not confirm):
         st.session_state.pop("edit_selected", None)
         _save(ws, layer_id, None, lambda base: delete_feature(ws, layer_id, fid,
@@ -363,7 +364,7 @@ def history(ws: Workspace, layer_id: str, key: str) -> None:
     """The saves of a layer, newest first, with Undo of the last one."""
     entries = store.history(ws, layer_id)
     if not entries:
-        st.caption(f"{ws.specs[layer_id].title}: no saves yet (read from its own file).")
+        st.caption(md(f"{ws.specs[layer_id].title}: no saves yet (read from its own file)."))
         return
     st.dataframe(pd.DataFrame([
         {"version": e.version, "saved": e.saved_at[:19].replace("T", " "), "by": e.author,
@@ -378,7 +379,7 @@ def history(ws: Workspace, layer_id: str, key: str) -> None:
             conflict(ws, err, layer_id, f"undo:{key}")
             return
         except GeoError as err:
-            st.error(str(err))
+            st.error(md_lines(err))
             return
         saved(ws, result, f"Undone: {result.message}")
         st.rerun()

@@ -152,7 +152,9 @@ def site_downloads(choice: state.Choice, scope: Any) -> None:
                 prepared.pop(key, None)  # re-prepared: moves to the top of the list
                 prepared[key] = _prepare(choice, scope, fmt, redact, paper, stamp)
         except GeoError as err:
-            st.error(str(err))
+            from ui.panels import md_lines  # (ui.panels imports this module)
+
+            st.error(md_lines(err))
     mine = [(k, item) for k, item in prepared.items() if k[0] == choice.site]
     if not mine:
         st.caption("Prepared files appear here, ready to download.")

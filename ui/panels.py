@@ -37,6 +37,15 @@ def md(text: object) -> str:
     return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ")
 
 
+def md_lines(text: object) -> str:
+    """:func:`md`, keeping the line breaks (an error message listing problems line by line).
+
+    Every ``st.error``/``st.warning`` body is Markdown, and library messages quote
+    workspace values (a layer title, the refused value): ``![x](url)`` would load an image.
+    """
+    return "  \n".join(md(line) for line in str(text).splitlines())
+
+
 def _text(value: Any) -> str:
     if value is None or (isinstance(value, float) and value != value):
         return ""
@@ -203,7 +212,7 @@ def checklist(choice: state.Choice, scope: Any) -> None:
                                 "evidence": st.column_config.TextColumn(width="large")})
     one = getattr(scope, "one_catchment", None)
     if one is not None:
-        (st.success if one.ok else st.warning)(f"0.1.1.1 one catchment: {one.message}")
+        (st.success if one.ok else st.warning)(md(f"0.1.1.1 one catchment: {one.message}"))
     relied = [f"{u.name} ({u.why})" for u in getattr(scope, "relied_on", ())]
     affected = [f"{u.name} ({u.why})" for u in getattr(scope, "affected", ())]
     if relied or affected:
@@ -258,7 +267,7 @@ def water_chain(choice: state.Choice, scope: Any, *, draw: bool = True) -> None:
     for line in chain.lines():
         st.text(line)
     for gap in chain.gaps:
-        st.warning(gap)
+        st.warning(md(gap))
 
 
 def _dot(text: object) -> str:
@@ -304,7 +313,7 @@ def portfolio(choice: state.Choice) -> None:
     try:
         table = state.portfolio(choice)
     except GeoError as err:
-        st.warning(f"The portfolio could not be assessed: {err}")
+        st.warning(md_lines(f"The portfolio could not be assessed: {err}"))
         return
     frame = pd.DataFrame(table).drop(columns=["geometry"], errors="ignore")
     records = choice.workspace.records
@@ -356,7 +365,7 @@ def export(choice: state.Choice, scope: Any) -> None:
                              basemap=choice.basemap, layers=drawn, for_export=True)
             page = map_html(fmap)
         except GeoError as err:
-            st.error(str(err))
+            st.error(md_lines(err))
             return
         name = (choice.site or "all-sites").lower()
         st.download_button("Download map (HTML)", page.encode("utf-8"),

@@ -28,7 +28,7 @@ from geo.core.errors import GeoError
 from geo.maps.build import MapData
 from geo.serve.accounts import Action
 from ui import auth, state
-from ui.panels import md
+from ui.panels import md, md_lines
 
 __all__ = ["RasterChoice", "delineate_panel", "map_layers", "rasters_tab", "sidebar"]
 
@@ -192,7 +192,7 @@ def delineate_panel(choice: state.Choice, returned: dict | None) -> None:
                 mtime = path.stat().st_mtime if path.is_file() else 0.0  # missing: says so
                 frame = _delineate(str(path), mtime, lon, lat, float(snap))
             except GeoError as err:
-                st.error(str(err))
+                st.error(md_lines(err))
                 return
             st.session_state[RESULT_KEY] = {"workspace": str(ws.root), "stamp": stamp,
                                             "frame": frame, "dem": dem}
@@ -275,7 +275,7 @@ def _add_layer_form(choice: state.Choice, frame: gpd.GeoDataFrame, warned: bool)
             auth.require(Action.EDIT, "adding a layer to the workspace")
             data_file, layer_file = add_catchment_layer(ws.root, layer_id, frame)
         except GeoError as err:
-            st.error(str(err))
+            st.error(md_lines(err))
             return
         st.success(f"Added layer {layer_id}: {layer_file.relative_to(ws.root)} → "
                    f"{data_file.relative_to(ws.root)}. Switch it on under Layers.")
@@ -312,7 +312,7 @@ def rasters_tab(choice: state.Choice, scope: Any) -> None:
     try:
         table = _zonal((choice.key, choice.site, choice.bands), ws, target)
     except GeoError as err:
-        st.error(str(err))
+        st.error(md_lines(err))
         return
     rows = table[table["raster"] == raster]
     where = ("the site's parcels, the catchment units it relies on or affects and the "

@@ -19,7 +19,7 @@ from geo.core.errors import GeoError
 from geo.reports.parse import ImportPlan, plan_import, read_report, review_facts, save_plan
 from geo.serve.accounts import Action
 from ui import auth, state
-from ui.panels import md
+from ui.panels import md, md_lines
 
 __all__ = ["import_report"]
 
@@ -71,7 +71,7 @@ def import_report(choice: state.Choice) -> None:
     try:
         imported = read_report(upload.getvalue(), name=upload.name)
     except GeoError as err:  # empty, binary, scanned: say so here, the other tabs still work
-        st.error(f"Nothing was imported: {err}")
+        st.error(md_lines(f"Nothing was imported: {err}"))
         return
     record = imported.record
     plan = plan_import(choice.workspace.records, imported)
@@ -105,7 +105,7 @@ def import_report(choice: state.Choice) -> None:
             auth.require(Action.IMPORT_REPORT, "saving a site record")
             path = save_plan(choice.workspace.data_dir, plan)
         except GeoError as err:  # the stored record changed since this review
-            st.error(str(err))
+            st.error(md_lines(err))
             return
         st.session_state["report_saved"] = path.name
         st.rerun()

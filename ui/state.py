@@ -185,7 +185,9 @@ def scope(choice: Choice) -> SiteScope | None:
         return _assess((choice.key, choice.site, choice.bands), choice.workspace, choice.site,
                        choice.bands)
     except GeoError as err:
-        st.warning(f"The scope of {choice.site} could not be assessed: {err}")
+        from ui.panels import md_lines  # (ui.panels imports this module)
+
+        st.warning(md_lines(f"The scope of {choice.site} could not be assessed: {err}"))
         return None
 
 
