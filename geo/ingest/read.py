@@ -68,6 +68,7 @@ from geo.ingest.readers import (
     _read_kmz,
     _read_shapefile_zip,
     _read_xlsx,
+    check_crs_text,
 )
 from geo.ingest.sniff import (
     _check_size,
@@ -219,6 +220,7 @@ def _clean_read(read: _Read, name: str, limits: Limits) -> None:
 def _assign_crs(read: _Read, name: str, options: ImportOptions) -> gpd.GeoDataFrame:
     frame = read.frame
     if options.crs:
+        check_crs_text(options.crs, "--crs")  # typed in the app by anyone who may import
         wanted = parse_crs(options.crs, where="--crs")
         if frame.crs is None or read.crs_implied:
             read.crs_text = f"{wanted.to_string()} (given with --crs)"

@@ -239,11 +239,24 @@ def _geojson_crs(doc: dict[str, Any], name: str) -> tuple[str, bool, pyproj.CRS]
             "the \"crs\" member and pass --crs if the data is not in WGS84."
         )
     value = (member.get("properties") or {}).get("name")
+    check_crs_text(value, f"{name}: its \"crs\" member")
     crs = parse_crs(value, where=name)
     return f"{crs.to_string()} (GeoJSON crs member)", False, crs
 
 
 _label = feature_label
+
+#: CRS text that names a file or URL (GDAL reads /vsi… paths, PROJ '+init=' files).
+_CRS_REFERENCE = re.compile(r"^\s*[/.~\\]|/vsi|://|\+init\s*=|^\s*[A-Za-z]:[\\/]", re.I)
+
+
+def check_crs_text(value: Any, where: str) -> None:
+    """Refuse a CRS given as text that points at a file or URL instead of describing one."""
+    if isinstance(value, str) and _CRS_REFERENCE.search(value):
+        raise UnsafeInputError(
+            f"{where} is {value[:60]!r}, a path, URL or '+init=' file reference, not a CRS; "
+            "refusing it. Give an EPSG code such as EPSG:4326 (or the CRS's WKT)."
+        )
 
 
 _DOCTYPE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
