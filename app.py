@@ -9,6 +9,7 @@ in ``geo/``; the map is built by :mod:`geo.maps.build`, the panels beside and be
 from __future__ import annotations
 
 import time
+from urllib.parse import urlencode
 
 import streamlit as st
 import streamlit.components.v1 as components
@@ -36,7 +37,7 @@ def _workspace(who: Identity) -> tuple[state.Workspace, str | None]:
     config = auth.server_config()
     if not who.can(Action.LOCAL_FOLDERS) and config is not None and config.workspaces:
         entries = {entry.name: entry for entry in config.workspaces}
-        name = sb.selectbox("Workspace", list(entries), key="ws_name",
+        name = sb.selectbox("Workspace", list(entries), key="ws", bind="query-params",
                             format_func=lambda n: entries[n].label)
         return state.listed_workspace(entries[name].path), str(entries[name].path)
     if not who.can(Action.LOCAL_FOLDERS):
@@ -54,6 +55,58 @@ def _workspace(who: Identity) -> tuple[state.Workspace, str | None]:
     return state.workspace(path), path
 
 
+def _fresh_view(workspace_key: str, options: dict[str, list[str]]) -> None:
+    """Another workspace starts from its own defaults; a value it lacks is dropped.
+
+    On the first run the values come from the URL (a shared link), and are kept when the
+    workspace has them.
+    """
+    previous = st.session_state.get("view_workspace")
+    st.session_state["view_workspace"] = workspace_key
+    for key, allowed in options.items():
+        if key not in st.session_state:
+            continue
+        value = st.session_state[key]
+        values = value if isinstance(value, list) else [value]
+        if (previous is not None and previous != workspace_key) or \
+                any(v not in allowed for v in values):
+            del st.session_state[key]
+
+
+def _from_url(key: str, options: list[str]) -> str | None:
+    """The URL's value for ``key`` when it is one of ``options`` (else None: ignored)."""
+    value = st.query_params.get(key)
+    return value if value in options else None
+
+
+def _url_list(key: str, options: list[str]) -> list[str] | None:
+    """The URL's comma-separated values for ``key`` that are ``options`` (None: none)."""
+    values = [v for raw in st.query_params.get_all(key) for v in raw.split(",")]
+    kept = [v for v in values if v in options]
+    return kept or None
+
+
+def _to_url(view: dict[str, str | None]) -> None:
+    """Keep the address bar on the current view (None: the default, left out)."""
+    for key, value in view.items():
+        if value is None:
+            if key in st.query_params:
+                del st.query_params[key]
+        elif st.query_params.get(key) != value:
+            st.query_params[key] = value
+
+
+def _copy_link() -> None:
+    """The address of this view (site, layers, mode, tab), with a copy button."""
+    base = (st.context.url or "").split("?", 1)[0]
+    query = urlencode([(k, v) for k in st.query_params for v in st.query_params.get_all(k)],
+                      safe=",")
+    with st.sidebar.expander("Link to this view", expanded=False):
+        st.code(f"{base}?{query}" if query else base, language=None, wrap_lines=True)
+        st.caption("Copy it (the icon at the right) to send this site, layers, map mode and "
+                   "tab. Whoever opens it signs in first, and sees what their role allows.")
+
+
 def _sidebar(who: Identity) -> state.Choice:
     sb = st.sidebar
     sb.title("Catchscope")
@@ -64,19 +117,25 @@ def _sidebar(who: Identity) -> state.Choice:
     default = ws.settings.default_site if ws.settings.default_site in sites else None
     options = list(labels)
     index = options.index(default) if default else (1 if len(options) > 1 else 0)
-    # Widget keys carry the workspace: another workspace starts from its own defaults.
     wkey = str(ws.root)
-    site = sb.selectbox("Site", options, index=index, format_func=labels.__getitem__,
-                        key=f"site:{wkey}")
+    layer_ids = [spec.id for spec in ws.specs.values() if not spec.is_raster]
+    _fresh_view(wkey, {"site": options, "layers": layer_ids, "basemap": list(BASEMAPS)})
+    # The view is in the URL (?site=AWS-000522&layers=sites,rivers&mode=edit&tab=IWRAs): a
+    # widget created in this session starts from the URL's value when the workspace has it
+    # (anything else in the URL is ignored), and the URL follows every change.
+    url_site = _from_url("site", options)
+    site = sb.selectbox("Site", options, format_func=labels.__getitem__, key="site",
+                        index=options.index(url_site) if url_site else index)
+    url_basemap = _from_url("basemap", list(BASEMAPS))
     basemap = sb.selectbox("Basemap", list(BASEMAPS), format_func=lambda k: BASEMAPS[k].label,
-                           key="basemap",
+                           key="basemap", index=list(BASEMAPS).index(url_basemap or "none"),
                            help="Only 'No basemap' works offline. Amap shifts the data to "
                                 "GCJ-02 for display only.")
-    layer_ids = [spec.id for spec in ws.specs.values() if not spec.is_raster]
     default_layers = [spec.id for spec in ws.specs.values() if not spec.is_raster and spec.visible]
     with sb.expander("Layers", expanded=False):
-        chosen = st.multiselect("Layers drawn", layer_ids, default=default_layers,
-                                key=f"layers:{wkey}", format_func=lambda lid: ws.specs[lid].title,
+        chosen = st.multiselect("Layers drawn", layer_ids,
+                                default=_url_list("layers", layer_ids) or default_layers,
+                                key="layers", format_func=lambda lid: ws.specs[lid].title,
                                 help="The map's layer control also switches layers on and off "
                                      "without a rerun.")
     bands = state.parse_bands(
@@ -87,14 +146,19 @@ def _sidebar(who: Identity) -> state.Choice:
     )
     modes = state.allowed_modes(who)
     if len(modes) > 1:
+        url_mode = _from_url("mode", modes)
         mode = sb.radio("Map mode", modes, format_func=state.MAP_MODES.__getitem__,
-                        key="map_mode", horizontal=False,
+                        key="mode", index=modes.index(url_mode or "inspect"), horizontal=False,
                         help="What a click on the map does: show a feature, draw and edit "
                              "features, or place a catchment outlet on a DEM.")
     else:
         mode = modes[0]
     if mode not in modes:  # whatever the widget state says, the role decides
         mode = "inspect"
+    _to_url({"site": site if site != options[index] else None,
+             "basemap": basemap if basemap != "none" else None,
+             "layers": ",".join(chosen) if list(chosen) != default_layers else None,
+             "mode": mode if mode != "inspect" else None})
     return state.Choice(workspace=ws, path=path, site=None if site == ALL_SITES else site,
                         basemap=basemap, layers=tuple(chosen), bands=bands, mode=mode,
                         public=not who.can(Action.EXPORT_FULL))
@@ -136,7 +200,8 @@ def run() -> None:
         names.append("Add data")
     if who.can(Action.ADMIN) and not who.local:
         names.append("Admin")
-    tabs = dict(zip(names, st.tabs(names, key="tabs", on_change="rerun"), strict=True))
+    tabs = dict(zip(names, st.tabs(names, key="tab", on_change="rerun", bind="query-params"),
+                    strict=True))
     with tabs["1.1.1 checklist"]:
         panels.checklist(choice, scope)
     with tabs["IWRAs"]:
@@ -160,6 +225,7 @@ def run() -> None:
     if "Admin" in tabs:
         with tabs["Admin"]:
             admin.panel(who)
+    _copy_link()
     # Read by bench/bench_app.py (server-side time of this rerun).
     st.session_state["last_run_ms"] = (time.perf_counter() - started) * 1000
     exports.warm_up_sheets()  # once per process, after the page is drawn
