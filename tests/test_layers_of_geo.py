@@ -27,7 +27,9 @@ ALLOWED: dict[str, set[str]] = {
     "maps": {"core", "raster", "scope"},
     "export": {"core", "raster", "scope", "maps"},
     "serve": {"core"},
-    "cli": {"core", "reports", "store", "ingest", "raster", "scope", "maps", "export", "serve"},
+    "publish": {"core", "raster", "scope", "maps", "export"},
+    "cli": {"core", "reports", "store", "ingest", "raster", "scope", "maps", "export", "serve",
+            "publish"},
 }
 
 

@@ -529,6 +529,80 @@ def hash_password_command(
         raise ServerConfigError(f"Password refused: {err}.") from None
 
 
+# --- publishing for stakeholders (issue 16): serve-features, publish ------------------------
+
+
+@app.command("serve-features", epilog=EXIT_CODES)
+@friendly_errors
+def serve_features_command(
+    workspace: WorkspaceOption = None,
+    port: Annotated[int, typer.Option("--port", help="Port (0: a free one).")] = 5000,
+    host: Annotated[str, typer.Option(
+        "--host", help="Address to bind. Beyond 127.0.0.1 only with --public.")] = "127.0.0.1",
+    public: Annotated[bool, typer.Option(
+        "--public", help="Serve redacted copies only: water intakes and outfalls coarsened to "
+        "1 km (pipes clipped around them), as a public export.")] = False,
+    drop_sensitive: Annotated[bool, typer.Option(
+        "--drop-sensitive", help="Public, with intakes and outfalls left out (implies "
+        "--public).")] = False,
+    url: Annotated[str | None, typer.Option(
+        "--url", help="Base URL clients use, when behind a proxy (default http://HOST:PORT).",
+        show_default=False)] = None,
+) -> None:
+    """Publish the workspace as OGC API - Features (pygeoapi) for QGIS, ArcGIS, GDAL, web maps.
+
+    One collection per layer, and per site its physical scope, record and 1.1.1 checklist.
+    Edits saved in the app show on the next request. Ctrl-C stops it.
+    """
+    from geo.core.workspace import open_workspace
+    from geo.publish.service import serve_features
+    from geo.store.gpkg import layer_version
+
+    redaction = "drop-sensitive" if drop_sensitive else ("sensitive" if public else None)
+    root = open_workspace(workspace).root
+
+    def ready(base: str) -> None:
+        what = f"public copies ({redaction})" if redaction else "unredacted, this machine only"
+        err_console.print(Text(f"Serving OGC API - Features of {root} on {base}/ ({what}); "
+                               "Ctrl-C to stop."), highlight=False)
+
+    serve_features(root, host=host, port=port, redaction=redaction, url=url,
+                   layer_version=layer_version, announce=ready)
+
+
+@app.command(epilog=EXIT_CODES)
+@friendly_errors
+def publish(
+    output: Annotated[Path, typer.Option(
+        "--output", "-o", help="Folder to write (created; must be empty unless --overwrite).")],
+    workspace: WorkspaceOption = None,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace the folder's contents.")] = False,
+    drop_sensitive: Annotated[bool, typer.Option(
+        "--drop-sensitive", help="Leave intakes and outfalls out instead of coarsening them.")
+    ] = False,
+    paper: Annotated[str, typer.Option("--paper", help="Map sheet paper: a4 or a3.")] = "a4",
+) -> None:
+    """Write a static site anyone can host or open from disk: public (redacted) copies only.
+
+    index.html lists the sites (portfolio table); per site: the offline HTML map, the map
+    sheet (PDF, PNG), GeoJSON and GeoPackage downloads and the 1.1.1 checklist.
+    """
+    from geo.core.workspace import open_workspace
+    from geo.publish.static import publish_static
+
+    ws = open_workspace(workspace)
+    with console.status("Publishing…") as status:
+        written = publish_static(
+            ws, output, overwrite=overwrite, paper=paper,
+            redaction="drop-sensitive" if drop_sensitive else "sensitive",
+            progress=lambda text: status.update(escape(text)))
+    err_console.print(Text(f"wrote {len(written)} files into {output}; open "
+                           f"{output / 'index.html'}"), highlight=False)
+
+# --- end of publishing (issue 16) -------------------------------------------------------------
+
+
 def main() -> None:
     """Console-script entry point."""
     try:
