@@ -39,12 +39,39 @@ INJECTED_JS = r"""() => {
                 describe(el, 'style=' + value.slice(0, 40));
         }
     }
-    for (const el of document.querySelectorAll('img[src="x"], iframe[src^="javascript" i], '
-                                                + 'script:not([src]):empty, object, embed'))
-        describe(el, 'from data');
+    for (const el of document.querySelectorAll('img, iframe[src^="javascript" i], object, embed'))
+        if (el.tagName !== 'IMG' || /(^|\/)x$/.test(el.getAttribute('src') || '')
+                || /^https?:\/\/(?!(localhost|127\.0\.0\.1)[:/])/.test(el.src))
+            describe(el, 'from data');
     const pwned = (window.__pwned ?? null) ?? (window.top.__pwned ?? null);
     return {found, pwned};
 }"""
+
+
+#: JavaScript run in a page (or frame) with Leaflet maps: open every tooltip and popup at
+#: once (popups kept open), so that markup in any of them would be parsed and run.
+OPEN_ALL_JS = r"""() => {
+    let maps = 0, tooltips = 0, popups = 0;
+    for (const key of Object.keys(window)) {
+        let map;
+        try { map = window[key]; } catch (e) { continue; }
+        if (!(window.L && map instanceof window.L.Map)) continue;
+        maps++;
+        map.eachLayer(layer => {
+            if (layer.getTooltip && layer.getTooltip()) { layer.openTooltip(); tooltips++; }
+            const popup = layer.getPopup && layer.getPopup();
+            if (popup) {
+                popup.options.autoClose = false;
+                popup.options.closeOnClick = false;
+                layer.openPopup();
+                popups++;
+            }
+        });
+    }
+    return {maps, tooltips, popups};
+}"""
+#: Resolves once every image of the page has loaded or failed (an onerror has run).
+IMAGES_SETTLED_JS = "() => [...document.images].every(image => image.complete)"
 
 
 @dataclass(frozen=True)
