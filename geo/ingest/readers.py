@@ -168,8 +168,8 @@ def _read_geojson(data: bytes, name: str, options: ImportOptions) -> _Read:
     attributes = pd.DataFrame(cells, index=numbers, columns=pd.Index(keys, dtype=object),
                               dtype=object)
     frame = gpd.GeoDataFrame(attributes, geometry=gpd.GeoSeries(geoms, index=numbers), crs=crs)
-    notes = [f"{flattened} features had heights or measures (Z/M); layers are 2D, so they "
-             "were dropped."] if flattened else []
+    notes = [f"{flattened} features have heights or measures (Z/M); layers are 2D, so they "
+             "are dropped."] if flattened else []
     return _Read(frame, crs_text, implied, rejected=rejected, notes=notes)
 
 
