@@ -8,6 +8,7 @@ elsewhere they are skipped with the reason.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -52,30 +53,36 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: str) -> None:
+    """Wait (up to 60 s) until a started Streamlit server answers its health check."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"the server did not start; see {log}")
+        time.sleep(0.3)
+
+
+@contextlib.contextmanager
+def streamlit_server(folder: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """``streamlit run app.py`` on a free port (log in ``folder``), stopped afterwards."""
     port = _free_port()
-    log = open(tmp_path_factory.mktemp("streamlit") / "server.log", "w")  # noqa: SIM115
+    log = open(folder / "server.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"),
          "--server.headless", "true", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.fileWatcherType", "none"],
         # .streamlit/config.toml (no usage statistics) applies: cwd is the repository
-        cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not start; see {log.name}")
-            time.sleep(0.3)
+        wait_healthy(url, proc, log.name)
         yield url
     finally:
         proc.terminate()
@@ -84,6 +91,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    # The demo copy a test may make goes to a temporary folder, not the user's.
+    folder = tmp_path_factory.mktemp("streamlit")
+    with streamlit_server(folder, {"XDG_DATA_HOME": str(folder / "xdg")}) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +30,7 @@ from tests.test_browser import (  # noqa: F401 - fixtures used by name
     _map,
     browser,
     page,
+    wait_healthy,
 )
 from tests.test_browser_edit import _choose, _kml, _upload
 
@@ -70,17 +69,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
                              str(config)], cwd=base, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"catchscope serve did not start; see {log.name}")
-            time.sleep(0.3)
+        wait_healthy(url, proc, log.name)
         yield url, root, config
     finally:
         proc.terminate()

@@ -67,7 +67,7 @@ def test_demo_delineation_says_too_coarse_and_too_flat(demo_has_dem: None) -> No
     summary = next(m.value for m in at.markdown if m.value.startswith("**Area**"))
     assert "km²" in summary and "**DEM cell** 20," in summary and "**snapped by**" in summary
     assert "Requested outlet: 120.950000, 31.180000" in at.text[0].value
-    assert any("read-only" in c.value for c in at.caption)  # the demo is not written to
+    assert any("read-only" in i.value for i in at.info)  # the demo is not written to
 
 
 def test_tilted_plane_workspace_gives_the_whole_grid_and_adds_a_layer(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from geo.core.errors import EditConflictError, GeoError
 from geo.ingest.importer import ImportReport, import_into, workspace_reference
 from geo.ingest.read import ImportOptions, ImportQuestion, IngestResult, ingest_bytes
 from geo.maps.build import localise_assets
-from ui import edit, state
+from ui import democopy, edit, state
 from ui.panels import md, md_lines
 
 __all__ = ["add_data", "preview_map"]
@@ -211,6 +211,8 @@ def _save(choice: state.Choice, result: IngestResult, layer_id: str, kind: Layer
 
 def add_data(choice: state.Choice, static_url: str) -> None:
     """The tab: upload → questions → report → preview → target, site, fields → save."""
+    if not democopy.writable(choice, "add_data"):
+        return
     ws = choice.workspace
     edit.remember_loaded(ws)
     flash = st.session_state.pop("import_flash", None)

@@ -33,7 +33,7 @@ from geo.core.crs import convert_datum
 from geo.core.errors import EditConflictError, GeoError
 from geo.core.workspace import Workspace
 from geo.store import gpkg as store
-from ui import state
+from ui import democopy, state
 from ui.edit_ops import (
     _FAMILY,
     _FIXED,
@@ -387,6 +387,8 @@ def history(ws: Workspace, layer_id: str, key: str) -> None:
 
 def panel(choice: state.Choice, returned: dict | None) -> None:
     """Beside the map in edit mode: the new drawing's form, the selected feature's, history."""
+    if not democopy.writable(choice, "edit"):
+        return
     ws = choice.workspace
     remember_loaded(ws)
     show_flash()

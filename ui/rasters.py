@@ -27,7 +27,7 @@ import streamlit as st
 from geo.core.errors import GeoError
 from geo.maps.build import MapData
 from geo.serve.accounts import Action
-from ui import auth, state
+from ui import auth, democopy, state
 from ui.panels import md, md_lines
 
 __all__ = ["RasterChoice", "delineate_panel", "map_layers", "rasters_tab", "sidebar"]
@@ -250,9 +250,7 @@ def _show_result(choice: state.Choice, result: dict[str, Any]) -> None:
 def _add_layer_form(choice: state.Choice, frame: gpd.GeoDataFrame, warned: bool) -> None:
     ws = choice.workspace
     st.markdown("**Add to the workspace**")
-    if choice.path is None:
-        st.caption("The bundled demo is read-only here: open a copy of a workspace "
-                   "(sidebar → Folder on this machine) to keep delineated catchments.")
+    if not democopy.writable(choice, "delineate"):
         return
     n = 1
     while f"delineated_{n}" in ws.specs:

@@ -18,7 +18,7 @@ import streamlit as st
 from geo.core.errors import GeoError
 from geo.reports.parse import ImportPlan, plan_import, read_report, review_facts, save_plan
 from geo.serve.accounts import Action
-from ui import auth, state
+from ui import auth, democopy, state
 from ui.panels import md, md_lines
 
 __all__ = ["import_report"]
@@ -52,6 +52,8 @@ def _changes_table(plan: ImportPlan) -> pd.DataFrame:
 
 def import_report(choice: state.Choice) -> None:
     """The "Import report" tab: upload a report, review what it yields, save it."""
+    if not democopy.writable(choice, "import_report"):
+        return
     st.caption(
         "Upload an AWS certification report (the PDF AWS publishes, or its text). "
         "Review what was read, then save it as the site's record. Fields a person "

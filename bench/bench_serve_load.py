@@ -1,0 +1,209 @@
+"""Load on a served app: N viewers in Chromium load the map and switch sites for T seconds.
+
+Starts ``catchscope serve --config`` (127.0.0.1, a free port) on a copy of the demo
+workspace with one viewer account, then N concurrent browser sessions (one Chromium,
+N contexts) each sign in, wait for the map, and switch between the demo's sites until
+the time is up. Prints per-session errors, the time to map (sign-in to the map drawn,
+and site switch to the new site's map drawn: p50 / p95 / max) and the server's resident
+memory at the start and the end (the Streamlit process and its children).
+
+    .venv/bin/python bench/bench_serve_load.py                  # 20 viewers, 60 s
+    .venv/bin/python bench/bench_serve_load.py --sessions 5 --seconds 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from geo.core.workspace import open_workspace  # noqa: E402
+from geo.serve.accounts import hash_password  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+MAP = "iframe[src*='st_folium']"
+PASSWORD = "viewer-load-test"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _rss_mib(pid: int) -> float:
+    """Resident memory of a process and its descendants (Linux /proc), MiB."""
+    total = 0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            total += next(int(line.split()[1]) for line in status.splitlines()
+                          if line.startswith("VmRSS:"))
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except (OSError, StopIteration):
+            continue
+        pending += [int(c) for c in children]
+    return total / 1024
+
+
+def _workspace(base: Path) -> Path:
+    root = base / "jinxi"
+    root.mkdir()
+    shutil.copytree(REPO / "layers", root / "layers")
+    shutil.copytree(REPO / "data", root / "data",
+                    ignore=shutil.ignore_patterns("build", "__pycache__", "workspace.gpkg*"))
+    shutil.copy2(REPO / "catchscope.toml", root / "catchscope.toml")
+    return root
+
+
+def _serve(base: Path, port: int) -> subprocess.Popen[bytes]:
+    config = base / "server.toml"
+    config.write_text(
+        f'[server]\nhost = "127.0.0.1"\nport = {port}\n\n'
+        '[[workspaces]]\nname = "jinxi"\npath = "jinxi"\n\n'
+        f'[accounts.viewer]\nname = "Load Viewer"\nrole = "viewer"\n'
+        f'password_hash = "{hash_password(PASSWORD, rounds=4)}"\n', encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "geo.cli.main", "serve", "--config",
+                             str(config)], cwd=base, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health",
+                                        timeout=2) as response:
+                if response.status == 200:
+                    return proc
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    raise SystemExit("catchscope serve did not start")
+
+
+async def _idle(pg) -> None:  # type: ignore[no-untyped-def]
+    await pg.wait_for_timeout(200)
+    await pg.wait_for_function("!document.querySelector('[data-testid=stStatusWidget]')",
+                               timeout=180_000)
+
+
+async def _map_drawn(pg, title: str) -> None:  # type: ignore[no-untyped-def]
+    """The header names ``title`` and the map shows its layers."""
+    await pg.wait_for_function(
+        "t => [...document.querySelectorAll('h2')].some(h => h.textContent.includes(t))",
+        arg=title, timeout=180_000)
+    await _idle(pg)
+    frame = pg.frame_locator(MAP)
+    await frame.locator(".leaflet-overlay-pane path").nth(19).wait_for(timeout=180_000)
+
+
+async def _session(browser, url: str, sites: list[str], until: float,  # type: ignore[no-untyped-def]
+                   results: dict[str, list], turns: int = 0) -> None:
+    context = await browser.new_context(viewport={"width": 1280, "height": 800})
+    pg = await context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        started = time.perf_counter()
+        await pg.goto(url)
+        await pg.get_by_label("User name").fill("viewer")
+        await pg.get_by_label("Password", exact=True).fill(PASSWORD)
+        await pg.get_by_role("button", name="Sign in").click()
+        await pg.frame_locator(MAP).locator(".leaflet-overlay-pane path").nth(19) \
+            .wait_for(timeout=180_000)
+        await _idle(pg)
+        results["first"].append(time.perf_counter() - started)
+        turn = 0
+        while time.monotonic() < until or turn < turns:
+            site = sites[turn % len(sites)]
+            turn += 1
+            started = time.perf_counter()
+            box = pg.get_by_role("combobox", name="Site")
+            await box.click()
+            await pg.get_by_role("option", name=site).first.click()
+            await _map_drawn(pg, site.split(" ")[0])
+            results["switch"].append(time.perf_counter() - started)
+        if await pg.locator("[data-testid=stException]").count():
+            errors.append("a Streamlit exception was shown")
+    except Exception as err:
+        errors.append(f"{type(err).__name__}: {err}".splitlines()[0])
+    finally:
+        results["errors"].extend(errors)
+        await context.close()
+
+
+def _pcts(values: list[float]) -> str:
+    if not values:
+        return "none"
+    ordered = sorted(values)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return (f"n={len(values)} p50={statistics.median(values):.2f} s p95={p95:.2f} s "
+            f"max={ordered[-1]:.2f} s")
+
+
+async def _run(url: str, sessions: int, seconds: float, sites: list[str],
+               pid: int) -> tuple[dict[str, list], dict[str, list], float]:
+    """Warm the server up with one session (every site once), then run the load."""
+    from playwright.async_api import async_playwright
+
+    warm: dict[str, list] = {"first": [], "switch": [], "errors": []}
+    results: dict[str, list] = {"first": [], "switch": [], "errors": []}
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        await _session(browser, url, sites, 0.0, warm, turns=len(sites))
+        rss_warm = _rss_mib(pid)
+        until = time.monotonic() + seconds
+        await asyncio.gather(*(_session(browser, url, sites, until, results)
+                               for _ in range(sessions)))
+        await browser.close()
+    return warm, results, rss_warm
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    args = parser.parse_args(argv)
+    labels = {ref: record.label for ref, record in sorted(open_workspace().records.items())}
+    sites = list(labels.values())
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        _workspace(base)
+        port = _free_port()
+        proc = _serve(base, port)
+        try:
+            rss_idle = _rss_mib(proc.pid)
+            began = time.perf_counter()
+            warm, results, rss_start = asyncio.run(_run(
+                f"http://127.0.0.1:{port}", args.sessions, args.seconds, sites, proc.pid))
+            wall = time.perf_counter() - began
+            rss_end = _rss_mib(proc.pid)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+    print(f"sessions {args.sessions} for {args.seconds:.0f} s (wall {wall:.0f} s), "
+          f"sites {len(sites)}")
+    print(f"warm-up (one session, cold server): sign-in to map {_pcts(warm['first'])}; "
+          f"each site once {_pcts(warm['switch'])}; errors {len(warm['errors'])}")
+    print(f"errors {len(results['errors'])}" + "".join(f"\n  {e}" for e in results["errors"]))
+    print(f"time to map after sign-in: {_pcts(results['first'])}")
+    print(f"time to map after a site switch: {_pcts(results['switch'])}")
+    print(f"server RSS idle {rss_idle:.0f} MiB; after warm-up (start) {rss_start:.0f} MiB, "
+          f"end {rss_end:.0f} MiB (x{rss_end / max(rss_start, 1):.2f})")
+    return 1 if results["errors"] or warm["errors"] else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
