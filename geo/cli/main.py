@@ -301,8 +301,11 @@ def zonal(
 @friendly_errors
 def import_file(
     file: Annotated[str, typer.Argument(
-        help="GeoJSON, zipped Shapefile, GeoPackage, KML/KMZ, CSV/XLSX (lon/lat) or GPX.")],
-    layer: Annotated[str, typer.Option("--layer", help="Target layer id.")],
+        help="GeoJSON, zipped Shapefile, GeoPackage, KML/KMZ, CSV/XLSX (lon/lat) or GPX; "
+        "or a public dataset (HydroBASINS, HydroRIVERS, HydroLAKES, WDPA, Ramsar, Aqueduct "
+        "4.0, OpenStreetMap), recognised by its fields.")],
+    layer: Annotated[str | None, typer.Option(
+        "--layer", help="Target layer id (proposed for a public dataset).")] = None,
     kind: Annotated[str | None, typer.Option(
         "--kind", help="Create the layer with this kind if it does not exist.")] = None,
     site: Annotated[str | None, typer.Option(
@@ -326,15 +329,33 @@ def import_file(
     accuracy: Annotated[str | None, typer.Option(
         "--accuracy", help="surveyed (default), official, derived or illustrative.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and report only.")] = False,
+    aoi: Annotated[str | None, typer.Option(
+        "--aoi", help="Public datasets: read only the area of interest, LON,LAT,RADIUS_KM or "
+        "WEST,SOUTH,EAST,NORTH (networks keep what lies downstream of it).")] = None,
+    yes: Annotated[bool, typer.Option(
+        "--yes", "-y", help="Public datasets: import the proposed layers without asking.")
+    ] = False,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Import your own features into a layer (safely; nothing saved on bad input)."""
+    """Import your own features into a layer (safely; nothing saved on bad input).
+
+    A public dataset is recognised by its fields: its layers, links and licence are
+    proposed for you to confirm (--yes), clipped to --aoi.
+    """
+    from geo.cli.dataset_cmd import import_public_dataset
     from geo.core.catalogue import Datum
-    from geo.core.errors import CRSError
+    from geo.core.errors import CRSError, DataReadError
     from geo.core.workspace import open_workspace
     from geo.ingest.importer import import_into, parse_field_map, workspace_reference
     from geo.ingest.read import ImportOptions, ingest_bytes, read_user_file
 
+    if import_public_dataset(console, file, workspace=workspace, layer=layer, kind=kind,
+                             aoi=aoi, src_layer=src_layer, yes=yes, dry_run=dry_run):
+        return
+    if layer is None:
+        raise DataReadError(f"{file}: give the target layer with --layer ID (public datasets "
+                            "are recognised by their fields and need none; this file is not "
+                            "one).")
     try:
         datum_value = Datum(datum.lower()) if datum else None
     except ValueError:

@@ -15,12 +15,43 @@ from pathlib import Path, PurePosixPath
 from geo.core.errors import DataReadError, UnsafeInputError
 from geo.ingest.model import Limits, SourceFormat
 
-__all__ = ["read_user_file", "sniff_format"]
+__all__ = ["read_user_file", "sniff_format", "user_path"]
 
 # --- paths typed by a user (CLI) ------------------------------------------------------------
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
 _SYSTEM_DIRS = ("/etc", "/proc", "/sys", "/dev", "/boot", "/run", "/var/run", "/var/lib")
+
+
+def user_path(path_text: str | Path) -> Path:
+    """The plain file a user named on the command line, resolved; anything else refused.
+
+    Raises
+    ------
+    UnsafeInputError
+        For GDAL virtual paths (``/vsi…``), URLs and connection strings (``http://``,
+        ``PG:``…), and files under system folders (``/etc``, ``/proc``, ``/dev``…).
+    DataReadError
+        If the file does not exist or is not a regular file.
+    """
+    text = str(path_text).strip()
+    if text.startswith(("/vsi", "\\\\", "//")) or (_SCHEME.match(text) and not
+                                                    re.match(r"^[A-Za-z]:[\\/]", text)):
+        raise UnsafeInputError(
+            f"{text!r} is not a plain file path (GDAL virtual path, URL or connection "
+            "string); refusing to open it. Download the file first and give its path."
+        )
+    path = Path(text).expanduser().resolve()
+    if any(path == Path(d) or path.is_relative_to(d) for d in _SYSTEM_DIRS):
+        raise UnsafeInputError(
+            f"{text!r} is a system file; refusing to read it. Give the path of your data file."
+        )
+    if not path.exists():
+        raise DataReadError(f"{text}: no such file.")
+    mode = path.stat().st_mode
+    if not stat.S_ISREG(mode):
+        raise DataReadError(f"{text}: not a regular file (a folder, device or pipe).")
+    return path
 
 
 def read_user_file(path_text: str | Path, *, limits: Limits | None = None) -> tuple[bytes, str]:
@@ -40,23 +71,7 @@ def read_user_file(path_text: str | Path, *, limits: Limits | None = None) -> tu
         If the file does not exist, is not a regular file, or is over the size limit.
     """
     limits = limits or Limits()
-    text = str(path_text).strip()
-    if text.startswith(("/vsi", "\\\\", "//")) or (_SCHEME.match(text) and not
-                                                    re.match(r"^[A-Za-z]:[\\/]", text)):
-        raise UnsafeInputError(
-            f"{text!r} is not a plain file path (GDAL virtual path, URL or connection "
-            "string); refusing to open it. Download the file first and give its path."
-        )
-    path = Path(text).expanduser().resolve()
-    if any(path == Path(d) or path.is_relative_to(d) for d in _SYSTEM_DIRS):
-        raise UnsafeInputError(
-            f"{text!r} is a system file; refusing to read it. Give the path of your data file."
-        )
-    if not path.exists():
-        raise DataReadError(f"{text}: no such file.")
-    mode = path.stat().st_mode
-    if not stat.S_ISREG(mode):
-        raise DataReadError(f"{text}: not a regular file (a folder, device or pipe).")
+    path = user_path(path_text)
     size = path.stat().st_size
     _check_size(size, path.name, limits)
     with open(path, "rb") as handle:
