@@ -31,7 +31,6 @@ import zipfile
 from pathlib import Path
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 import shapely
 
@@ -102,7 +101,7 @@ def hydrobasins(level: int = 8) -> gpd.GeoDataFrame:
             upstream[at] += area[code]
             at = down_of[at]
     rows = []
-    for k, (code, pfaf, box, down, endo) in enumerate(units):
+    for k, (code, pfaf, _box, down, endo) in enumerate(units):
         steps = 0
         at = down
         while at is not None:

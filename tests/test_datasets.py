@@ -6,6 +6,7 @@ nothing is downloaded.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import geopandas as gpd
@@ -325,3 +326,96 @@ def test_a_file_too_big_without_an_aoi_asks_for_one(tmp_path: Path, ws: Workspac
     path = _write(tmp_path, "hybas_eu_lev12_v1c.gpkg")
     with pytest.raises(DataReadError, match="--aoi"):
         plan_dataset(ws, path, limits=DatasetLimits(max_features_out=10))
+
+
+# --- the scope over public layers -----------------------------------------------------------
+
+
+def _site_layers(ws: Workspace, tmp_path: Path) -> None:
+    """Two sites: one in A2 straddling its level-12 halves, one in the endorheic basin."""
+    data = ws.root / "data" / "site"
+    data.mkdir(parents=True, exist_ok=True)
+    layers = {
+        "sites": ("site", gpd.GeoDataFrame(
+            {"fid": ["p1", "p2"], "name": ["Works", "Inland works"],
+             "aws_ref": ["AWS-100001", "AWS-100002"]},
+            geometry=[shapely.box(10.295, 47.12, 10.305, 47.13),
+                      shapely.box(10.90, 47.30, 10.91, 47.31)], crs="EPSG:4326")),
+        "outfalls": ("discharge_point", gpd.GeoDataFrame(
+            {"fid": ["d1", "d2"], "name": ["Outfall", "Soakaway"],
+             "aws_ref": ["AWS-100001", "AWS-100002"]},
+            geometry=[shapely.Point(10.33, 47.1005), shapely.Point(10.905, 47.305)],
+            crs="EPSG:4326")),
+        "intakes": ("water_source", gpd.GeoDataFrame(
+            {"fid": ["w1"], "name": ["Intake Testtal"], "flows_to": ["AWS-100001"]},
+            geometry=[shapely.Point(10.31, 47.3)], crs="EPSG:4326")),
+    }
+    for layer_id, (kind, frame) in layers.items():
+        frame.to_file(data / f"{layer_id}.geojson", driver="GeoJSON", engine="pyogrio")
+        (ws.layers_dir / f"{layer_id}.toml").write_text(
+            f'id = "{layer_id}"\ntitle = "{layer_id}"\nkind = "{kind}"\n'
+            f'source = "site/{layer_id}.geojson"\naccuracy = "surveyed"\n', encoding="utf-8")
+
+
+def _set_level(ws: Workspace, level: str) -> Workspace:
+    path = ws.root / "catchscope.toml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(re.sub(r'(?m)^catchment_level = ".*"$', f'catchment_level = "{level}"',
+                           text), encoding="utf-8")
+    return open_workspace(ws.root)
+
+
+@pytest.fixture
+def public_ws(tmp_path: Path, ws: Workspace) -> Workspace:
+    for name in ("hybas_eu_lev08_v1c.zip", "hybas_eu_lev12_v1c.gpkg", "HydroRIVERS_v10_eu.shp"):
+        _import(ws, _write(tmp_path, name))
+    _site_layers(ws, tmp_path)
+    return open_workspace(ws.root)
+
+
+def test_relied_on_and_affected_follow_next_down_to_the_sink(public_ws: Workspace) -> None:
+    from geo.scope.assess import assess_site
+
+    ws = _set_level(public_ws, "pfafstetter_8")
+    scope = assess_site(ws, "AWS-100001")
+    unit = {c: f"hybas_{fx.hybas(8, c)}" for c in fx.BASINS_L8}
+    assert [u.fid for u in scope.affected] == [unit["A2"], unit["A3"], unit["A4"]]
+    assert {u.fid for u in scope.relied_on} == {unit["B1"]}  # the intake's basin, not A1
+    inland = assess_site(ws, "AWS-100002")
+    assert [u.fid for u in inland.affected] == [unit["E0"], unit["E1"]]
+    units = ws.load("hydrobasins_l08").set_index("fid")
+    assert int(units.loc[inland.affected[-1].fid, "endo"]) == 2  # the endorheic sink
+
+
+def test_one_catchment_is_judged_at_the_chosen_pfafstetter_level(public_ws: Workspace) -> None:
+    from geo.scope.assess import assess_site
+
+    at8 = assess_site(_set_level(public_ws, "pfafstetter_8"), "AWS-100001").one_catchment
+    assert at8.ok and at8.level == "pfafstetter_8"
+    assert at8.units == (f"hybas_{fx.hybas(8, 'A2')}",)
+    ws12 = _set_level(open_workspace(public_ws.root), "pfafstetter_12")
+    at12 = assess_site(ws12, "AWS-100001").one_catchment
+    assert not at12.ok and at12.level == "pfafstetter_12"
+    assert set(at12.units) == {f"hybas_{fx.hybas(12, 'A2w')}", f"hybas_{fx.hybas(12, 'A2e')}"}
+    assert "straddle" in at12.message
+    # the walks stay at the chosen level: every affected unit is a level-12 unit
+    affected = assess_site(ws12, "AWS-100001").affected
+    assert affected and all(u.level == "pfafstetter_12" for u in affected)
+
+
+def test_water_stress_is_shown_in_the_scope(tmp_path: Path, public_ws: Workspace) -> None:
+    from rich.console import Console
+
+    from geo.scope.assess import assess_site
+    from geo.scope.report import render_scope, scope_markdown
+
+    _import(public_ws, _write(tmp_path, "Aqueduct40_baseline_annual_y2023m07d05.csv"))
+    scope = assess_site(_set_level(open_workspace(public_ws.root), "pfafstetter_8"),
+                        "AWS-100001")
+    notes = " ".join(scope.notes)
+    assert "where the site lies" in notes and "High (40-80%), score 3.40/5" in notes
+    assert "Most water-stressed unit affected" in notes
+    assert "High (40-80%)" in scope_markdown(scope)
+    console = Console(record=True, width=200)
+    render_scope(scope, console)
+    assert "Aqueduct 4.0" in console.export_text()

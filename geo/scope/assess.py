@@ -46,6 +46,7 @@ from geo.core.catalogue import AwsElement
 from geo.core.records import SiteRecord, certificate_validity
 from geo.core.workspace import STANDARD_COLUMNS, Workspace
 from geo.scope.checklist import STATUSES, ElementCheck, Evidence, Status, score_text
+from geo.scope.context import water_stress_notes
 from geo.scope.flows import WATER_BODY_KINDS, WaterChain, metric_groups, water_chain
 from geo.scope.iwra import iwra_relations, screen_iwras
 from geo.scope.portfolio import PORTFOLIO_COLUMNS, Progress, assess_all
@@ -339,6 +340,8 @@ def _assess(scene: Scene, aws_ref: str) -> SiteScope:
     notes = []
     if scene.level_units is scene.units and not scene.units.empty:
         notes.append(f"No catchment unit has level {scene.level!r}; all units were used.")
+    notes += water_stress_notes(scene.level_units, one.units or tuple(
+        dict.fromkeys(o.unit_fid for o in one.overlaps)), relied_on, affected)
     return SiteScope(
         aws_ref=aws_ref, name=scene.site_names[aws_ref], record=record, parcels=parcels,
         checklist=checklist, one_catchment=one, relied_on=relied_on, affected=affected,

@@ -132,6 +132,8 @@ def scope_markdown(scope: SiteScope) -> str:
     lines += [f"- inferred: {md_cell(text)}" for text in _inferred_links(scope.chain)]
     if scope.chain.gaps:
         lines += ["", "Gaps in the chain:", ""] + [f"- {md_cell(g)}" for g in scope.chain.gaps]
+    if scope.notes:
+        lines += ["", "## Notes", ""] + [f"- {md_cell(n)}" for n in scope.notes]
     lines += ["", f"Distances and areas measured in {scope.metric_crs}.", ""]
     return "\n".join(lines)
 
@@ -221,6 +223,8 @@ def render_scope(scope: SiteScope, console: Console) -> None:
         console.print(Text(f"  inferred: {text}", style="dim"))
     for gap in scope.chain.gaps:
         console.print(Text(f"  gap: {gap}", style="yellow"))
+    for note in scope.notes:
+        console.print(Text(f"Note: {note}"))
     console.print(Text(f"Distances and areas in {scope.metric_crs}.", style="dim"))
 
 

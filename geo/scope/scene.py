@@ -135,9 +135,11 @@ def load_scene(ws: Workspace, bands_km: Iterable[float] | None,
     chain_kinds = (LayerKind.WATER_SOURCE, LayerKind.FACILITY, LayerKind.DISCHARGE_POINT,
                    LayerKind.PIPE, LayerKind.RIVER, LayerKind.LAKE)
     parcel_sites = dict(zip(parcels["fid"].astype(str), parcels["aws_ref"], strict=True))
+    # The chain and the walks run through units of the declared level only: with several
+    # levels (HydroBASINS 8 and 12) a water body's outlet unit must be of that level too.
     graph = build_flow_graph(of(*chain_kinds), site_names=site_names,
                              parcels={k: str(v) for k, v in parcel_sites.items() if v},
-                             units=units if not units.empty else None,
+                             units=level_units if not level_units.empty else None,
                              inference_tolerance_m=cfg.inference_tolerance_m)
     scene = Scene(ws, _bands(bands_km, cfg.buffer_bands_km), tolerance,
                   cfg.inference_tolerance_m, level, features, parcels, units, level_units,
