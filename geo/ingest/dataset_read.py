@@ -436,7 +436,12 @@ def _geojson_fields(data: bytes) -> Peek | None:
             if "id" in feature and "id" not in row:
                 row["id"] = feature["id"]
             rows.append(row)
-    sample = pd.DataFrame(rows)
+    try:
+        sample = pd.DataFrame(rows)
+    except (UnicodeError, ValueError, TypeError):
+        # Not a file any public dataset publishes (e.g. lone surrogates in its names): the
+        # ordinary import reads it and says what is wrong.
+        return None
     return Peek((tuple(str(c) for c in sample.columns),), sample=sample)
 
 
