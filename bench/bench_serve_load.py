@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
 import socket
 import statistics
 import subprocess
@@ -28,7 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from geo.core.workspace import open_workspace  # noqa: E402
+from geo.core.workspace import copy_workspace, open_workspace  # noqa: E402
 from geo.serve.accounts import hash_password  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
@@ -60,13 +59,7 @@ def _rss_mib(pid: int) -> float:
 
 
 def _workspace(base: Path) -> Path:
-    root = base / "jinxi"
-    root.mkdir()
-    shutil.copytree(REPO / "layers", root / "layers")
-    shutil.copytree(REPO / "data", root / "data",
-                    ignore=shutil.ignore_patterns("build", "__pycache__", "workspace.gpkg*"))
-    shutil.copy2(REPO / "catchscope.toml", root / "catchscope.toml")
-    return root
+    return copy_workspace(REPO, base / "jinxi")
 
 
 def _serve(base: Path, port: int) -> subprocess.Popen[bytes]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ import pytest
 from shapely.geometry import Point, box
 
 from geo.core.catalogue import toml_value
+from geo.core.workspace import copy_workspace
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -42,14 +42,7 @@ def repo_root() -> Path:
 @pytest.fixture
 def demo_copy(tmp_path: Path) -> Path:
     """A private copy of the demo workspace that tests may modify."""
-    target = tmp_path / "demo"
-    target.mkdir()
-    shutil.copytree(REPO / "layers", target / "layers")
-    shutil.copytree(REPO / "data", target / "data",
-                    ignore=shutil.ignore_patterns("build", "__pycache__"))
-    if (REPO / "catchscope.toml").exists():
-        shutil.copy2(REPO / "catchscope.toml", target / "catchscope.toml")
-    return target
+    return copy_workspace(REPO, tmp_path / "demo")
 
 
 def write_layer_toml(root: Path, layer_id: str, **fields: Any) -> Path:

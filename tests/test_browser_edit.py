@@ -8,14 +8,13 @@ workspace through "Folder on this machine": the repository's data/ is never writ
 from __future__ import annotations
 
 import hashlib
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from geo.core.catalogue import LayerKind
-from geo.core.workspace import open_workspace
+from geo.core.workspace import copy_workspace, open_workspace
 from geo.store import gpkg as store
 from tests.test_browser import (  # noqa: F401 - fixtures used by name
     MAP_FRAME,
@@ -124,13 +123,7 @@ def _open_side_by_side(pages: list[Any], root: Path, mode: str) -> list[Any]:
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One copy of the demo for this module's tests (its analysis is cached once by the
     server); each test checks its own changes relative to what it found."""
-    root = tmp_path_factory.mktemp("edit") / "demo"
-    root.mkdir()
-    shutil.copytree(REPO / "layers", root / "layers")
-    shutil.copytree(REPO / "data", root / "data",
-                    ignore=shutil.ignore_patterns("build", "__pycache__"))
-    shutil.copy2(REPO / "catchscope.toml", root / "catchscope.toml")
-    return root
+    return copy_workspace(REPO, tmp_path_factory.mktemp("edit") / "demo")
 
 
 @pytest.fixture

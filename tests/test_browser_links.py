@@ -35,7 +35,8 @@ def _parcels(pg: Any) -> None:
     _idle(pg)
 
 
-def test_a_link_opens_the_same_site_layers_and_tab(server: str, page: Any) -> None:
+def test_a_link_opens_the_same_site_layers_and_tab(server: str,  # noqa: F811
+                                                   page: Any) -> None:  # noqa: F811
     pg, watch = page
     pg.goto(f"{server}/?site=AWS-000521&layers=sites,lakes&tab=IWRAs")
     _parcels(pg)
@@ -61,8 +62,8 @@ def test_a_link_opens_the_same_site_layers_and_tab(server: str, page: Any) -> No
     assert watch.external == [] and watch.dialogs == []
 
 
-def test_a_link_with_values_the_workspace_lacks_opens_the_default_view(server: str,
-                                                                        page: Any) -> None:
+def test_a_link_with_values_the_workspace_lacks_opens_the_default_view(
+        server: str, page: Any) -> None:  # noqa: F811
     pg, watch = page
     pg.goto(f"{server}/?site=../../etc/passwd&layers=%3Cscript%3E&mode=root&tab=Nope"
             "&basemap=javascript:alert(1)")

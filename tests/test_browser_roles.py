@@ -9,7 +9,6 @@ save is recorded under the editor's name; a signed-out session sees the sign-in 
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from typing import Any
 import pytest
 
 from geo.core.catalogue import LayerKind
-from geo.core.workspace import open_workspace
+from geo.core.workspace import copy_workspace, open_workspace
 from geo.serve.accounts import hash_password
 from geo.store import gpkg as store
 from tests.test_browser import (  # noqa: F401 - fixtures used by name
@@ -46,12 +45,7 @@ PASSWORDS = {"vera": "viewer-pass-1", "eddie": "editor-pass-1", "ada": "admin-pa
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, Path]]:
     """``catchscope serve`` on a copy of the demo: (url, workspace, config file)."""
     base = tmp_path_factory.mktemp("served")
-    root = base / "jinxi"
-    root.mkdir()
-    shutil.copytree(REPO / "layers", root / "layers")
-    shutil.copytree(REPO / "data", root / "data",
-                    ignore=shutil.ignore_patterns("build", "__pycache__", "workspace.gpkg*"))
-    shutil.copy2(REPO / "catchscope.toml", root / "catchscope.toml")
+    root = copy_workspace(REPO, base / "jinxi")
     roles = {"vera": ("Vera Viewer", "viewer"), "eddie": ("Eddie Editor", "editor"),
              "ada": ("Ada Admin", "admin")}
     accounts = "".join(

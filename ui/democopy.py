@@ -16,7 +16,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from geo.core.workspace import default_workspace_path
+from geo.core.workspace import copy_workspace, default_workspace_path
 from ui import auth, state
 
 __all__ = ["demo_copy_path", "make_demo_copy", "writable"]
@@ -42,12 +42,7 @@ def make_demo_copy(*, reset: bool = False) -> Path:
     source = default_workspace_path()
     staging = target.with_name(f".{target.name}.new")
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    shutil.copytree(source / "layers", staging / "layers")
-    shutil.copytree(source / "data", staging / "data",
-                    ignore=shutil.ignore_patterns("build", "__pycache__", "workspace.gpkg*"))
-    if (source / "catchscope.toml").exists():
-        shutil.copy2(source / "catchscope.toml", staging / "catchscope.toml")
+    copy_workspace(source, staging)
     if target.exists():
         shutil.rmtree(target)
     staging.rename(target)

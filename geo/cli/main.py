@@ -585,7 +585,7 @@ def serve_features_command(
     def ready(base: str) -> None:
         what = f"public copies ({redaction})" if redaction else "unredacted, this machine only"
         err_console.print(Text(f"Serving OGC API - Features of {root} on {base}/ ({what}); "
-                               "Ctrl-C to stop."), highlight=False)
+                               "Ctrl-C to stop."), highlight=False, soft_wrap=True)
 
     serve_features(root, host=host, port=port, redaction=redaction, url=url,
                    layer_version=layer_version, announce=ready)

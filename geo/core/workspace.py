@@ -11,6 +11,7 @@ with the standard columns every part of Catchscope relies on:
 
 from __future__ import annotations
 
+import shutil
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ __all__ = [
     "STANDARD_COLUMNS",
     "Workspace",
     "WorkspaceSettings",
+    "copy_workspace",
     "default_workspace_path",
     "open_workspace",
     "register",
@@ -220,6 +222,21 @@ def _check_confined(root: Path) -> None:
                 f"{path.relative_to(root)} leads out of the workspace (a symlink to "
                 f"{path.resolve()}); a workspace may only read files inside {root}. "
                 "Replace the link with the file itself.")
+
+
+def copy_workspace(source: Path, target: Path, *, edits: bool = False) -> Path:
+    """Copy a workspace (``layers/``, ``data/``, ``catchscope.toml``) to a new ``target``.
+
+    Build scripts' folders and caches are left behind, and so is the edit store
+    (``data/workspace.gpkg``) unless ``edits``: the copy starts as the files ship.
+    """
+    ignored = ["build", "__pycache__"] + ([] if edits else ["workspace.gpkg*"])
+    target.mkdir(parents=True)
+    shutil.copytree(source / "layers", target / "layers")
+    shutil.copytree(source / "data", target / "data", ignore=shutil.ignore_patterns(*ignored))
+    if (source / SETTINGS_FILE).exists():
+        shutil.copy2(source / SETTINGS_FILE, target / SETTINGS_FILE)
+    return target
 
 
 def open_workspace(path: Path | str | None = None) -> Workspace:

@@ -15,7 +15,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import sqlite3
 import stat
 import struct
@@ -447,12 +446,9 @@ def materialise(entry: Entry, folder: Path) -> Path:
 
 def demo_copy(target: Path) -> Path:
     """A fresh copy of the demo workspace at ``target``."""
-    target.mkdir(parents=True)
-    shutil.copytree(REPO / "layers", target / "layers")
-    shutil.copytree(REPO / "data", target / "data",
-                    ignore=shutil.ignore_patterns("build", "__pycache__"))
-    shutil.copy2(REPO / "catchscope.toml", target / "catchscope.toml")
-    return target
+    from geo.core.workspace import copy_workspace
+
+    return copy_workspace(REPO, target)
 
 
 def tree_hash(root: Path) -> dict[str, str]:
