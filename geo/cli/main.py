@@ -557,7 +557,8 @@ def hash_password_command(
 @friendly_errors
 def serve_features_command(
     workspace: WorkspaceOption = None,
-    port: Annotated[int, typer.Option("--port", help="Port (0: a free one).")] = 5000,
+    port: Annotated[int, typer.Option("--port", min=0, max=65535,
+                                      help="Port (0: a free one).")] = 5000,
     host: Annotated[str, typer.Option(
         "--host", help="Address to bind. Beyond 127.0.0.1 only with --public.")] = "127.0.0.1",
     public: Annotated[bool, typer.Option(
@@ -575,11 +576,18 @@ def serve_features_command(
     One collection per layer, and per site its physical scope, record and 1.1.1 checklist.
     Edits saved in the app show on the next request. Ctrl-C stops it.
     """
+    from geo.core.errors import ServerConfigError
     from geo.core.workspace import open_workspace
-    from geo.publish.service import serve_features
+    from geo.publish.service import check_host, serve_features
     from geo.store.gpkg import layer_version
 
     redaction = "drop-sensitive" if drop_sensitive else ("sensitive" if public else None)
+    try:  # a usage error (exit 2): the options contradict each other
+        check_host(host, public=redaction is not None)
+    except ServerConfigError as err:
+        err_console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False,
+                          soft_wrap=True)
+        raise typer.Exit(2) from None
     root = open_workspace(workspace).root
 
     def ready(base: str) -> None:

@@ -132,10 +132,13 @@ def _matches(frame: gpd.GeoDataFrame, bbox: list[float], properties: list[tuple[
     if bbox:
         west, south, east, north = (bbox[0], bbox[1], bbox[3], bbox[4]) if len(bbox) == 6 \
             else bbox
+        # west > east crosses the antimeridian (OGC API - Features Part 1, 7.15.3)
+        area = (shapely.box(west, south, east, north) if west <= east else
+                shapely.union(shapely.box(west, south, 180, north),
+                              shapely.box(-180, south, east, north)))
         hits = np.zeros(len(frame), dtype=bool)
         if frame.geometry.notna().any():
-            hits[frame.sindex.query(shapely.box(west, south, east, north),
-                                    predicate="intersects")] = True
+            hits[frame.sindex.query(area, predicate="intersects")] = True
         both(hits)
     for name, wanted in properties:
         both(_equals(frame[name], wanted))

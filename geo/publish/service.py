@@ -12,12 +12,22 @@ speaks HTTP beyond two headers.  :func:`serve_features`:
    removed when the server stops;
 4. imports pygeoapi's app (which reads that config on import) and serves it.
 
-Two adjustments to what pygeoapi declares and sends:
+Adjustments to what pygeoapi 0.21 declares and sends:
 
-* pygeoapi 0.21 lists *OGC API – Features Part 4 (create, replace, delete)* among the
-  conformance classes of every feature collection, editable or not.  This service is
-  read-only, and QGIS offers editing to a server that declares Part 4, so the class is
-  taken out of the declaration.
+* It declares, for every feature collection, Parts 2 (CRS), 3 (queryables), 4 (create,
+  replace, delete) and 5 (schemas) of OGC API – Features besides Part 1.  This service
+  declares only what ``tests/test_publish_features.py`` exercises: OGC API – Common
+  (core, landing page, collections, JSON, HTML, OpenAPI 3.0) and Features Part 1 (core,
+  GeoJSON, HTML, OpenAPI 3.0) — :data:`DECLARED_FEATURES`.  Part 4 mattered most:
+  QGIS offers editing to a server that declares it, and this one is read-only.
+* Its conformance page *extends* the module's list on every request (a list that grows
+  for as long as the server runs); the list is replaced by one that keeps each class
+  once (:class:`_Classes`).
+* Its ``bbox`` messages do not always name the parameter ("miny should be less than
+  maxy"), and it lets NaN and infinity through: :func:`_validate_bbox` wraps its check.
+* It sends the items of a collection as ``application/json``, while its own links and
+  OpenAPI document (and Part 1's GeoJSON class) say ``application/geo+json``: the
+  wrapper sets ``application/geo+json`` on the items and on single features.
 * pygeoapi gives a provider no say over response headers (no ETag, no Last-Modified;
   checked in 0.21: the API builds every header itself).  A small WSGI wrapper
   (:class:`Validated`) adds ``ETag`` (the edit store's version of the layer, or its
@@ -29,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import math
 import os
 import re
 import signal
@@ -44,10 +55,15 @@ from geo.export.exportset import Redaction
 from geo.publish.config import pygeoapi_config, write_yaml
 from geo.publish.sources import LayerVersion, WorkspaceSource, source_for
 
-__all__ = ["Validated", "check_host", "serve_features"]
+__all__ = ["DECLARED_FEATURES", "Validated", "check_host", "serve_features"]
 
-_READ_ONLY_DROPPED = "ogcapi-features-4/1.0/conf/create-replace-delete"
-_COLLECTION_PATH = re.compile(r"^/collections/([^/]+)(?:/items(?:/[^/]+)?)?/?$")
+_SPEC = "http://www.opengis.net/spec"
+#: The OGC API – Features conformance classes this service declares (see the docstring).
+DECLARED_FEATURES = (f"{_SPEC}/ogcapi-features-1/1.0/conf/core",
+                     f"{_SPEC}/ogcapi-features-1/1.0/conf/geojson",
+                     f"{_SPEC}/ogcapi-features-1/1.0/conf/html",
+                     f"{_SPEC}/ogcapi-features-1/1.0/conf/oas30")
+_COLLECTION_PATH = re.compile(r"^/collections/([^/]+)(/items(?:/[^/]+)?)?/?$")
 
 StartResponse = Callable[..., Any]
 
@@ -161,12 +177,41 @@ def _pygeoapi_app(source: WorkspaceSource, folder: Path, *, url: str, host: str,
 
     openapi_path = write_yaml(get_oas(config), folder / "pygeoapi-openapi.yml")
     os.environ["PYGEOAPI_OPENAPI"] = str(openapi_path)
+    import pygeoapi.api as api
     import pygeoapi.api.itemtypes as itemtypes
     from pygeoapi.flask_app import APP
 
-    itemtypes.CONFORMANCE_CLASSES_FEATURES = [
-        c for c in itemtypes.CONFORMANCE_CLASSES_FEATURES if _READ_ONLY_DROPPED not in c]
+    itemtypes.CONFORMANCE_CLASSES_FEATURES = list(DECLARED_FEATURES)
+    if not isinstance(api.CONFORMANCE_CLASSES, _Classes):
+        api.CONFORMANCE_CLASSES = _Classes(api.CONFORMANCE_CLASSES)
+    if not getattr(itemtypes.validate_bbox, "checks_finite", False):
+        itemtypes.validate_bbox = _validate_bbox(itemtypes.validate_bbox)
     return APP
+
+
+class _Classes(list[str]):
+    """A list of conformance classes that keeps each once, however often it is extended."""
+
+    def extend(self, values: Iterable[str]) -> None:
+        """Add the classes not listed yet."""
+        super().extend(v for v in dict.fromkeys(values) if v not in self)
+
+
+def _validate_bbox(check: Callable[[str | None], list[float]]) -> Callable[..., list[float]]:
+    """Wrap pygeoapi's ``bbox`` check: messages that name the parameter, finite numbers only."""
+
+    def validate(value: str | None = None) -> list[float]:
+        try:
+            bbox = check(value)
+            if not all(math.isfinite(v) for v in bbox):
+                raise ValueError("bbox values must be finite numbers")
+        except ValueError as err:
+            raise ValueError(f"Invalid bbox parameter: {err}. Give bbox=minx,miny,maxx,maxy "
+                             "in degrees of longitude and latitude (WGS84).") from None
+        return bbox
+
+    validate.checks_finite = True  # type: ignore[attr-defined]
+    return validate
 
 
 def _run(app: Any, sock: socket.socket, threads: int, ready: Callable[[], Any]) -> None:
@@ -213,6 +258,10 @@ class Validated:
         headers = list(answer["headers"])
         if status.startswith("200"):
             kind = next((v for k, v in headers if k.lower() == "content-type"), "")
+            if match.group(2) and kind.split(";")[0].strip() == "application/json":
+                kind = "application/geo+json"
+                headers = [(k, v) for k, v in headers if k.lower() != "content-type"]
+                headers.append(("Content-Type", kind))
             form = "html" if "html" in kind else ("ld" if "ld+json" in kind else "json")
             etag = f'W/"{validators.etag}-{form}"'
             headers += [("ETag", etag),
