@@ -536,7 +536,9 @@ def test_seed_lanto_facts(shared_dir: Path) -> None:
     assert [i.id for i in r.indicators] == list(KNOWN_INDICATORS)
     assert {i.id: i.answer for i in r.indicators}["3.2.1"] == "No"
     assert sum(i.score or 0 for i in r.indicators) == 60
-    assert _codes(imported) == ["address-typo"]
+    # report-internal contradictions (issue 15): the WWTP effluent goes to the Wusong River
+    # (catchment information) and to the Xiaojieing River (1.1.1); 14 IWRAs counted, 5 named
+    assert _codes(imported) == ["address-typo", "receiving-waters", "iwra-count"]
 
 
 @pytest.mark.seeds

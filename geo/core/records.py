@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from geo.core.basis import Basis
 from geo.core.errors import RecordError, SiteNotFoundError
 from geo.core.io import atomic_write_bytes
 
@@ -25,8 +26,11 @@ __all__ = [
     "AWS_REF_RE",
     "EXPIRY_WARNING_DAYS",
     "Announcement",
+    "Discharge",
     "Finding",
     "IndicatorAnswer",
+    "ManagedSource",
+    "Permit",
     "SharedChallenge",
     "SiteRecord",
     "Validity",
@@ -89,6 +93,46 @@ class SharedChallenge(_Model):
     priority: str = ""
 
 
+class Discharge(_Model):
+    """Where one stream of the site's water goes, as the report states it.
+
+    ``receiver`` is the first water body (or plant) that takes it, ``ultimate_receiver``
+    where the report says it finally goes; ``discharged`` is False for a stream the
+    report says is not discharged (industrial wastewater treated and reused on site).
+    """
+
+    stream: Literal["domestic", "industrial", "storm", "wastewater"]
+    provider: str = Field("", description="Wastewater service provider (plant), if any.")
+    receiver: str = ""
+    ultimate_receiver: str = ""
+    discharged: bool = True
+    section: str = Field("", description="Where the report says it ('1.1.1', "
+                                         "'catchment information').")
+    quote: str = ""
+
+
+class Permit(_Model):
+    """A water-related permit, licence or registration the report names."""
+
+    kind: str = Field(description="e.g. 'pollutant discharge registration'.")
+    number: str = ""
+    valid_from: date | None = None
+    valid_until: date | None = None
+    section: str = ""
+    quote: str = ""
+
+
+class ManagedSource(_Model):
+    """A water source the site manages itself: rainwater harvesting, reuse (1.1.1 element 3)."""
+
+    kind: Literal["rainwater harvesting", "rainwater reuse", "wastewater reuse", "well",
+                  "intake", "other"]
+    use: str = Field("", description="What the water is used for, as the report says.")
+    volume: str = Field("", description="e.g. '4000 tons/year'.")
+    section: str = ""
+    quote: str = ""
+
+
 class SiteRecord(_Model):
     """Everything Catchscope knows of one certified site, keyed by AWS reference."""
 
@@ -109,6 +153,7 @@ class SiteRecord(_Model):
     standard: str = ""
     audit_type: str = ""
     audit_start_date: date | None = None
+    audit_end_date: date | None = None
     lead_auditor: str = ""
     audit_team: list[str] = []
     site_participants: list[str] = []
@@ -129,9 +174,13 @@ class SiteRecord(_Model):
     catchment_description: str = Field("", description="The report's catchment information.")
     site_background: str = Field("", description="The report's client / site background.")
     water_service_provider: str = ""
+    water_provider_parent: str = Field("", description="The provider's parent organisation.")
     ultimate_water_sources: list[str] = []
     wastewater_service_provider: str = ""
     receiving_water_bodies: list[str] = []
+    discharges: list[Discharge] = Field([], description="Each stream and where it goes.")
+    permits: list[Permit] = []
+    managed_sources: list[ManagedSource] = []
     onsite_iwras: list[str] = []
     catchment_iwras: list[str] = []
     catchment_iwra_count: int | None = Field(None, ge=0)
@@ -148,6 +197,13 @@ class SiteRecord(_Model):
         ),
     )
     notes: str = ""
+    field_bases: dict[str, Basis] = Field(
+        {},
+        description=(
+            "What a field rests on when it is not simply stated by this record's report: "
+            "field name → basis (e.g. a provider borrowed from another site's report)."
+        ),
+    )
 
     @field_validator("aws_ref")
     @classmethod

@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from geo.core.records import SiteRecord
+from geo.core.statements import report_contradictions
 from geo.reports.facts import ReportWarning, address_warnings
 
 __all__ = ["ADVANCED_INDICATORS", "KNOWN_INDICATORS", "consistency_warnings",
@@ -164,6 +165,7 @@ def consistency_warnings(record: SiteRecord, header: dict[str, Any],
         add(ReportWarning("no-checklist", "No indicator checklist (0.1.1.1 … 5.5.3) was found."))
     out.extend(_level_checks(record))
     out.extend(address_warnings(record))
+    out.extend(ReportWarning(c.code, c.message) for c in report_contradictions(record))
     return out
 
 

@@ -16,7 +16,16 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from geo.core.records import Announcement, Finding, IndicatorAnswer, SharedChallenge, SiteRecord
+from geo.core.records import (
+    Announcement,
+    Finding,
+    IndicatorAnswer,
+    ManagedSource,
+    Permit,
+    SharedChallenge,
+    SiteRecord,
+)
+from geo.core.statements import discharge_statements, sentences
 from geo.reports.text import clean_text, one_line
 
 __all__ = ["ReportWarning", "address_warnings", "record_values"]
@@ -93,6 +102,15 @@ def record_values(header: dict[str, Any], sections: dict[str, list[str]],
         "catchment_description": catchment_text,
         "site_background": background,
         "water_service_provider": _water_provider(water_text),
+        "water_provider_parent": _provider_parent(water_text),
+        "discharges": discharge_statements([("catchment information", catchment_text),
+                                            ("site background", background),
+                                            ("1.1.1", comments.get("1.1.1", ""))]),
+        "permits": _permits(comments),
+        "managed_sources": _managed_sources([("catchment information", catchment_text),
+                                             ("site background", background),
+                                             *comments.items()]),
+        "audit_end_date": _audit_end(header.get("end", ""), scope, warnings),
         "ultimate_water_sources": _water_sources(water_text),
         "wastewater_service_provider": _match(
             water_text, r"((?:[A-Z][\w-]*\s+)+(?:Sewage|Wastewater|Waste Water) Treatment Plant)"),
@@ -277,6 +295,101 @@ def _catchment_name(text: str) -> str:
 def _water_provider(text: str) -> str:
     return _match(text, r"(?:supplied|provided) by (?:the )?([A-Z].{2,80}?)"
                         r"(?=,\s*which|\s*\(|;|\.\s+[A-Z]|\.?\s*$)")
+
+
+def _provider_parent(text: str) -> str:
+    suffix = r"(?:Group|Company|Corporation|Authority|Board|plc|S\.A\.|GmbH|Inc\.)"
+    return _match(text, r"(?:affiliated (?:with|to)|a subsidiary of|owned by|belongs to|part of) "
+                        r"(?:the )?([A-Z][\w&' -]{2,60}?(?:" + suffix + r"(?: Co\., ?Ltd\.?)?"
+                        r"|Co\., ?Ltd\.?))(?=[\s,;)]|$)")
+
+
+_MONTHS = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.?"
+
+
+def _audit_end(header_value: str, scope: str, warnings: list[ReportWarning]) -> date | None:
+    """The last day of the audit: an 'Audit end date' line, or '1st to 3rd March 2023'."""
+    if header_value:
+        return _date(header_value, "audit end date", warnings)
+    match = re.search(r"audit (?:was )?(?:conducted|carried out|performed|held) (?:on|from) "
+                      r"(?:the )?\d{1,2}(?:st|nd|rd|th)?(?: (" + _MONTHS + r"))?(?: (\d{4}))?"
+                      r"\s*(?:to|-|–|until|and)\s*(?:the )?(\d{1,2})(?:st|nd|rd|th)? (" + _MONTHS
+                      + r") (\d{4})", scope, re.IGNORECASE)
+    if match:
+        return _parse_date(f"{match.group(3)} {match.group(4)} {match.group(5)}") or \
+            _parse_date(f"{match.group(3)} {match.group(4)[:3]} {match.group(5)}")
+    match = re.search(r"audit (?:was )?(?:conducted|carried out|performed|held) from "
+                      r"(\d{4}-\d{2}-\d{2}) to (\d{4}-\d{2}-\d{2})", scope, re.IGNORECASE)
+    return _parse_date(match.group(2)) if match else None
+
+
+_PERMIT_RE = re.compile(
+    r"((?:pollutant |waste ?water |effluent )?discharge (?:registration|permit|licen[cs]e|consent)"
+    r"|water (?:abstraction|withdrawal|intake|use) (?:permit|licen[cs]e|right)"
+    r"|drainage (?:permit|licen[cs]e)|(?:abstraction|environmental) (?:permit|licen[cs]e))"
+    r"\s*\(?\s*(?:No\.?|number|#)?\s*:?\s*([A-Z0-9][A-Z0-9/-]{4,})?,?\s*"
+    r"(?:valid (?:from (\d{4}-\d{2}-\d{2}) )?(?:to|until|till) (\d{4}-\d{2}-\d{2}))?",
+    re.IGNORECASE)
+
+
+def _permits(comments: dict[str, str]) -> list[Permit]:
+    """Permits and registrations with a number or a validity, from the indicator comments."""
+    out: list[Permit] = []
+    seen: set[tuple[str, str]] = set()
+    for indicator, comment in comments.items():
+        for sentence in sentences(comment):
+            for match in _PERMIT_RE.finditer(sentence):
+                kind, number, start, end = match.groups()
+                if not (number or end):
+                    continue
+                key = ((number or "").upper(), (end or ""))
+                if key in seen:
+                    continue
+                seen.add(key)
+                out.append(Permit(kind=" ".join(kind.lower().split()), number=number or "",
+                                  valid_from=_parse_date(start) if start else None,
+                                  valid_until=_parse_date(end) if end else None,
+                                  section=indicator, quote=sentence))
+    return out
+
+
+_MANAGED = (
+    ("rainwater reuse", re.compile(r"rain ?water (?:reuse|recycling|recovery|harvesting) "
+                                   r"(?:project|system|facility)", re.I)),
+    ("rainwater harvesting", re.compile(r"\b(?:uses?|used|using|collects?|collected|harvests?"
+                                        r"|harvested) (?:the )?rain ?water (?:for|to)\b", re.I)),
+    ("wastewater reuse", re.compile(r"\b(?:uses?|used|using) (?:recycled?|reclaimed|treated) "
+                                    r"water from (?:the )?waste ?water\b|\bwaste ?water (?:is )?"
+                                    r"(?:treated \w+ )?(?:and )?reused\b", re.I)),
+)
+_VOLUME_RE = re.compile(r"(\d[\d,.]*\s*(?:tons?|t|m³|m3|cubic met(?:er|re)s)\s*(?:/|per)\s*"
+                        r"(?:year|yr|a|annum|day|d))", re.I)
+_USE_RE = re.compile(r"rain ?water (?:for|to) ([a-z][\w ]{2,40}?)(?=[.,;]|\s+and\b|$)", re.I)
+_REUSE_USE_RE = re.compile(r"waste ?water for ([a-z][\w ]{2,30}?)(?=[.,;]|\s+and\b|$)", re.I)
+
+
+def _managed_sources(texts: list[tuple[str, str]]) -> list[ManagedSource]:
+    """Water sources the site manages itself, each kind once, with its sentence.
+
+    Rainwater harvesting and reuse, reuse of treated wastewater.
+    """
+    out: list[ManagedSource] = []
+    seen: set[str] = set()
+    for section, text in texts:
+        for sentence in sentences(text):
+            for kind, pattern in _MANAGED:
+                if kind in seen or not pattern.search(sentence):
+                    continue
+                seen.add(kind)
+                use = _USE_RE.search(sentence) if kind.startswith("rain") else \
+                    _REUSE_USE_RE.search(sentence)
+                volume = _VOLUME_RE.search(sentence)
+                out.append(ManagedSource(
+                    kind=kind,
+                    use=" ".join(use.group(1).split()) if use else "",
+                    volume=" ".join(volume.group(1).split()) if volume else "",
+                    section=section, quote=sentence))
+    return out
 
 
 def _water_sources(text: str) -> list[str]:

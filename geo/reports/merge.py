@@ -35,7 +35,7 @@ class FieldChange:
     outcome: Literal["update", "keep-edited", "keep-existing"] = "update"
 
 
-_PERSON_FIELDS = ("edited_fields", "notes")
+_PERSON_FIELDS = ("edited_fields", "notes", "field_bases")
 _KEYED_LISTS = {"indicators": "id", "findings": "id"}
 
 
@@ -86,9 +86,9 @@ def merge_records(existing: SiteRecord,
 
     Rules: a field listed in ``existing.edited_fields`` (or one indicator / finding
     listed as ``indicators[<id>]`` / ``findings[<id>]``) keeps the stored value; a
-    field the report leaves empty keeps the stored value; ``edited_fields`` and
-    ``notes`` belong to people and always stay; everything else takes the imported
-    value.
+    field the report leaves empty keeps the stored value; ``edited_fields``,
+    ``notes`` and ``field_bases`` belong to people and always stay; everything else
+    takes the imported value.
 
     Returns
     -------

@@ -97,7 +97,7 @@ _HEADER_LABELS = {
     "validity of certificate": "valid", "valid until": "valid",
     "audited service(s)": "standard", "audited service": "standard",
     "audit type(s)": "audit_type", "audit type": "audit_type",
-    "audit start date": "start", "lead auditor": "lead",
+    "audit start date": "start", "audit end date": "end", "lead auditor": "lead",
     "audit team participants": "team", "audit team": "team",
     "site participants": "participants", "summary of audit findings": "summary",
     "scope of assessment": "scope", "total score": "score", "score": "score",
@@ -507,8 +507,9 @@ def review_facts(record: SiteRecord) -> list[tuple[str, str]]:
     answers = [i.answer for i in record.indicators]
     scored = [i.score for i in record.indicators if i.score is not None]
     rows: list[tuple[str, str]] = [
-        ("Audit", f"{record.audit_number} · {record.audit_type} · start "
-                  f"{record.audit_start_date or '?'} · lead {record.lead_auditor}"),
+        ("Audit", f"{record.audit_number} · {record.audit_type} · "
+                  f"{record.audit_start_date or '?'} to {record.audit_end_date or '?'} · lead "
+                  f"{record.lead_auditor}"),
         ("Certification", f"{record.certification_status} · decided {record.decision_date or '?'}"
                           f" · valid until {record.valid_until or '?'} · next audit "
                           f"{record.next_audit_date or '?'}"),
@@ -521,8 +522,23 @@ def review_facts(record: SiteRecord) -> list[tuple[str, str]]:
             if record.construction_area_m2 else "")),
         ("Staff / capacity", f"{record.staff or '?'} · {record.capacity or '?'}"),
         ("Catchment", record.catchment_name),
-        ("Water supply", f"{record.water_service_provider or '(provider not named)'} ← "
-                         f"{', '.join(record.ultimate_water_sources) or '?'}"),
+        ("Water supply", f"{record.water_service_provider or '(provider not named)'}"
+                         + (f" (part of {record.water_provider_parent})"
+                            if record.water_provider_parent else "")
+                         + f" ← {', '.join(record.ultimate_water_sources) or '?'}"),
+        ("Discharges", "\n".join(
+            f"{d.stream}: "
+            + ("not discharged" if not d.discharged else
+               " → ".join(p for p in (d.receiver, d.ultimate_receiver) if p) or "?")
+            + f" ({d.section})" for d in record.discharges)),
+        ("Managed sources", "\n".join(
+            f"{m.kind}" + (f" for {m.use}" if m.use else "") + (f", {m.volume}" if m.volume
+                                                                 else "") + f" ({m.section})"
+            for m in record.managed_sources)),
+        ("Permits", "\n".join(
+            f"{p.kind} {p.number}".strip() + (f", valid {p.valid_from or '?'} to "
+                                               f"{p.valid_until}" if p.valid_until else "")
+            for p in record.permits)),
         ("Wastewater", f"{record.wastewater_service_provider or '?'} → "
                        f"{', '.join(record.receiving_water_bodies) or '?'}"),
         ("On-site IWRAs", ", ".join(record.onsite_iwras)),
