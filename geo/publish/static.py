@@ -116,6 +116,9 @@ def _check_target(workspace: Workspace, target: Path, *, overwrite: bool) -> Pat
     if workspace.root == real or workspace.root.is_relative_to(real):
         raise DataWriteError(f"{target} holds the workspace {workspace.root}; publish into a "
                              "folder outside it.")
+    if real.is_relative_to(workspace.root):
+        raise DataWriteError(f"{target} is inside the workspace {workspace.root}; publish "
+                             "into a folder outside it.")
     if target.is_dir() and any(target.iterdir()) and not overwrite:
         raise DataWriteError(f"{target} is not empty; pass --overwrite to replace its "
                              "contents, or choose another folder with -o.")
