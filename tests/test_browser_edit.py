@@ -204,12 +204,10 @@ def test_upload_kml_preview_save_shows_on_map_and_checklist(session: Any,
     _wait_on_map(pg, ".cs-layer-discharge_points", before + 1)
     _wait_on_map_text(pg, name)
     pg.get_by_role("tab", name="1.1.1 checklist").click()
-    grid = pg.locator("[data-testid=stDataFrame]").first
-    grid.wait_for(timeout=30_000)
-    pg.wait_for_function(
-        "name => [...document.querySelectorAll('[data-testid=stDataFrame] td, "
-        "[data-testid=stDataFrame] [role=gridcell]')].some(c => c.textContent.includes(name))",
-        arg=name, timeout=30_000)
+    # the discharge-points element's card lists the new point among its evidence
+    card = pg.locator(".st-key-check_discharge")
+    card.wait_for(timeout=30_000)
+    card.get_by_text(f"{name} (discharge_points, ", exact=False).wait_for(timeout=30_000)
     assert watch.external == [], watch.external
     assert watch.errors == [], watch.errors
 

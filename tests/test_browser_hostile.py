@@ -154,7 +154,7 @@ def test_app_shows_the_hostile_workspace_as_text(server: str, page: Any,
     opened = _everything_opened(map_frame)
     # the panels: checklist (one-catchment verdict), water chain (lines and gaps), record
     _open_tab(pg, "Water chain", "Blue: supply side")
-    _open_tab(pg, "Site record", "aws_ref")
+    _open_tab(pg, "Site record", "The record as stored (JSON)")
     _open_tab(pg, "1.1.1 checklist", "0.1.1.1 one catchment")
     _idle(pg)
     pg.wait_for_function(IMAGES_SETTLED_JS, timeout=30_000)

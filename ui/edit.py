@@ -23,7 +23,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import geopandas as gpd
-import pandas as pd
 import shapely
 import streamlit as st
 from shapely.geometry import mapping, shape
@@ -366,10 +365,14 @@ def history(ws: Workspace, layer_id: str, key: str) -> None:
     if not entries:
         st.caption(md(f"{ws.specs[layer_id].title}: no saves yet (read from its own file)."))
         return
-    st.dataframe(pd.DataFrame([
-        {"version": e.version, "saved": e.saved_at[:19].replace("T", " "), "by": e.author,
-         "action": e.action, "what": e.summary, "features": e.n_features}
-        for e in reversed(entries)]), hide_index=True, width="stretch")
+    # one wrapping row per save, newest first; a long history scrolls down in its box
+    lines = [f"**v{e.version}** · {md(e.saved_at[:16].replace('T', ' '))} · "
+             f"{md(e.action)}{' by ' + md(e.author) if e.author else ''}  \n"
+             f"{md(e.summary)} ({e.n_features} feature{'s' if e.n_features != 1 else ''})"
+             for e in reversed(entries)]
+    with st.container(height=300 if len(lines) > 6 else "content", border=True,
+                      key=f"history_{key}"):
+        st.markdown("\n\n".join(lines))
     undoable = any(e.action not in ("migrate", "create", "undo") for e in entries)
     if st.button("Undo the last save", key=f"undo:{key}:{layer_id}", disabled=not undoable):
         try:

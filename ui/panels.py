@@ -3,13 +3,15 @@
 Everything that comes from data is shown through widgets that render text
 (``st.dataframe``, ``st.text``, ``st.json``, ``st.graphviz_chart`` labels) or through
 :func:`md`, which escapes Markdown; nothing from data reaches ``unsafe_allow_html``.
+Records, checklists and provenance are rows and cards that wrap (:mod:`ui.cards`), so
+nothing needs sideways scrolling; the sortable, downloadable tables stay where a user
+compares many rows (portfolio, IWRAs), or folded under the cards (the checklist).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import textwrap
 from typing import Any
 
@@ -22,43 +24,19 @@ from geo.core.records import Validity
 from geo.core.records import certificate_validity as validity
 from geo.maps.build import build_map, map_html
 from ui import exports, state
+from ui.cards import badge, bullets, md, md_lines, rows
+from ui.cards import text_of as _text
+from ui.record import show_record
 
-__all__ = ["Validity", "checklist", "export", "iwras", "md", "portfolio", "selection",
-           "site_record", "validity", "water_chain"]
+__all__ = ["Validity", "checklist", "export", "iwras", "md", "md_lines", "portfolio",
+           "selection", "site_record", "validity", "water_chain"]
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$])")
 _STATUS_COLOURS = {"present": "#c8ecc9", "partial": "#ffe0a3", "missing": "#f8c4c4",
                    "not applicable": "#e6e6e6"}
-#: A certificate this close to its end date is flagged as expiring soon.
 
 
-def md(text: object) -> str:
-    """Escape Markdown (and HTML-looking) characters so data shows as plain text."""
-    return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ")
-
-
-def md_lines(text: object) -> str:
-    """:func:`md`, keeping the line breaks (an error message listing problems line by line).
-
-    Every ``st.error``/``st.warning`` body is Markdown, and library messages quote
-    workspace values (a layer title, the refused value): ``![x](url)`` would load an image.
-    """
-    return "  \n".join(md(line) for line in str(text).splitlines())
-
-
-def _text(value: Any) -> str:
-    if value is None or (isinstance(value, float) and value != value):
-        return ""
-    if isinstance(value, (list, tuple, dict)):
-        return json.dumps(value, ensure_ascii=False, default=str)
-    return str(value)
-
-
-def _attributes_table(row: pd.Series) -> pd.DataFrame:
-    return pd.DataFrame(
-        {"field": [str(k) for k in row.index if k != "geometry"],
-         "value": [_text(v) for k, v in row.items() if k != "geometry"]}
-    )
+def _attributes(row: pd.Series) -> dict[str, str]:
+    return {str(k): _text(v) for k, v in row.items() if k != "geometry"}
 
 
 def _clicked_ref(returned: dict | None) -> str | None:
@@ -110,11 +88,13 @@ def selection(choice: state.Choice, returned: dict | None, scope: Any = None) ->
         "licence": spec.licence,
         "source date": spec.source_date,
     }
-    st.dataframe(pd.DataFrame({"": list(provenance), "value": list(provenance.values())}),
-                 hide_index=True, width="stretch")
+    rows(provenance)
     st.markdown("**Attributes**")
-    st.dataframe(_attributes_table(row), hide_index=True, width="stretch",
-                 height=min(35 * (len(row) + 1), 320))
+    attributes = _attributes(row)
+    # a long attribute list scrolls down inside its box, never sideways
+    with st.container(height=320 if len(attributes) > 12 else "content", border=False,
+                      key="selection_attributes"):
+        rows(attributes, keep_empty=True)
     aws_ref = _text(row.get("aws_ref"))
     if spec.kind is LayerKind.SITE and aws_ref in ws.records:
         _certification(ws.records[aws_ref])
@@ -156,15 +136,15 @@ def _certification(record: Any) -> None:
         "score": record.score,
         "next audit": record.next_audit_date,
     }
-    st.dataframe(pd.DataFrame({"": list(facts), "value": [_text(v) for v in facts.values()]}),
-                 hide_index=True, width="stretch")
+    rows(facts)
     if record.findings:
         st.markdown(f"**Findings ({len(record.findings)})**")
-        st.dataframe(pd.DataFrame([
-            {"id": f.id, "indicator": f.indicator, "level": f.level, "status": f.status,
-             "finding": f.text, "corrective action": f.corrective_action}
-            for f in record.findings
-        ]), hide_index=True, width="stretch")
+        for finding in record.findings:
+            with st.container(border=True):
+                head = " · ".join(md(v) for v in (finding.id, finding.indicator,
+                                                   finding.level, finding.status) if v)
+                st.markdown(f"**{head}**" if head else "**Finding**")
+                rows({"finding": finding.text, "corrective action": finding.corrective_action})
 
 
 # --- tabs ---------------------------------------------------------------------------------
@@ -181,45 +161,73 @@ def _need_site(choice: state.Choice, scope: Any) -> bool:
     return True
 
 
-def checklist(choice: state.Choice, scope: Any) -> None:
-    """The AWS 1.1.1 physical-scope checklist: status, evidence, what is missing."""
-    if not _need_site(choice, scope):
-        return
-    rows = []
+def _check_rows(scope: Any) -> list[dict[str, str]]:
+    rows_ = []
     for check in scope.checklist:
-        rows.append({
+        rows_.append({
             "element": check.title or AWS_ELEMENTS.get(check.element, str(check.element)),
             "status": str(check.status),
             # what makes it amber or red first, the evidence after (the widest column)
             "caveats": "; ".join((*check.caveats, *check.notes)),
             "missing": "; ".join(check.missing),
-            "evidence": "; ".join(
-                f"{e.name} ({e.layer}{', ' + e.accuracy if e.accuracy else ''})"
-                for e in check.evidence),
+            "evidence": "; ".join(_evidence(e) for e in check.evidence),
         })
+    return rows_
+
+
+def _evidence(item: Any) -> str:
+    return f"{item.name} ({item.layer}{', ' + item.accuracy if item.accuracy else ''})"
+
+
+def _check_card(check: Any) -> None:
+    title = check.title or AWS_ELEMENTS.get(check.element, str(check.element))
+    with st.container(border=True, key=f"check_{check.element}"):
+        st.markdown(f"{badge(str(check.status))} **{md(title)}**")
+        # what makes it amber or red first, then the evidence
+        for label, items in (("What is missing", check.missing),
+                             ("Caveats", check.caveats), ("Notes", check.notes),
+                             (f"Evidence ({len(check.evidence)})",
+                              [_evidence(e) for e in check.evidence])):
+            if items:
+                st.markdown(f"**{md(label)}**\n\n{bullets(items)}")
+        if not (check.missing or check.caveats or check.notes or check.evidence):
+            st.caption("No evidence, caveat or missing item recorded.")
+
+
+def checklist(choice: state.Choice, scope: Any) -> None:
+    """The AWS 1.1.1 physical-scope checklist: one card per element, the table folded."""
+    if not _need_site(choice, scope):
+        return
     counts = pd.Series([str(c.status) for c in scope.checklist]).value_counts()
     st.caption(" · ".join(f"{counts.get(s, 0)} {s}" for s in _STATUS_COLOURS)
                + ". Green: mapped from surveyed or official data · amber: partly mapped, or "
                "resting on illustrative (not surveyed) data, see the caveats · red: nothing "
                "mapped · grey: not applicable.")
-    table = pd.DataFrame(rows).style.map(
-        lambda v: f"background-color: {_STATUS_COLOURS.get(v, 'transparent')}",
-        subset=["status"])
-    st.dataframe(table, hide_index=True, width="stretch",
-                 column_config={"element": st.column_config.TextColumn(width="medium"),
-                                "caveats": st.column_config.TextColumn(width="large"),
-                                "missing": st.column_config.TextColumn(width="medium"),
-                                "evidence": st.column_config.TextColumn(width="large")})
+    columns = st.columns(2, gap="small")
+    for n, check in enumerate(scope.checklist):
+        with columns[n % 2]:
+            _check_card(check)
     one = getattr(scope, "one_catchment", None)
     if one is not None:
         (st.success if one.ok else st.warning)(md(f"0.1.1.1 one catchment: {one.message}"))
     relied = [f"{u.name} ({u.why})" for u in getattr(scope, "relied_on", ())]
     affected = [f"{u.name} ({u.why})" for u in getattr(scope, "affected", ())]
     if relied or affected:
-        st.dataframe(pd.DataFrame({
-            "catchment units": ["relied on"] * len(relied) + ["affected"] * len(affected),
-            "unit (why)": relied + affected,
-        }), hide_index=True, width="stretch")
+        left, right = st.columns(2, gap="small")
+        for column, label, units in ((left, "Catchment units relied on", relied),
+                                     (right, "Catchment units affected", affected)):
+            if units:
+                with column.container(border=True):
+                    st.markdown(f"**{label} ({len(units)})**\n\n{bullets(units)}")
+    with st.expander("The checklist as a table (sort, download as CSV)", expanded=False):
+        table = pd.DataFrame(_check_rows(scope)).style.map(
+            lambda v: f"background-color: {_STATUS_COLOURS.get(v, 'transparent')}",
+            subset=["status"])
+        st.dataframe(table, hide_index=True, width="stretch",
+                     column_config={"element": st.column_config.TextColumn(width="medium"),
+                                    "caveats": st.column_config.TextColumn(width="large"),
+                                    "missing": st.column_config.TextColumn(width="medium"),
+                                    "evidence": st.column_config.TextColumn(width="large")})
 
 
 def iwras(choice: state.Choice, scope: Any) -> None:
@@ -323,16 +331,67 @@ def portfolio(choice: state.Choice) -> None:
         st.warning(f"{len(lapsed)} of {len(frame)} sites have an EXPIRED certificate on record "
                  f"({', '.join(lapsed)}), as of {dt.date.today().isoformat()}.",
                  icon=":material/event_busy:")
+    columns = st.columns(min(max(len(frame), 1), 3), gap="small")
+    for n, (_, site) in enumerate(frame.iterrows()):
+        with columns[n % len(columns)]:
+            _portfolio_card(site)
+    st.markdown("**All sites as a table**")
+    st.caption("Click a column header to sort; the icon at the table's top right downloads "
+               "it as CSV.")
     styled = frame.style.map(
         lambda v: "background-color: #f8c4c4; font-weight: bold"
         if str(v).startswith("EXPIRED") else
         "background-color: #ffe0a3" if str(v).startswith("expires") else "",
         subset=["certificate"])
-    st.dataframe(styled, hide_index=True, width="stretch")
+    st.dataframe(styled, hide_index=True, width="stretch", column_config=_PORTFOLIO_COLUMNS)
+
+
+_PORTFOLIO_COLUMNS = {
+    "aws_ref": st.column_config.TextColumn("AWS ref", width="small", pinned=True),
+    "name": st.column_config.TextColumn("site", width="medium"),
+    "certificate": st.column_config.TextColumn("certificate", width="medium"),
+    "catchment_unit": st.column_config.TextColumn("catchment unit", width="medium"),
+    "single_catchment": st.column_config.TextColumn("one catchment", width="small"),
+    "checklist": st.column_config.TextColumn("1.1.1 checklist", width="medium"),
+    "present": st.column_config.NumberColumn(width="small"),
+    "partial": st.column_config.NumberColumn(width="small"),
+    "missing": st.column_config.NumberColumn(width="small"),
+    "not_applicable": st.column_config.NumberColumn("n/a", width="small"),
+    "iwras_onsite": st.column_config.NumberColumn("IWRAs on site", width="small"),
+    "iwras_within_1km": st.column_config.NumberColumn("≤ 1 km", width="small"),
+    "iwras_within_10km": st.column_config.NumberColumn("≤ 10 km", width="small"),
+    "iwras_within_50km": st.column_config.NumberColumn("≤ 50 km", width="small"),
+    "chain_gaps": st.column_config.NumberColumn("chain gaps", width="small"),
+    "problem": st.column_config.TextColumn("problem", width="medium"),
+}
+
+
+def _portfolio_card(site: pd.Series) -> None:
+    """One site of the portfolio: certificate, catchment, checklist, IWRAs, problems."""
+    certificate = _text(site.get("certificate"))
+    with st.container(border=True):
+        st.markdown(f"**{md(_text(site.get('aws_ref')))}** · {md(_text(site.get('name')))}")
+        if certificate.startswith("EXPIRED"):
+            st.markdown(f":red-badge[{md(certificate)}]")
+        elif certificate.startswith("expires"):
+            st.markdown(f":orange-badge[{md(certificate)}]")
+        iwra_bands = [c for c in site.index if str(c).startswith("iwras_within_")]
+        rows({
+            "certificate": "" if certificate.startswith(("EXPIRED", "expires")) else certificate,
+            "catchment unit": site.get("catchment_unit"),
+            "one catchment (0.1.1.1)": site.get("single_catchment"),
+            "1.1.1 checklist": site.get("checklist"),
+            "IWRAs": " · ".join(
+                [f"{_text(site.get('iwras_onsite'))} on site"]
+                + [f"{_text(site.get(c))} within {str(c).removeprefix('iwras_within_')}"
+                   for c in iwra_bands]) if "iwras_onsite" in site.index else "",
+            "water chain gaps": site.get("chain_gaps"),
+            "problem": site.get("problem"),
+        })
 
 
 def site_record(choice: state.Choice) -> None:
-    """The whole site record of the chosen site (as JSON: text, never HTML)."""
+    """The whole site record of the chosen site: grouped sections, the JSON folded."""
     if choice.site is None:
         st.info("Pick a site in the sidebar.")
         return
@@ -341,8 +400,9 @@ def site_record(choice: state.Choice) -> None:
         st.info(f"No site record for {choice.site}; add data/sites/{choice.site}.json or "
                 "import its certification report.")
         return
-    _show_validity(validity(record))
-    st.json(record.model_dump(mode="json"), expanded=1)
+    check = validity(record)
+    _show_validity(check)
+    show_record(record, expired=check.state == "expired")
 
 
 # === Export ================================================================================
