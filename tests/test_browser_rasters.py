@@ -74,6 +74,12 @@ def test_dem_overlay_has_a_legend_and_a_click_says_the_dem_is_too_coarse(
     pg.get_by_text("Click the map where the catchment drains to").wait_for(timeout=30_000)
     frame = _map(pg, min_paths=3)
     frame.locator(".leaflet-container").click(position={"x": 420, "y": 330})
+    # its ~20 km cells: a 500 m snap distance cannot be kept; refused, saying what to do
+    pg.get_by_text("more than the snap distance of 500 m", exact=False).wait_for(
+        timeout=30_000)
+    snap = pg.get_by_label("Snap distance (m)", exact=True).and_(pg.locator("input"))
+    snap.fill("0")
+    snap.press("Enter")  # the same outlet again, the cell under it as it is
     pg.get_by_text("Requested outlet", exact=False).wait_for(timeout=30_000)
     warning = pg.locator("[data-testid=stAlert]").filter(has_text="too coarse")
     warning.first.wait_for(timeout=10_000)

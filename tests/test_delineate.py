@@ -208,6 +208,19 @@ def test_outlet_off_the_stream_snaps_to_it(tmp_path: Path) -> None:
     assert unsnapped["cells"] < snapped["cells"] / 5
 
 
+def test_an_outlet_moving_beyond_the_snap_distance_is_refused(tmp_path: Path) -> None:
+    # 0.2° cells (~20 km): the centre of the cell under the point lies kilometres away
+    transform = Affine(0.2, 0, 120.3, 0, -0.2, 31.73)
+    dem = write_dem(tmp_path / "coarse.tif", plane(5, 7), crs="EPSG:4326", transform=transform)
+    with pytest.raises(DelineationError,
+                       match=r"would move [\d,]+ m.*snap distance of 500 m.*cells of about "
+                             r"[\d,]+ m.*raise the snap distance to at least [\d,]+ m.*0"):
+        delineate_catchment(dem, 120.95, 31.18, snap_distance_m=500)
+    with pytest.warns(CoarseDEMWarning):  # 0: the cell under the point, as it is
+        row = delineate_catchment(dem, 120.95, 31.18, snap_distance_m=0).iloc[0]
+    assert row["snap_distance_m"] > 500
+
+
 def test_flat_terrain_warns(tmp_path: Path) -> None:
     z = np.full((30, 30), 3.0)
     dem = write_dem(tmp_path / "flat.tif", z)

@@ -61,11 +61,20 @@ def test_demo_rasters_tab_shows_zonal_statistics(demo_has_dem: None) -> None:
 
 
 def test_demo_delineation_says_too_coarse_and_too_flat(demo_has_dem: None) -> None:
+    # 0.2° cells: a 500 m snap distance would move the outlet ~8 km; refused, saying so
     at = _delineate(_app().run(), "120.95, 31.18")
+    refusal = " ".join(e.value for e in at.error)
+    assert "would move" in refusal and "snap distance of 500 m" in refusal
+    assert "set it to 0" in refusal and not [m for m in at.markdown
+                                             if m.value.startswith("**Area**")]
+    # 0 takes the cell under the point: answered, with the warnings (same outlet kept)
+    _by_label(at.number_input, "Snap distance (m)").set_value(0).run()
+    assert not at.exception and not at.error, (at.exception, at.error)
     warnings = " ".join(w.value for w in at.warning)
     assert "too coarse" in warnings and "too flat" in warnings
     summary = next(m.value for m in at.markdown if m.value.startswith("**Area**"))
-    assert "km²" in summary and "**DEM cell** 20," in summary and "**snapped by**" in summary
+    assert "km²" in summary and "**DEM cell size** 20," in summary
+    assert "**outlet moved**" in summary and "(snap distance 0 m)" in summary
     assert "Requested outlet: 120.950000, 31.180000" in at.text[0].value
     assert any("read-only" in i.value for i in at.info)  # the demo is not written to
 
@@ -77,7 +86,7 @@ def test_tilted_plane_workspace_gives_the_whole_grid_and_adds_a_layer(tmp_path: 
     summary = next(m.value for m in at.markdown if m.value.startswith("**Area**"))
     area = float(re.search(r"\*\*Area\*\* ([\d.,]+) km²", summary).group(1))
     assert area == pytest.approx(PLANE_KM2, rel=0.02)
-    assert "**DEM cell** 30 m" in summary
+    assert "**DEM cell size** 30 m" in summary and "(snap distance 200 m)" in summary
     warnings = " ".join(w.value for w in at.warning)
     assert "too coarse" not in warnings and "too flat" not in warnings
     assert any("resolves this catchment" in s.value for s in at.success)

@@ -180,7 +180,12 @@ def delineate_panel(choice: state.Choice, returned: dict | None) -> None:
                           help="WGS84 degrees, longitude first.")
     outlet = _requested_outlet(choice, returned, typed)
     result = _current_result(choice)
-    if outlet is None and result is not None:  # DEM or snap distance changed: same outlet
+    pending = f"_delineate_outlet:{ws.root}"
+    if outlet is not None:
+        st.session_state[pending] = outlet  # kept when refused: a new snap distance retries
+    elif st.session_state.get(pending) is not None:  # DEM or snap distance changed
+        outlet = st.session_state[pending]
+    elif result is not None:
         row = result["frame"].iloc[0]
         outlet = (float(row["requested_lon"]), float(row["requested_lat"]))
     if outlet is not None:
@@ -192,6 +197,8 @@ def delineate_panel(choice: state.Choice, returned: dict | None) -> None:
                 mtime = path.stat().st_mtime if path.is_file() else 0.0  # missing: says so
                 frame = _delineate(str(path), mtime, lon, lat, float(snap))
             except GeoError as err:
+                if st.session_state.pop(RESULT_KEY, None) is not None:
+                    st.rerun()  # take the previous outlet's catchment off the map first
                 st.error(md_lines(err))
                 return
             st.session_state[RESULT_KEY] = {"workspace": str(ws.root), "stamp": stamp,
@@ -229,13 +236,14 @@ def _show_result(choice: state.Choice, result: dict[str, Any]) -> None:
     frame: gpd.GeoDataFrame = result["frame"]
     row = frame.iloc[0]
     # Numbers we computed (no text from data): safe as Markdown; metrics truncate here.
-    st.markdown(f"**Area** {row['area_km2']:,.3f} km² · **DEM cell** "
-                f"{row['dem_resolution_m']:,.0f} m · **snapped by** "
-                f"{row['snap_distance_m']:,.0f} m")
+    st.markdown(f"**Area** {row['area_km2']:,.3f} km² · **DEM cell size** "
+                f"{row['dem_resolution_m']:,.0f} m · **outlet moved** "
+                f"{row['snap_distance_m']:,.0f} m (snap distance "
+                f"{float(result['stamp'][3]):,.0f} m)")
     dem = choice.workspace.specs.get(result["dem"])
     st.text(f"Requested outlet: {row['requested_lon']:.6f}, {row['requested_lat']:.6f}\n"
             f"Snapped outlet:   {row['outlet_lon']:.6f}, {row['outlet_lat']:.6f}\n"
-            f"DEM cells: {int(row['cells']):,} · relief {row['relief_m']:,.1f} m · "
+            f"Catchment: {int(row['cells']):,} DEM cells · relief {row['relief_m']:,.1f} m · "
             f"routed across flats {row['flat_share']:.0%}\n"
             f"DEM: {dem.title if dem is not None else result['dem']}")
     warnings = [w.strip() for w in str(row.get("warnings") or "").split(" | ") if w.strip()]

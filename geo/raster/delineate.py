@@ -229,7 +229,9 @@ def snap_outlet(model: FlowModel, lon: float, lat: float, snap_distance_m: float
     Raises
     ------
     DelineationError
-        If the point lies outside the DEM or on nodata with nothing valid nearby.
+        If the point lies outside the DEM or on nodata with nothing valid nearby, or if
+        the outlet would move farther than ``snap_distance_m`` (> 0): the cell under the
+        point is larger than the snap distance, its centre farther away.
     """
     if not (math.isfinite(lon) and math.isfinite(lat)) or snap_distance_m < 0:
         raise DelineationError(
@@ -273,8 +275,28 @@ def snap_outlet(model: FlowModel, lon: float, lat: float, snap_distance_m: float
     score = np.where(candidate, accumulation, -1)
     best = np.flatnonzero(score == score.max())
     pick = best[np.argmin(distance[best])]
+    _check_move(model, row, snap_distance_m, float(distance[pick]))
     return Outlet(float(lon), float(lat), float(lons[pick]), float(lats[pick]),
                   float(distance[pick]), int(flat_index[pick]), int(accumulation[pick]))
+
+
+def _check_move(model: FlowModel, row: int, snap_distance_m: float, moved_m: float) -> None:
+    """Refuse an outlet that would move farther than the snap distance asked for.
+
+    Only the cell under the point can lie beyond the snap distance (its centre is up to
+    half a cell diagonal away): on a DEM whose cells are larger than the snap distance the
+    outlet would silently jump kilometres.  0 asks for the cell under the point as it is.
+    """
+    if snap_distance_m <= 0 or moved_m <= snap_distance_m:
+        return
+    raise DelineationError(
+        f"The outlet would move {moved_m:,.0f} m, to the centre of the DEM cell under it, "
+        f"more than the snap distance of {snap_distance_m:,.0f} m: DEM {model.name} has "
+        f"cells of about {model.resolution_m(row):,.0f} m, too coarse to place an outlet "
+        f"within {snap_distance_m:,.0f} m. Use a finer DEM (cells well under the snap "
+        f"distance), raise the snap distance to at least {math.ceil(moved_m):,} m, or set it "
+        "to 0 to take the cell under the point as it is."
+    )
 
 
 # --- 5. delineation ----------------------------------------------------------------
