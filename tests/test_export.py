@@ -303,8 +303,12 @@ def test_ogrinfo_reads_every_vector_format(demo, tmp_path: Path, fmt: str) -> No
         counts = ogr_counts(str(main))
         tables = {"site_record", "checklist", "iwras", "layer_sources", "layer_styles"}
         assert tables <= set(counts)
+        # issue 15: where the map and the report disagree, and the auditor's answer beside ours
+        assert {"map_vs_report", "auditor_answers"} <= set(counts)
+        assert counts["auditor_answers"] == 4
         assert sum(v for k, v in counts.items() if k not in tables | {
-            "findings", "audit_indicators", "raster_zonal_stats"}) == n
+            "findings", "audit_indicators", "raster_zonal_stats", "map_vs_report",
+            "auditor_answers"}) == n
         # the demo DEM: zonal statistics per parcel, catchment unit and IWRA
         assert counts["raster_zonal_stats"] == len(demo.tables["raster_zonal_stats"]) > 0
         assert counts["checklist"] >= 6

@@ -701,8 +701,8 @@ def _lakes(inp: Inputs, scene: Scene) -> gpd.GeoDataFrame:
         "note": "Illustrative: no public geometry. Shaped to the reports' facts (circumference "
                 "2.24 km; 'water area of about 140674 m3', read as m²) between the two sites, "
                 "Area D of AWS-000521 on its shore and Area E in the ring of its tributaries; "
-                "drains through the Jinxi river network towards the Wusong River (the "
-                "reports' catchment), path not mapped. " + REPLACE_GENERIC,
+                "its flows_to the Wusong River is an assumption (link_basis): no report "
+                "says where Baijiadang drains. " + REPLACE_GENERIC,
         "geometry": _to_wgs84(lay.lake),
     })
     rows.append({
@@ -763,7 +763,9 @@ def _rivers(inp: Inputs, units: gpd.GeoDataFrame, scene: Scene) -> gpd.GeoDataFr
          "name_zh": "吴淞江", "river_type": "river", "source_id": "4663,4664",
          "flows_to": "river-wusong-shanghai",
          "note": ident + "Between the first and last meeting with the Kunshan boundary "
-                         "(Jianglizhuang to Shipu, about 40 km by the reports)."},
+                         "(Jianglizhuang to Shipu). This generalised line measures "
+                         "30.8 km; the reports give about 40 km for the river in Kunshan (the "
+                         "WDBII course cuts the river's bends)."},
         {"fid": "river-wusong-shanghai", "name": "Suzhou Creek (Wusong River, Shanghai section)",
          "name_zh": "苏州河", "river_type": "river", "source_id": "4664",
          "flows_to": "river-huangpu-lower",
@@ -809,8 +811,9 @@ def _rivers(inp: Inputs, units: gpd.GeoDataFrame, scene: Scene) -> gpd.GeoDataFr
         "river_type": "river", "source_id": None, "flows_to": "river-wusong-kunshan",
         "accuracy": "illustrative", "source": REPORT_522, "datum": "wgs84",
         "note": "Illustrative: receiving water of Kunshan Jinxi Sewage Treatment Plant named in "
-                "AO-000517; only a schematic 4 km reach from the plant's outfall is drawn, "
-                "joining the Wusong River through the local network as the reports state. "
+                "AO-000517 (1.1.1); only a schematic 4 km reach from the plant's outfall is "
+                "drawn. Its flows_to the Wusong River is an assumption (link_basis): no report "
+                "says where the Xiaojieing River goes. "
                 + REPLACE_GENERIC,
         "geometry": _to_wgs84(xiaojieing),
     })
@@ -1110,6 +1113,78 @@ DEM_FILE = "reference/dem_sample.tif"
 GPKG_DATE = "2023-03-01T00:00:00Z"  # audit month of the reports
 
 
+# --- what the links and the attributes rest on (issue 15) --------------------------------
+# A link in our data is not a fact: each link says which report states it (link_basis =
+# "stated", with section and quote) or why it is assumed.  Links of dataset features left
+# out here are "derived" from their dataset (WDBII, GSHHG).
+LINK_COLUMNS = ["link_basis", "link_source", "link_section", "link_quote", "link_why"]
+_Q_SUPPLY = ("The plant used the water by the municipal water for domestic and production from "
+             "the local water company and used recycle water from wastewater for production and "
+             "used rain water for afforestation watering.")
+_Q_SOURCES = "The municipal water plant has two sources (Yangtze River and Kuilei Lake)."
+_Q_DOMESTIC = ("The domestic wastewater is discharged into a wastewater treatment plant (Kunshan "
+               "Jinxi Sewage Treatment Plant) and finally discharged into the Wusong River.")
+_Q_RAIN = ("The rainwater is discharged into the municipal rainwater pipeline and then finally "
+           "flows to Baijiadang Lake and its tributaries.")
+_Q_XIAOJIEING = ("The wastewater is discharged into Kunshan Jinxi Sewage Treatment Plant (the "
+                 "municipal WWTP) and finally discharged into the Xiaojieing River.")
+_BOTH = "AO-000516, AO-000517"
+LINK_BASES: dict[str, tuple[str, str, str, str, str]] = {
+    **{fid: ("stated", _BOTH, "catchment information", _Q_SOURCES, "")
+       for fid in ("ws-intake-yangtze", "ws-intake-kuilei", "pipe-raw-yangtze",
+                   "pipe-raw-kuilei")},
+    **{fid: ("stated", _BOTH, "catchment information", _Q_SUPPLY, "")
+       for fid in ("fac-ksw-plant-yangtze", "fac-ksw-plant-kuilei", "pipe-supply-main-jinxi")},
+    "pipe-supply-521": ("stated", "AO-000516", "catchment information", _Q_SUPPLY, ""),
+    "pipe-supply-522": ("stated", "AO-000517", "catchment information", _Q_SUPPLY, ""),
+    "dp-521-domestic": ("stated", "AO-000516", "catchment information", _Q_DOMESTIC, ""),
+    "dp-522-domestic": ("stated", "AO-000517", "catchment information", _Q_DOMESTIC, ""),
+    "pipe-sewer-main-jinxi": ("stated", _BOTH, "catchment information", _Q_DOMESTIC, ""),
+    "fac-jinxi-wwtp": ("stated", "AO-000517", "1.1.1", _Q_XIAOJIEING,
+                       "AO-000517's catchment information sends the same effluent to the "
+                       "Wusong River: the report contradicts itself"),
+    **{fid: ("stated", "AO-000516", "catchment information", _Q_RAIN, "")
+       for fid in ("dp-521-rain-d", "dp-521-rain-e", "pipe-rain-521-d", "pipe-rain-521-e")},
+    **{fid: ("stated", "AO-000517", "catchment information", _Q_RAIN, "")
+       for fid in ("dp-522-rain", "pipe-rain-522")},
+    "lake-baijiadang": ("assumed", "", "", "",
+                        "no report says where Baijiadang drains; in this geometry the lake is "
+                        "628 m from Dianshan Lake and 11 km from the Wusong line"),
+    "river-xiaojieing": ("assumed", "", "", "",
+                         "no report says where the Xiaojieing River goes; AO-000516 sends the "
+                         "WWTP's effluent 'finally' to the Wusong River, which suggests it"),
+    **{fid: ("assumed", "", "", "",
+             "the reports name 'Baijiadang Lake and its tributaries', not which way they flow")
+       for fid in ("river-baijiadang-trib-south", "river-baijiadang-trib-north",
+                   "river-baijiadang-creek-east")},
+}
+ATTRIBUTE_COLUMNS = ["attribute_basis", "attribute_why"]
+_GUESS_521 = ("AO-000516 lists four operation addresses and a 200,000 m² total, not which block "
+              "is at which address nor each block's area: address and area_m2 are guesses")
+ATTRIBUTE_BASES: dict[str, tuple[str, str]] = {
+    **{f"site-521-area-{x}": ("assumed", f"the block letter {x.upper()} is ours (the report "
+                              f"names only Areas D and E); {_GUESS_521}") for x in "abc"},
+    **{f"site-521-area-{x}": ("assumed", f"Area {x.upper()} is the report's (1.3.6); "
+                              f"{_GUESS_521}") for x in "de"},
+    **{fid: ("assumed", "AO-000517 names the three adjacent blocks and a 334,000 m² total; each "
+                        "block's area_m2 is a guess")
+       for fid in ("site-522-baisheng-399", "site-522-baisheng-299", "site-522-jinyu-133")},
+}
+
+
+def _with_bases(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Add the link-basis (and, for parcels, attribute-basis) columns a layer needs."""
+    fids = frame["fid"].tolist()
+    for table, columns in ((LINK_BASES, LINK_COLUMNS), (ATTRIBUTE_BASES, ATTRIBUTE_COLUMNS)):
+        if not any(f in table for f in fids):
+            continue
+        at = list(frame.columns).index("accuracy")
+        for k, column in enumerate(columns):
+            values = [(table[f][k] or None) if f in table else None for f in fids]
+            frame.insert(at + k, column, values)
+    return frame
+
+
 def build(shared: Path, out: Path) -> dict[str, Path]:
     """Derive every demo data file from ``shared`` into the data folder ``out``.
 
@@ -1145,6 +1220,7 @@ def build(shared: Path, out: Path) -> dict[str, Path]:
         "pipes": pipes,
     }
     _check_placement(inp, hydro, scene, frames)
+    frames = {layer_id: _with_bases(frame) for layer_id, frame in frames.items()}
     written: dict[str, Path] = {}
     # A fixed GeoPackage timestamp makes the .gpkg byte-for-byte reproducible.
     pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": GPKG_DATE})

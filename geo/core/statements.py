@@ -74,8 +74,13 @@ def record_texts(record: SiteRecord) -> list[tuple[str, str]]:
 
 
 def find_statement(record: SiteRecord, words: str,
-                   sections: tuple[str, ...] | None = None) -> tuple[str, str] | None:
-    """(section, sentence) of the first sentence holding ``words`` (case and spaces aside)."""
+                   sections: tuple[str, ...] | None = None,
+                   also: re.Pattern[str] | None = None) -> tuple[str, str] | None:
+    """(section, sentence) of the first sentence holding ``words`` (case and spaces aside).
+
+    With ``sections``, only those sections are read; with ``also``, only sentences that
+    match it too.
+    """
     needle = _norm(words)
     if not needle:
         return None
@@ -83,9 +88,18 @@ def find_statement(record: SiteRecord, words: str,
         if sections is not None and section not in sections:
             continue
         for sentence in sentences(text):
-            if needle in _norm(sentence):
+            if needle in _norm(sentence) and (also is None or also.search(sentence)):
                 return section, sentence
     return None
+
+
+# Where a field's value is said: (sections, a word the sentence must hold), tried first.
+_FIELD_HINTS: dict[str, tuple[tuple[str, ...] | None, re.Pattern[str] | None]] = {
+    "receiving_water_bodies": (None, re.compile(r"discharg|flows?\b|drains?", re.I)),
+    "onsite_iwras": (("1.3.6",), None),
+    "catchment_iwras": (("1.5.5",), None),
+    "ultimate_water_sources": (None, re.compile(r"sources?\b", re.I)),
+}
 
 
 def _norm(text: str) -> str:
@@ -111,7 +125,10 @@ def value_basis(record: SiteRecord, field: str, value: str) -> Basis:
     if declared is not None:
         return declared
     report = record.audit_number
-    found = find_statement(record, value) if value else None
+    sections, also = _FIELD_HINTS.get(field, (None, None))
+    found = find_statement(record, value, sections, also) if value and (sections or also) \
+        else None
+    found = found or (find_statement(record, value) if value else None)
     # A short name ("Kuilei Lake") may be quoted by its telling word alone ("Kuilei"); a
     # long one ("Kunshan Water Group Co., Ltd.") only whole: "Kunshan" is in every line.
     if found is None and value and key_word(value) != value and len(value.split()) <= 3:

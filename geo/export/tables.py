@@ -43,6 +43,14 @@ def site_tables(
     checklist = _checklist_frame(scope)
     if checklist is not None:
         tables["checklist"] = checklist
+    versus = getattr(scope, "versus", ())
+    if versus:
+        tables["map_vs_report"] = pd.DataFrame([
+            {"topic": d.topic, "report": d.report, "map": d.map, "note": d.note,
+             "basis": "\n".join(b.summary() for b in d.bases)} for d in versus])
+    answers = getattr(scope, "answers", ())
+    if answers:
+        tables["auditor_answers"] = pd.DataFrame([a.to_dict() for a in answers])
     iwras = _as_frame(getattr(scope, "iwras", None))
     if iwras is not None:
         tables["iwras"] = iwras
@@ -93,6 +101,7 @@ def _checklist_frame(scope: Any) -> pd.DataFrame | None:
             "missing": "\n".join(getattr(check, "missing", ())),
             "caveats": "\n".join(getattr(check, "caveats", ())),
             "notes": "\n".join(getattr(check, "notes", ())),
+            "basis": _basis_text(getattr(check, "basis", None)),
         })
     one = getattr(scope, "one_catchment", None)
     if one is not None:
@@ -103,8 +112,13 @@ def _checklist_frame(scope: Any) -> pd.DataFrame | None:
             "evidence": "; ".join(getattr(one, "unit_names", ())),
             "evidence_fids": "; ".join(getattr(one, "units", ())),
             "missing": "", "caveats": "", "notes": str(getattr(one, "message", "")),
+            "basis": "derived — parcels overlaid on the catchment units",
         })
     return pd.DataFrame(rows)
+
+
+def _basis_text(basis: Any) -> str:
+    return basis.summary() if basis is not None and hasattr(basis, "summary") else ""
 
 
 def _as_frame(value: Any) -> pd.DataFrame | None:

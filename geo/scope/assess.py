@@ -47,6 +47,7 @@ from geo.core.records import SiteRecord, certificate_validity
 from geo.core.workspace import STANDARD_COLUMNS, Workspace
 from geo.scope.checklist import STATUSES, ElementCheck, Evidence, Status, score_text
 from geo.scope.context import water_stress_notes
+from geo.scope.evidence import attach_bases
 from geo.scope.flows import WATER_BODY_KINDS, WaterChain, metric_groups, water_chain
 from geo.scope.iwra import iwra_relations, screen_iwras
 from geo.scope.portfolio import PORTFOLIO_COLUMNS, Progress, assess_all
@@ -68,6 +69,7 @@ from geo.scope.units import (
     relied_on_affected,
     site_checklist,
 )
+from geo.scope.versus import AnswerRow, Disagreement, auditor_answers, map_vs_report
 
 __all__ = [
     "PORTFOLIO_COLUMNS",
@@ -106,6 +108,12 @@ class SiteScope:
     inference_tolerance_m: float
     metric_crs: str
     notes: tuple[str, ...] = ()
+    #: Where the map and the record / report disagree (:mod:`geo.scope.versus`).
+    versus: tuple[Disagreement, ...] = ()
+    #: The report's answers to 0.1.1.1, 1.1.1, 1.3.6, 1.5.5 beside the product's.
+    answers: tuple[AnswerRow, ...] = ()
+    #: (field, value, basis) of the record facts the scope prints.
+    record_facts: tuple[tuple[str, str, Any], ...] = ()
 
     def element(self, element: AwsElement | str) -> ElementCheck:
         """The checklist entry of one element."""
@@ -154,17 +162,22 @@ class SiteScope:
             "checklist": [_element_dict(c) for c in self.checklist],
             "one_catchment": {**asdict(self.one_catchment),
                               "overlaps": [asdict(o) for o in self.one_catchment.overlaps]},
-            "relied_on": [asdict(u) for u in self.relied_on],
-            "affected": [asdict(u) for u in self.affected],
+            "relied_on": [_unit_dict(u) for u in self.relied_on],
+            "affected": [_unit_dict(u) for u in self.affected],
             "iwras": iwras.to_dict(orient="records"),
             "chain": self.chain.to_dict(),
             "features": [
                 {k: _plain(v) for k, v in row.items()}
                 for row in pd.DataFrame(self.features.drop(columns="geometry"))[
-                    ["fid", "name", "layer", "kind", "role", "aws_element", "accuracy"]
+                    ["fid", "name", "layer", "kind", "role", "aws_element", "accuracy",
+                     "basis_kind", "basis"]
                 ].to_dict(orient="records")
             ],
             "notes": list(self.notes),
+            "map_vs_report": [d.to_dict() for d in self.versus],
+            "auditor_answers": [a.to_dict() for a in self.answers],
+            "record_facts": [{"field": f, "value": v, "basis": b.to_dict()}
+                             for f, v, b in self.record_facts],
         }
 
 
@@ -179,7 +192,13 @@ def _plain(value: Any) -> Any:
 def _element_dict(check: ElementCheck) -> dict[str, Any]:
     return {"element": check.element.value, "title": check.title, "status": check.status,
             "evidence": [asdict(e) for e in check.evidence], "missing": list(check.missing),
-            "caveats": list(check.caveats), "notes": list(check.notes)}
+            "caveats": list(check.caveats), "notes": list(check.notes),
+            "basis": check.basis.to_dict() if check.basis is not None else None}
+
+
+def _unit_dict(unit: ScopeUnit) -> dict[str, Any]:
+    return {**{k: v for k, v in unit.__dict__.items() if k != "basis"},
+            "basis": unit.basis.to_dict() if unit.basis is not None else None}
 
 
 # --- the scope map's features -----------------------------------------------------------
@@ -337,6 +356,23 @@ def _assess(scene: Scene, aws_ref: str) -> SiteScope:
     checklist = site_checklist(scene, aws_ref, record, area_m2, chain, relied_on, affected,
                                one, containing_catchments(scene, parcels).get(aws_ref, []))
     features = _scope_features(scene, aws_ref, parcels, chain, relied_on, affected, one, iwras)
+    based = attach_bases(aws_ref=aws_ref, record=record, features=features,
+                         parcels=parcels["fid"].astype(str), checklist=checklist, chain=chain,
+                         relied_on=relied_on, affected=affected, iwras=iwras,
+                         iwra_features=scene.iwras)
+    checklist, relied_on, affected = based["checklist"], based["relied_on"], based["affected"]
+    iwras = based["iwras"]
+    bases = based["feature_bases"]
+    features["basis_kind"] = [bases[str(f)].kind if str(f) in bases else None
+                              for f in features["fid"]]
+    features["basis"] = [bases[str(f)].summary() if str(f) in bases else None
+                         for f in features["fid"]]
+    versus = map_vs_report(record=record, chain=chain, one=one, relied_on=relied_on,
+                           affected=affected, iwras=iwras, area_m2=area_m2, parcels=parcels,
+                           parcel_bases={str(f): bases[str(f)] for f in parcels["fid"]
+                                         if str(f) in bases})
+    answers = auditor_answers(record=record, checklist=checklist, one=one, iwras=iwras,
+                              versus=versus)
     notes = []
     if scene.level_units is scene.units and not scene.units.empty:
         notes.append(f"No catchment unit has level {scene.level!r}; all units were used.")
@@ -348,6 +384,7 @@ def _assess(scene: Scene, aws_ref: str) -> SiteScope:
         iwras=iwras, chain=chain, features=features, bands_km=scene.bands_km,
         onsite_tolerance_m=scene.onsite_tolerance_m,
         inference_tolerance_m=scene.inference_tolerance_m, metric_crs=metric,
-        notes=tuple(notes))
+        notes=tuple(notes), versus=versus, answers=answers,
+        record_facts=based["record_facts"])
 
 

@@ -36,6 +36,7 @@ from typing import Literal
 
 import pandas as pd
 
+from geo.core.basis import Basis
 from geo.core.catalogue import AWS_ELEMENTS, AccuracyClass, AwsElement
 from geo.core.records import SiteRecord
 from geo.scope.flows import WATER_BODY_KINDS, ChainNode, WaterChain
@@ -90,6 +91,9 @@ class ElementCheck:
     missing: tuple[str, ...] = ()
     caveats: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    #: What the judgement rests on, the weakest input travelling
+    #: (set by :func:`geo.scope.evidence.attach_bases`).
+    basis: Basis | None = None
 
 
 @dataclass(frozen=True)
@@ -319,6 +323,20 @@ def _check_owned_sources(facts: ChecklistFacts) -> ElementCheck:
             f"Nothing says whether the site owns water sources (no site record): {how_to_map}; "
             "if a provider supplies all its water, import the certification report "
             "(catchscope import-report) or record the water service provider.",))
+    if record.managed_sources:
+        # Rainwater the site harvests, water it reuses: sources it manages (1.1.1 element 3).
+        what = "; ".join(
+            f"{m.kind}" + (f" for {m.use}" if m.use else "") + (f", {m.volume}" if m.volume
+                                                                 else "")
+            + (f" ({m.section}: “{_quote(m.quote)}”)" if m.quote else "")
+            for m in record.managed_sources)
+        managed = tuple(_record_fact(aws_ref, f"managed_sources[{k}]",
+                                      f"Site record: {m.kind}"
+                                      + (f" for {m.use}" if m.use else ""))
+                         for k, m in enumerate(record.managed_sources))
+        return _check(element, "missing", managed, missing=(
+            f"The report describes water sources the site manages: {what}. None is mapped: "
+            f"{how_to_map}.",))
     own = _first_match(record, _OWN_SOURCE)
     if own is not None:
         return _check(element, "missing", (_record_fact(aws_ref, *own),), missing=(
@@ -331,7 +349,11 @@ def _check_owned_sources(facts: ChecklistFacts) -> ElementCheck:
             f"provider: {how_to_map}; if a provider supplies all its water, record it "
             "(water_service_provider).",))
     said = _first_match(record, _PROVIDER_WORDS, also=_key_word(provider))
-    where = said[0] if said else "water_service_provider"
+    # The quoted sentence is the evidence only when it names the provider; otherwise the
+    # provider field is, and its basis (geo.core.statements.field_basis) says where the
+    # name comes from — another report's words, for a borrowed name (issue 15).
+    where = (said[0] if said and _key_word(provider).lower() in said[1].lower()
+             else "water_service_provider")
     evidence = _record_fact(aws_ref, where, f"Site record ({where}): water supplied by "
                                             f"{provider}, no source of its own")
     report = f"report: “{said[1]}”" if said else f"record: water service provider {provider}"

@@ -21,9 +21,11 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from geo.core.basis import BASIS_KINDS, Basis, accuracy_basis
 from geo.scope.network import UnitNetwork, build_unit_network, metric_groups, split_refs
 
 __all__ = [
+    "LINK_BASIS_COLUMNS",
     "LINK_COLUMNS",
     "WATER_BODY_KINDS",
     "ChainEdge",
@@ -32,10 +34,16 @@ __all__ = [
     "FlowGraph",
     "Side",
     "build_flow_graph",
+    "edge_basis",
 ]
 
 #: Feature properties that link one element of the water chain to the next.
 LINK_COLUMNS = ("flows_to", "supplies", "receiving_body", "water_body", "serves")
+#: Feature properties saying what the feature's links rest on: ``link_basis`` (a basis
+#: kind), ``link_source`` (the report, e.g. "AO-000517"), ``link_section`` ("1.1.1"),
+#: ``link_quote`` (its words) and ``link_why`` (why assumed).  A link without them is
+#: *assumed* on an illustrative feature and *derived* on one from a dataset.
+LINK_BASIS_COLUMNS = ("link_basis", "link_source", "link_section", "link_quote", "link_why")
 #: Kinds a chain may end in or be inferred to: surface water bodies.
 WATER_BODY_KINDS = frozenset({"river", "lake"})
 _POINTISH_KINDS = frozenset({"water_source", "discharge_point", "facility", "pipe"})
@@ -67,6 +75,8 @@ class ChainEdge:
 
     ``how`` is "explicit" when a link property says so (``via`` names it) and "inferred"
     when it rests on proximity (``via`` says which rule, ``distance_m`` how far).
+    ``basis`` says what the link rests on (:func:`edge_basis`): an explicit link in our
+    data is *stated* only when the feature cites the report that states it.
     """
 
     source: str
@@ -74,6 +84,7 @@ class ChainEdge:
     how: EdgeHow
     via: str
     distance_m: float | None = None
+    basis: Basis | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +98,9 @@ class _Info:
     aws_ref: str | None
     type_words: str
     geometry: Any
+    source: str | None = None
+    note: str | None = None
+    link: tuple[str | None, ...] = ()
 
 
 def _text(value: Any) -> str | None:
@@ -103,11 +117,15 @@ def _infos(frame: pd.DataFrame) -> dict[str, _Info]:
 
     types = [" ".join(t for t in row if t) for row in zip(
         *([_text(v) for v in column(c)] for c in _TYPE_COLUMNS), strict=True)] if n else []
+    links = list(zip(*([_text(v) for v in column(c)] for c in LINK_BASIS_COLUMNS),
+                     strict=True)) if n else []
     return {
-        str(fid): _Info(str(name), str(kind), str(layer), _text(acc), _text(ref), words, geom)
-        for fid, name, kind, layer, acc, ref, words, geom in zip(
+        str(fid): _Info(str(name), str(kind), str(layer), _text(acc), _text(ref), words, geom,
+                        _text(src), _text(note), link)
+        for fid, name, kind, layer, acc, ref, words, geom, src, note, link in zip(
             column("fid"), column("name"), column("kind"), column("layer"),
-            column("accuracy"), column("aws_ref"), types, frame.geometry.tolist(), strict=True)
+            column("accuracy"), column("aws_ref"), types, frame.geometry.tolist(),
+            column("source"), column("note"), links, strict=True)
     }
 
 
@@ -199,6 +217,51 @@ class FlowGraph:
             return True
         targets = [e.target for e in self.out_edges.get(fid, []) if e.via == "flows_to"]
         return any(self.kind(t) in WATER_BODY_KINDS for t in targets)
+
+
+def edge_basis(graph: FlowGraph, edge: ChainEdge) -> Basis:
+    """What one link of a chain rests on.
+
+    * inferred — the rule (nearest water body, the unit holding an outlet) and tolerance;
+    * ``next_down`` — derived from the catchment units' links;
+    * ``aws_ref`` — derived: the feature carries the site's reference;
+    * any other link — the basis its holder declares (``link_basis`` … columns), else
+      *derived* from a dataset feature and *assumed* on an illustrative one: a link in our
+      data that no report states is not a fact.
+    """
+    if edge.how == "inferred":
+        return Basis(kind="inferred", rule=edge.via, features=(edge.source, edge.target),
+                     tolerance_m=graph.tolerance_m if edge.via == "nearest water body" else None,
+                     why=(f"{edge.distance_m:,.0f} m apart" if edge.distance_m else ""))
+    if edge.via == "next_down":
+        return Basis(kind="derived", method="next_down of the catchment units",
+                     features=(edge.source, edge.target))
+    if edge.via == "aws_ref":
+        holder = edge.source if graph.kind(edge.source) != "site" else edge.target
+        site = edge.source if holder == edge.target else edge.target
+        return Basis(kind="derived", method=f"the feature carries aws_ref = {site}",
+                     features=(holder,))
+    holder = edge.target if edge.via == "water_body" else edge.source
+    if edge.via == "serves" and graph.kind(holder) == "site":
+        holder = edge.target
+    info = graph.lookup(holder)
+    if info is None:
+        return Basis(kind="assumed", why=f"{edge.via} link of an unknown feature {holder}")
+    kind, report, section, quote, why = (info.link + (None,) * 5)[:5]
+    if kind in BASIS_KINDS:
+        return Basis(kind=kind, report=report or "", section=section or "",
+                     quote=quote or "", why=why or "", features=(holder,),
+                     method=f"{edge.via} of {holder}" if kind in ("derived", "inferred")
+                     else "")
+    position = accuracy_basis(info.accuracy, fid=holder, source=info.source or "")
+    if position.kind in ("stated", "derived"):
+        return Basis(kind="derived", method=f"{edge.via} link in layer {info.layer} "
+                                            f"({info.source or 'no source given'})",
+                     features=(holder,))
+    return Basis(kind="assumed", features=(holder,),
+                 why=f"{edge.via} = {edge.target if holder == edge.source else edge.source} is "
+                     f"a link in our data ({holder}, {info.accuracy or 'no accuracy'}) that no "
+                     "report is cited for")
 
 
 def _nearest_water_bodies(features: gpd.GeoDataFrame, fids: list[str],

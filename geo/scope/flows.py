@@ -19,6 +19,7 @@ All geometry here is EPSG:4326; distances are measured in the metric CRS of
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 from collections import deque
 from collections.abc import Iterable
@@ -29,6 +30,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 
+from geo.core.basis import Basis, weakest
 from geo.core.errors import FlowNetworkError
 from geo.scope.flowgraph import (
     _POINTISH_KINDS,
@@ -40,6 +42,7 @@ from geo.scope.flowgraph import (
     FlowGraph,
     Side,
     build_flow_graph,
+    edge_basis,
 )
 from geo.scope.network import (
     UnitNetwork,
@@ -149,10 +152,17 @@ class WaterChain:
         return {
             "aws_ref": self.aws_ref,
             "nodes": [n.__dict__.copy() for n in self.nodes],
-            "edges": [e.__dict__.copy() for e in self.edges],
+            "edges": [{**e.__dict__, "basis": e.basis.to_dict() if e.basis else None}
+                      for e in self.edges],
             "gaps": list(self.gaps),
             "paths": self.lines(),
+            "path_bases": [b.to_dict() if b else None for b in self.path_bases()],
         }
+
+    def path_bases(self) -> list[Basis | None]:
+        """The basis of each path of :meth:`paths`: its weakest link's (the weakest travels)."""
+        how = {(e.source, e.target): e for e in self.edges}
+        return [weakest(how[(a, b)].basis for a, b in pairwise(path)) for path in self.paths()]
 
 
 
@@ -417,5 +427,7 @@ def water_chain(graph: FlowGraph, aws_ref: str) -> WaterChain:
             fid, info.name, info.kind, info.layer, _role(graph, fid, side, aws_ref, terminal),
             side, info.accuracy, info.aws_ref))
     position = {fid: k for k, fid in enumerate(order)}
-    ordered_edges = sorted(edges.values(), key=lambda e: (position[e.source], position[e.target]))
+    ordered_edges = sorted((dataclasses.replace(e, basis=edge_basis(graph, e))
+                            for e in edges.values()),
+                           key=lambda e: (position[e.source], position[e.target]))
     return WaterChain(aws_ref, tuple(chain_nodes), tuple(ordered_edges), tuple(dict.fromkeys(gaps)))

@@ -81,8 +81,15 @@ def scope_markdown(scope: SiteScope) -> str:
     lines += [f"AWS Standard v2.0 indicator 1.1.1 checklist: **{scope.score}**.", ""]
     if scope.certificate is not None:
         lines += [f"Certificate: {md_cell(scope.certificate['message'])}", ""]
+    lines += ["Every statement says what it rests on: **stated** (a report, its section and "
+              "words), **derived** (computed from features), **inferred** (a rule and its "
+              "tolerance), **borrowed** (another record's report), **assumed** (our own "
+              "placement or guess). A statement is only as strong as its weakest input.", ""]
+    lines += _versus_md(scope)
+    lines += _answers_md(scope)
     lines += ["## 1.1.1 checklist", "",
-              "| element | status | evidence | to do (→) · caveats (⚠) |", "|---|---|---|---|"]
+              "| element | status | evidence | to do (→) · caveats (⚠) | basis |",
+              "|---|---|---|---|---|"]
     for c in scope.checklist:
         evidence = "; ".join(
             f"{md_cell(e.name)} ({md_cell(e.layer)}/{md_cell(e.fid)}, "
@@ -92,7 +99,8 @@ def scope_markdown(scope: SiteScope) -> str:
             evidence += f"; … {len(c.evidence) - 8} more"
         todo = "<br>".join([*(f"→ {md_cell(m)}" for m in c.missing),
                             *(f"⚠ {md_cell(t)}" for t in c.caveats)])
-        lines.append(f"| {md_cell(c.title)} | {_STATUS_MARK[c.status]} | {evidence} | {todo} |")
+        lines.append(f"| {md_cell(c.title)} | {_STATUS_MARK[c.status]} | {evidence} | {todo} | "
+                     f"{_basis_cell(c.basis)} |")
     caveats = [(c.title, t) for c in scope.checklist for t in c.notes]
     if caveats:
         lines += ["", "Notes:", ""]
@@ -109,7 +117,8 @@ def scope_markdown(scope: SiteScope) -> str:
         lines += ["", f"## {title}", ""]
         if not units:
             lines.append("None found (see the checklist for what to map).")
-        lines += [f"{k}. {md_cell(u.name)} ({md_cell(u.fid)}) — {md_cell(u.why)}"
+        lines += [f"{k}. {md_cell(u.name)} ({md_cell(u.fid)}) — {md_cell(u.why)}. "
+                  f"Basis: {_basis_cell(u.basis)}"
                   for k, u in enumerate(units, 1)]
     lines += ["", "## IWRAs", "", f"On-site (1.3.6): touching a parcel or within "
               f"{scope.onsite_tolerance_m:g} m; catchment (1.5.5) otherwise. Bands: "
@@ -117,19 +126,37 @@ def scope_markdown(scope: SiteScope) -> str:
     if scope.iwras.empty:
         lines.append("No IWRA features in this workspace.")
     else:
-        lines += ["| IWRA | category | class | distance (m) | band | relation | because |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += ["| IWRA | category | class | distance (m) | band | relation | because | "
+                  "identified (basis) | distance basis |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for r in scope.iwras.to_dict(orient="records"):
+            kind = r.get("distance_basis_kind") or ""
+            distance = f"{r['distance_m']:,.0f}" + (f" ({kind})" if kind and kind not in (
+                "stated", "derived") else "")
             lines.append(f"| {md_cell(r['name'])} | {md_cell(r['category'] or '')} | "
-                         f"{_klass(r['classification'])} | {r['distance_m']:,.0f} | "
+                         f"{_klass(r['classification'])} | {distance} | "
                          f"{_band(r['band_km'])} | {r['relation']} | "
-                         f"{md_cell(r.get('relation_via', ''))} |")
-    lines += ["", "## Water chain", "", "→ link stated in the data; ⇢ inferred (nearest "
+                         f"{md_cell(r.get('relation_via', ''))} | "
+                         f"{md_cell(r.get('basis') or '')} | "
+                         f"{md_cell(r.get('distance_basis') or '')} |")
+    lines += ["", "## Water chain", "", "→ a link in our data; ⇢ inferred (nearest "
               "water body with its distance, or the catchment unit holding a water body's "
-              "outlet).", ""]
-    lines += [f"- {md_cell(line)}" for line in scope.chain.lines()]
+              "outlet). Each path is as strong as its weakest link (basis after it).", ""]
+    path_bases = scope.chain.path_bases()
+    lines += [f"- {md_cell(line)} — *{b.kind if b else '?'}*"
+              for line, b in zip(scope.chain.lines(), path_bases, strict=True)]
     lines += ["", md_cell(_link_summary(scope.chain))]
     lines += [f"- inferred: {md_cell(text)}" for text in _inferred_links(scope.chain)]
+    names = {n.fid: n.name for n in scope.chain.nodes}
+    lines += ["", "| link | via | basis |", "|---|---|---|"]
+    lines += [f"| {md_cell(names.get(e.source, e.source))} → "
+              f"{md_cell(names.get(e.target, e.target))} | {md_cell(e.via)} | "
+              f"{_basis_cell(e.basis)} |" for e in scope.chain.edges]
+    if scope.record_facts:
+        lines += ["", "## Record facts and their basis", "", "| field | value | basis |",
+                  "|---|---|---|"]
+        lines += [f"| {md_cell(f)} | {md_cell(v)} | {_basis_cell(b)} |"
+                  for f, v, b in scope.record_facts]
     if scope.chain.gaps:
         lines += ["", "Gaps in the chain:", ""] + [f"- {md_cell(g)}" for g in scope.chain.gaps]
     if scope.notes:
@@ -138,10 +165,47 @@ def scope_markdown(scope: SiteScope) -> str:
     return "\n".join(lines)
 
 
+def _basis_cell(basis: Any) -> str:
+    """A basis as a Markdown cell: its kind in bold, then the one-line summary."""
+    if basis is None:
+        return "—"
+    summary = basis.summary()
+    rest = summary.split(" — ", 1)[1] if " — " in summary else ""
+    return f"**{basis.kind}**" + (f" — {md_cell(rest)}" if rest else "")
+
+
+def _versus_md(scope: SiteScope) -> list[str]:
+    lines = ["## Map vs report", ""]
+    if scope.record is None:
+        return [*lines, "No site record: nothing to compare.", ""]
+    if not scope.versus:
+        return [*lines, "The map and the record agree on everything compared (receiving "
+                "waters, catchment, IWRAs, area, addresses).", ""]
+    lines += ["| topic | the report says | the map says | what to do |", "|---|---|---|---|"]
+    lines += [f"| {md_cell(d.topic)} | {md_cell(d.report)} | {md_cell(d.map)} | "
+              f"{md_cell(d.note)} |" for d in scope.versus]
+    return [*lines, ""]
+
+
+def _answers_md(scope: SiteScope) -> list[str]:
+    if not scope.answers:
+        return []
+    lines = ["## The auditor's answer beside ours", "",
+             "| indicator | report | auditor's comment | product | why they differ |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {a.indicator} | {md_cell(a.report_answer)} | {md_cell(a.report_comment)} | "
+              f"{md_cell(a.ours)} | {md_cell(a.why)} |" for a in scope.answers]
+    return [*lines, ""]
+
+
 def _link_summary(chain: Any) -> str:
     explicit = sum(e.how == "explicit" for e in chain.edges)
-    return (f"{len(chain.edges)} links: {explicit} stated in the data (flows_to, supplies, "
-            f"serves, aws_ref, next_down…), {len(chain.edges) - explicit} inferred.")
+    kinds = [e.basis.kind for e in chain.edges if e.basis is not None]
+    counts = ", ".join(f"{kinds.count(k)} {k}" for k in dict.fromkeys(
+        ("stated", "derived", "inferred", "borrowed", "assumed")) if kinds.count(k))
+    return (f"{len(chain.edges)} links: {explicit} in our data (flows_to, supplies, "
+            f"serves, aws_ref, next_down…), {len(chain.edges) - explicit} inferred"
+            + (f"; by basis: {counts}" if counts else "") + ".")
 
 
 def _inferred_links(chain: Any) -> list[str]:

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geo.core.basis import Basis
 from geo.core.records import SiteRecord
 from geo.scope.checklist import ChecklistFacts, ElementCheck, Evidence, build_checklist
 from geo.scope.flows import (
@@ -80,6 +81,8 @@ class ScopeUnit:
     level: str
     why: str
     steps: int = 0
+    #: What its being relied on / affected rests on (:mod:`geo.scope.evidence`).
+    basis: Basis | None = None
 
 
 
