@@ -301,7 +301,7 @@ def _provider_parent(text: str) -> str:
     suffix = r"(?:Group|Company|Corporation|Authority|Board|plc|S\.A\.|GmbH|Inc\.)"
     return _match(text, r"(?:affiliated (?:with|to)|a subsidiary of|owned by|belongs to|part of) "
                         r"(?:the )?([A-Z][\w&' -]{2,60}?(?:" + suffix + r"(?: Co\., ?Ltd\.?)?"
-                        r"|Co\., ?Ltd\.?))(?=[\s,;)]|$)")
+                        r"|Co\., ?Ltd\.?))(?=[\s,;).]|$)")
 
 
 _MONTHS = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.?"
@@ -357,14 +357,17 @@ _MANAGED = (
     ("rainwater reuse", re.compile(r"rain ?water (?:reuse|recycling|recovery|harvesting) "
                                    r"(?:project|system|facility)", re.I)),
     ("rainwater harvesting", re.compile(r"\b(?:uses?|used|using|collects?|collected|harvests?"
-                                        r"|harvested) (?:the )?rain ?water (?:for|to)\b", re.I)),
+                                        r"|harvested) (?:the )?rain ?water (?:for|to)\b"
+                                        r"|\brain ?water (?:is|was|are) (?:harvested|collected) "
+                                        r"(?:for|to)\b", re.I)),
     ("wastewater reuse", re.compile(r"\b(?:uses?|used|using) (?:recycled?|reclaimed|treated) "
                                     r"water from (?:the )?waste ?water\b|\bwaste ?water (?:is )?"
                                     r"(?:treated \w+ )?(?:and )?reused\b", re.I)),
 )
 _VOLUME_RE = re.compile(r"(\d[\d,.]*\s*(?:tons?|t|m³|m3|cubic met(?:er|re)s)\s*(?:/|per)\s*"
                         r"(?:year|yr|a|annum|day|d))", re.I)
-_USE_RE = re.compile(r"rain ?water (?:for|to) ([a-z][\w ]{2,40}?)(?=[.,;]|\s+and\b|$)", re.I)
+_USE_RE = re.compile(r"rain ?water (?:(?:is|was|are) (?:harvested|collected) )?(?:for|to) "
+                     r"([a-z][\w ]{2,40}?)(?=[.,;]|\s+and\b|$)", re.I)
 _REUSE_USE_RE = re.compile(r"waste ?water for ([a-z][\w ]{2,30}?)(?=[.,;]|\s+and\b|$)", re.I)
 
 
@@ -411,13 +414,15 @@ def _onsite_iwras(text: str) -> list[str]:
     names: list[str] = []
     for match in re.finditer(r"identified (.+?) as (?:its|their|the site's|an?) on-?site IWRAs?",
                              text, re.IGNORECASE):
-        names += [n.strip() for n in re.split(r",|\band\b", match.group(1)) if n.strip()]
+        names += [re.sub(r"^the\s+", "", n.strip()) for n in re.split(r",|\band\b",
+                                                                       match.group(1))
+                  if n.strip()]
     return _unique(names)
 
 
 def _catchment_iwras(comment: str) -> list[str]:
     names: list[str] = []
-    for match in re.finditer(r"(?:i\.e\.,?|e\.g\.,?|such as|including:?)\s+(.+?)(?=\n|$)",
+    for match in re.finditer(r"(?:i\.e\.,?|e\.g\.,?|such as:?|including:?)\s+(.+?)(?=\n|$)",
                              comment):
         for name in re.split(r";", match.group(1)):
             name = name.strip(" .,")
