@@ -144,24 +144,37 @@ def site_downloads(choice: state.Choice, scope: Any) -> None:
     prepared = _prepared(stamp)
     key = (choice.site, fmt, redact, paper if fmt in _SHEETS else "")
     short = FORMATS[fmt].split(" — ")[0]
-    if st.button(f"Prepare download: {short}", key="export_prepare",
-                 type="primary",
-                 help="Renders the file on the server (the map sheet takes a few seconds)."):
+    clicked = st.button(f"Prepare download: {short}", key="export_prepare", type="primary",
+                        help="Renders the file on the server (the map sheet takes a few "
+                             "seconds).")
+    # One slot for the progress, one for the whole list of downloads: while a file is
+    # prepared the list is cleared at once, so no stale button (an older file, or another
+    # format's) can be clicked meanwhile.
+    progress, downloads = st.empty(), st.empty()
+    if clicked:
+        downloads.caption(f"Preparing {short}…; the prepared files come back here when it "
+                          "is done.")
         try:
-            with st.spinner(f"Preparing {short}…"):
+            with progress, st.spinner(f"Preparing {short}…"):
                 prepared.pop(key, None)  # re-prepared: moves to the top of the list
                 prepared[key] = _prepare(choice, scope, fmt, redact, paper, stamp)
         except GeoError as err:
             from ui.panels import md_lines  # (ui.panels imports this module)
 
-            st.error(md_lines(err))
-    mine = [(k, item) for k, item in prepared.items() if k[0] == choice.site]
+            progress.error(md_lines(err))
+    _download_list(downloads, [(k, item) for k, item in prepared.items()
+                               if k[0] == choice.site])
+
+
+def _download_list(slot: Any, mine: list[tuple[tuple[str, ...], Prepared]]) -> None:
+    """The prepared files of this site, newest first, as download buttons in ``slot``."""
     if not mine:
-        st.caption("Prepared files appear here, ready to download.")
+        slot.caption("Prepared files appear here, ready to download.")
         return
-    for (site, item_fmt, item_redact, item_paper), item in reversed(mine):  # newest first
-        label = f"Download {item.name} ({_size(item.payload)})"
-        st.download_button(label, item.payload, file_name=item.name, mime=item.mime,
-                           on_click="ignore",
-                           key=f"export_download:{site}:{item_fmt}:{item_redact}:{item_paper}",
-                           help=f"Prepared in {item.seconds:.1f} s.")
+    with slot.container(key="export_downloads"):
+        for (site, item_fmt, item_redact, item_paper), item in reversed(mine):
+            label = f"Download {item.name} ({_size(item.payload)})"
+            st.download_button(
+                label, item.payload, file_name=item.name, mime=item.mime, on_click="ignore",
+                key=f"export_download:{site}:{item_fmt}:{item_redact}:{item_paper}",
+                help=f"Prepared in {item.seconds:.1f} s.")

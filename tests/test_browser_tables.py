@@ -1,0 +1,257 @@
+"""Panels that wrap, in a real headless Chromium at 1280×720 (issue 19).
+
+The 1.1.1 checklist (evidence, caveats), the provenance and certification beside the map,
+the portfolio, the edit history and the site record are rows and cards: nothing in them
+scrolls sideways, and the site record is headed sections, its JSON folded away.  The
+Export tab clears its download buttons while a new file is prepared.  Server, browser
+and helpers come from tests/test_browser.py.
+"""
+
+# ruff: noqa: F811  (the server/browser fixtures are imported from tests/test_browser.py)
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+
+from tests.test_browser import (  # noqa: F401  (fixtures)
+    LOCAL_HOSTS,
+    MAP_FRAME,
+    REPO,
+    Watch,
+    _click_uncovered,
+    _idle,
+    _open_folder,
+    _zoom_to_site,
+    browser,
+    server,
+)
+
+pytestmark = pytest.mark.browser
+
+REF = "AWS-000522"
+
+#: What would need a sideways scroll: the main area scrolling, a box in the panel with a
+#: horizontal scrollbar, or anything reaching past the panel's right edge (text that does
+#: not wrap) — outside the sortable tables, which scroll on purpose.
+_SIDEWAYS = """root => {
+    const wide = [];
+    const main = document.querySelector('[data-testid=stMain]');
+    const right = root.getBoundingClientRect().right;
+    const table = '[data-testid=stDataFrame], [data-testid=stJson], .stCode';
+    if (main.scrollWidth > main.clientWidth + 1) wide.push('the main area scrolls sideways');
+    for (const el of root.querySelectorAll('*')) {
+        if (el.closest(table) || el.querySelector(table)) continue;
+        if (!el.checkVisibility()) continue;  // folded (a closed expander) or another tab
+        const scrolls = ['auto', 'scroll'].includes(getComputedStyle(el).overflowX)
+            && el.scrollWidth > el.clientWidth + 1;
+        if (scrolls || el.getBoundingClientRect().right > right + 1)
+            wide.push(`${el.tagName}.${el.className} ${el.scrollWidth}>${el.clientWidth}: `
+                      + (el.textContent || el.innerHTML).slice(0, 80));
+    }
+    return wide;
+}"""
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[tuple[Any, Watch]]:
+    """A 1280×720 page (a laptop), offline: requests leaving the machine are aborted."""
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    watch = Watch()
+
+    def route(route: Any) -> None:
+        host = urlparse(route.request.url).hostname or ""
+        if route.request.url.startswith(("data:", "blob:")) or host in LOCAL_HOSTS:
+            route.continue_()
+        else:
+            watch.external.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", route)
+    pg = context.new_page()
+    pg.on("pageerror", lambda e: watch.errors.append(str(e)))
+    yield pg, watch
+    context.close()
+
+
+def _site(pg: Any, server: str, site: str = REF) -> None:
+    pg.goto(f"{server}/?site={site}")
+    if site != "All sites":
+        pg.get_by_role("heading", name=site, exact=False).wait_for(timeout=120_000)
+    pg.wait_for_selector(MAP_FRAME, timeout=120_000)
+    _idle(pg)
+
+
+def _tab(pg: Any, name: str) -> Any:
+    """Open a tab once the run is over (again if a rerun redrew it); its panel."""
+    tab = pg.get_by_role("tab", name=name)
+    for _ in range(4):
+        _idle(pg)
+        tab.click()
+        _idle(pg)
+        if tab.get_attribute("aria-selected") == "true":
+            return pg.locator("[role=tabpanel]:visible").first
+    raise AssertionError(f"the {name} tab did not open")
+
+
+def _no_sideways_scroll(area: Any) -> None:
+    """Nothing in ``area`` needs a sideways scroll, and its text is text (no grid)."""
+    assert area.locator("[data-testid=stDataFrame]:visible").count() <= 1  # the table kept
+    wide = area.evaluate(_SIDEWAYS)
+    assert wide == [], "\n".join(wide)
+
+
+def test_checklist_cards_wrap_evidence_and_caveats(server: str, page: Any) -> None:
+    pg, watch = page
+    _site(pg, server)
+    panel = _tab(pg, "1.1.1 checklist")
+    cards = panel.locator("[class*='st-key-check_']")
+    cards.first.wait_for(timeout=30_000)
+    assert cards.count() == 6
+    text = panel.inner_text()
+    for heading in ("Caveats", "Evidence (", "placed illustratively"):
+        assert heading in text, heading
+    # the badges say the status in words (colour is not the only cue)
+    assert re.search(r"\bpartial\b", cards.first.inner_text())
+    _no_sideways_scroll(panel)
+    # the sortable table is still there, folded
+    panel.get_by_text("The checklist as a table", exact=False).click()
+    panel.locator("[data-testid=stDataFrame]").wait_for(timeout=30_000)
+    assert watch.external == [] and watch.errors == [], (watch.external, watch.errors)
+
+
+def test_site_record_is_headed_sections_with_the_json_folded(server: str,
+                                                             page: Any) -> None:
+    pg, watch = page
+    _site(pg, server)
+    panel = _tab(pg, "Site record")
+    panel.get_by_role("heading", name="Certificate").wait_for(timeout=30_000)
+    headings = panel.get_by_role("heading").all_inner_texts()
+    for name in ("Certificate", "Site", "Water provider and sources", "Discharges", "IWRAs",
+                 "Findings"):
+        assert any(h.strip().startswith(name) for h in headings), (name, headings)
+    text = panel.inner_text()
+    assert "AWS reference: AWS-000522" in text and "water service provider:" in text
+    assert '"aws_ref"' not in text  # no JSON on show ...
+    assert panel.locator("[data-testid=stJson]").count() == 0 or \
+        not panel.locator("[data-testid=stJson]").first.is_visible()
+    panel.get_by_text("The record as stored (JSON)").click()  # ... until asked for
+    panel.locator("[data-testid=stJson]").first.wait_for(timeout=30_000)
+    _no_sideways_scroll(panel)
+    assert watch.external == [] and watch.errors == [], (watch.external, watch.errors)
+
+
+def test_portfolio_cards_wrap_and_the_table_stays(server: str, page: Any) -> None:
+    pg, watch = page
+    _site(pg, server, "All sites")
+    site = pg.get_by_role("combobox", name="Site")
+    for _ in range(4):
+        if site.input_value() == "All sites":
+            break
+        _idle(pg)
+        site.click()
+        pg.get_by_role("option", name="All sites", exact=True).click()
+        _idle(pg)
+    panel = _tab(pg, "Portfolio")
+    panel.get_by_text("All sites as a table").wait_for(timeout=60_000)
+    text = panel.inner_text()
+    assert "AWS-000521" in text and "AWS-000522" in text and "1.1.1 checklist:" in text
+    panel.locator("[data-testid=stDataFrame]").wait_for(timeout=30_000)
+    _no_sideways_scroll(panel)
+    assert watch.external == [] and watch.errors == [], (watch.external, watch.errors)
+
+
+def test_provenance_and_certification_beside_the_map_wrap(server: str, page: Any) -> None:
+    pg, watch = page
+    _site(pg, server)
+    frame = pg.frame_locator(MAP_FRAME)
+    frame.locator(".cs-site-pin").first.wait_for(timeout=120_000)
+    _zoom_to_site(pg, frame)
+    _click_uncovered(frame, "cs-layer-sites")
+    pg.get_by_text("Attributes", exact=True).wait_for(timeout=30_000)
+    beside = pg.locator("[data-testid=stColumn]").filter(has_text="Provenance").last
+    text = beside.inner_text()
+    assert "accuracy: illustrative" in text and "layer file: layers/sites.toml" in text
+    assert "AWS reference: AWS-00052" in text and "Findings (" in text
+    _no_sideways_scroll(beside)
+    assert watch.external == [] and watch.errors == [], (watch.external, watch.errors)
+
+
+@pytest.fixture
+def edited(tmp_path: Path) -> tuple[Path, str]:
+    """A copy of the demo with two saves of discharge_points, long words in them."""
+    from geo.core.workspace import copy_workspace, open_workspace
+    from geo.store.gpkg import layer_version, save_layer
+
+    root = copy_workspace(REPO, tmp_path / "demo")
+    summary = "renamed " + "Lanto-rainwater-outfall-to-Baijiadang-Lake-" * 3 + "(surveyed)"
+    for n in (1, 2):
+        ws = open_workspace(root)
+        frame = ws.load("discharge_points")
+        frame.loc[frame.index[0], "name"] = f"Outfall {n}"
+        save_layer(ws, "discharge_points", frame,
+                   base_version=layer_version(ws, "discharge_points"),
+                   summary=f"{summary} {n}", author="Vera Auditor, Bureau Veritas Shanghai")
+    return root, summary
+
+
+def test_edit_history_rows_wrap(server: str, page: Any, edited: tuple[Path, str]) -> None:
+    pg, watch = page
+    root, summary = edited
+    pg.goto(server)
+    pg.get_by_text("Folder on this machine").wait_for(timeout=120_000)
+    _open_folder(pg, root)
+    pg.wait_for_selector(MAP_FRAME, timeout=120_000)
+    _idle(pg)
+    pg.get_by_test_id("stSidebarUserContent").get_by_text("Draw and edit", exact=True).click()
+    _idle(pg)
+    pg.get_by_text("History and undo", exact=True).click()
+    layer = pg.get_by_role("combobox", name="Layer")
+    for _ in range(4):
+        if "discharge" in layer.input_value().lower():
+            break
+        layer.click()
+        pg.keyboard.type("Discharge")
+        pg.keyboard.press("Enter")
+        _idle(pg)
+    history = pg.locator(".st-key-history_panel")
+    history.get_by_text(f"{summary} 2", exact=False).wait_for(timeout=30_000)
+    text = history.inner_text()
+    assert "by Vera Auditor" in text and text.index(f"{summary} 2") < text.index(f"{summary} 1")
+    _no_sideways_scroll(history)
+    assert watch.external == [] and watch.errors == [], (watch.external, watch.errors)
+
+
+def test_export_clears_the_old_download_while_preparing(server: str, page: Any) -> None:
+    pg, watch = page
+    _site(pg, server)
+    _tab(pg, "Export")
+
+    def choose(label: str, text: str) -> None:
+        box = pg.get_by_role("combobox", name=label)
+        for _ in range(3):
+            box.click()
+            pg.keyboard.type(text)
+            pg.keyboard.press("Enter")
+            _idle(pg)
+            if box.input_value().startswith(text):
+                return
+        raise AssertionError(f"could not choose {text} in {label}")
+
+    choose("Format", "GeoJSON")
+    pg.get_by_role("button", name="Prepare download: GeoJSON").click()
+    old = pg.get_by_role("button", name=re.compile(rf"^Download {REF}-scope\.geojson"))
+    old.wait_for(timeout=60_000)
+    choose("Format", "PDF")
+    pg.get_by_role("button", name="Prepare download: PDF map sheet").click()
+    # while the sheet renders: the progress is shown and no download button at all
+    pg.get_by_text("the prepared files come back here", exact=False).wait_for(timeout=30_000)
+    assert old.count() == 0 or not old.is_visible()
+    new = pg.get_by_role("button", name=re.compile(rf"^Download {REF}-sheet-a4\.pdf"))
+    new.wait_for(timeout=120_000)
+    old.wait_for(timeout=30_000)  # the GeoJSON comes back, still valid
+    assert watch.external == [] and watch.errors == [], (watch.external, watch.errors)
