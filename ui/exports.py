@@ -137,9 +137,15 @@ def site_downloads(choice: state.Choice, scope: Any) -> None:
              "outfalls are moved to the centre of their 1 km grid cell, or left out; "
              "pipes stop 1 km short of them. The metadata lists what was redacted."
              + (" Your account exports public copies only." if choice.public else "")))
-    paper = right.selectbox("Paper", ["a4", "a3"], format_func=str.upper, key="export_paper",
-                            disabled=fmt not in _SHEETS,
-                            help="Map sheet size (landscape); used by PDF, PNG and bundle.")
+    # Only the sheets have a paper size; a disabled box would be grey text too faint to read
+    # (axe-core colour contrast), so other formats say so in words instead.
+    if fmt in _SHEETS:
+        paper = right.selectbox("Paper", ["a4", "a3"], format_func=str.upper,
+                                key="export_paper",
+                                help="Map sheet size (landscape); used by PDF, PNG and bundle.")
+    else:
+        paper = st.session_state.get("export_paper", "a4")
+        right.caption("Paper: for the PDF, PNG and bundle map sheets.")
     stamp = (*choice.key, choice.site, choice.bands)
     prepared = _prepared(stamp)
     key = (choice.site, fmt, redact, paper if fmt in _SHEETS else "")
