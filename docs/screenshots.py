@@ -1,0 +1,65 @@
+"""Make the screenshots in docs/ of the app's panels: the 1.1.1 checklist, the site record.
+
+Run from the repository root: ``.venv/bin/python docs/screenshots.py`` (needs the
+``[test]`` extra and Chromium at /usr/bin/chromium).  It starts the app on the bundled
+demo (offline, a temporary data folder), picks the demo site AWS-000522 and saves
+``docs/checklist.png`` and ``docs/site-record.png`` at 1280 px wide.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.test_browser import ARGS, CHROMIUM, _idle, streamlit_server  # noqa: E402
+
+SITE = "AWS-000522"
+SHOTS = {"1.1.1 checklist": "checklist.png", "Site record": "site-record.png"}
+
+
+def _tab(pg: object, name: str) -> None:
+    tab = pg.get_by_role("tab", name=name)  # type: ignore[attr-defined]
+    for _ in range(4):
+        _idle(pg)
+        tab.click()
+        _idle(pg)
+        if tab.get_attribute("aria-selected") == "true":
+            return
+    raise SystemExit(f"the {name} tab did not open")
+
+
+def main() -> None:
+    """Start the app, open each tab and save a screenshot of the tab's panel."""
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as tmp, \
+            streamlit_server(Path(tmp), {"XDG_DATA_HOME": f"{tmp}/xdg"}) as url, \
+            sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        pg = browser.new_page(viewport={"width": 1280, "height": 720})
+        pg.goto(f"{url}/?site={SITE}")
+        pg.get_by_role("heading", name=SITE, exact=False).wait_for(timeout=120_000)
+        for tab, name in SHOTS.items():
+            _tab(pg, tab)
+            panel = pg.locator("[role=tabpanel]:visible").first
+            panel.wait_for()
+            _idle(pg)
+            # Streamlit scrolls inside its own main area and leaves unpainted what is out of
+            # view: a window as tall as the panel paints it whole (capped at 4,000 px)
+            box = panel.bounding_box()
+            height = int(box["y"] + box["height"]) + 40 if box else 720
+            pg.set_viewport_size({"width": 1280, "height": min(height, 4000)})
+            _idle(pg)
+            pg.mouse.move(0, 0)  # no hover effect (heading anchors) in the picture
+            panel.screenshot(path=REPO / "docs" / name, animations="disabled")
+            pg.set_viewport_size({"width": 1280, "height": 720})
+            print(f"docs/{name}")
+        browser.close()
+
+
+if __name__ == "__main__":
+    main()
