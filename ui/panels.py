@@ -192,6 +192,9 @@ def _check_card(check: Any) -> None:
                 st.markdown(f"**{md(label)}**\n\n{bullets(items)}")
         if not (check.missing or check.caveats or check.notes or check.evidence):
             st.caption("No evidence, caveat or missing item recorded.")
+        basis = getattr(check, "basis", None)
+        if basis is not None:
+            st.markdown(f"**Basis:** {md(basis.summary())}")
 
 
 def checklist(choice: state.Choice, scope: Any) -> None:
