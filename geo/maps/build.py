@@ -50,12 +50,14 @@ from geo.maps.data import (
     _chain_lines,
     _check_basemap,
     _clip_context,
+    _extents,
     _map_bounds,
     _prepare_layer,
     _resolve_target,
     _scope_roles,
     _select_specs,
     _shift_bounds,
+    _site_bounds,
     _site_pins,
     escape_text,
     feature_ref,
@@ -72,6 +74,7 @@ from geo.maps.draw import (
     _Legend,
     _legend_html,
     _Note,
+    _Print,
 )
 
 __all__ = [
@@ -84,6 +87,7 @@ __all__ = [
     "LayerData",
     "MapData",
     "build_map",
+    "display_bounds",
     "escape_text",
     "feature_ref",
     "localise_assets",
@@ -155,8 +159,11 @@ def prepare_map(
     overlays, raster_notes = prepare_raster_overlays(
         workspace, bounds, layers=layers if rasters is None else rasters, datum=base.datum)
     view = bounds
+    site = _site_bounds(frames, specs, focus_ref) if focus_ref is not None else None
     if base.datum is Datum.GCJ02:
         bounds = _shift_bounds(bounds)
+        site = _shift_bounds(site) if site is not None else None
+    kept = [p for p in prepared if p is not None]
     notes = ([GCJ02_NOTE] if base.datum is Datum.GCJ02 else []) + raster_notes
     pins = _site_pins(workspace, focus_ref, base.datum)
     title = workspace.settings.name
@@ -164,9 +171,10 @@ def prepare_map(
         record = workspace.records.get(focus_ref)
         title = record.label if record is not None else focus_ref
     return MapData(
-        title=escape_text(title), bounds=bounds, layers=[p for p in prepared if p is not None],
+        title=escape_text(title), bounds=bounds, layers=kept,
         chain=chain, basemap=base.key, display_datum=base.datum, focus_ref=focus_ref,
         notes=notes, pins=pins, rasters=overlays, view=view,
+        extents=_extents(site, bounds, kept), fit=site or bounds,
     )
 
 
@@ -206,14 +214,19 @@ def build_map(
     return render_map(data, for_export=for_export)
 
 
-def render_map(data: MapData, *, for_export: bool = False) -> folium.Map:
-    """Draw prepared :class:`MapData` as a folium map (layers, legend, controls)."""
+def render_map(data: MapData, *, for_export: bool = False,
+               layer_control: bool = True) -> folium.Map:
+    """Draw prepared :class:`MapData` as a folium map (layers, legend, controls).
+
+    ``layer_control=False`` leaves out Leaflet's layer switcher: the app switches layers
+    and basemaps in its sidebar, one switcher for both (the standalone export keeps it).
+    """
     fmap = folium.Map(location=_centre(data.bounds), zoom_start=12, tiles=None,
                       control_scale=True, prefer_canvas=False)
     figure: Any = fmap.get_root()
     figure.header.add_child(branca.element.Element(_PAGE_CSS), name="catchscope_css")
     _DefaultIcon().add_to(fmap)
-    _add_basemaps(fmap, data.basemap)
+    _add_basemaps(fmap, data.basemap, switchable=layer_control)
     if data.rasters:
         from geo.maps.rasters import add_raster_overlays
 
@@ -224,7 +237,8 @@ def render_map(data: MapData, *, for_export: bool = False) -> folium.Map:
         _add_chain(fmap, data.chain)
     if data.pins:
         _add_pins(fmap, data.pins)
-    folium.LayerControl(collapsed=True, position="topright").add_to(fmap)
+    if layer_control:
+        folium.LayerControl(collapsed=True, position="topright").add_to(fmap)
     folium.plugins.Fullscreen(position="topleft", title="Full screen",
                               title_cancel="Exit full screen").add_to(fmap)
     folium.plugins.MeasureControl(position="topleft", primary_length_unit="kilometers",
@@ -233,12 +247,20 @@ def render_map(data: MapData, *, for_export: bool = False) -> folium.Map:
     prefix = "lat, lon (GCJ-02 display):" if data.display_datum is Datum.GCJ02 else "lat, lon:"
     folium.plugins.MousePosition(position="bottomleft", separator=" , ", prefix=prefix,
                                  num_digits=6, empty_string=" ").add_to(fmap)
-    _Legend(_legend_html(data)).add_to(fmap)
-    if data.notes:
+    if data.notes:  # top right, in one column: layer control, notes, legend
         _Note(" ".join(escape_text(n) for n in data.notes)).add_to(fmap)
-    _FitView(data.bounds).add_to(fmap)  # after the legend: keeps the data clear of it
+    _Legend(_legend_html(data)).add_to(fmap)
+    _FitView(data).add_to(fmap)  # after the legend: keeps the data clear of it
+    _Print().add_to(fmap)
     return fmap
 
+
+
+def display_bounds(
+    bounds: tuple[tuple[float, float], tuple[float, float]], datum: Datum,
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """WGS84 ``((south, west), (north, east))`` as drawn over a basemap in ``datum``."""
+    return _shift_bounds(bounds) if datum is Datum.GCJ02 else bounds
 
 
 def map_payload_bytes(data: MapData) -> int:

@@ -110,6 +110,19 @@ class MapData:
     rasters: list[Any] = field(default_factory=list)
     #: The view in WGS84, before any display shift: what overlays added later are cut to.
     view: tuple[tuple[float, float], tuple[float, float]] | None = None
+    #: What the map's "Zoom to" menu offers: (id, escaped label, bounds in display datum),
+    #: the site first when one is in focus (``"site"``), then the water chain (``"chain"``),
+    #: each layer (``"layer:<id>"``) and all of them (``"all"``).
+    extents: list[tuple[str, str, tuple[tuple[float, float], tuple[float, float]]]] = field(
+        default_factory=list)
+    #: What a fresh map frames (display datum; default: ``bounds``): the site in focus.
+    fit: tuple[tuple[float, float], tuple[float, float]] | None = None
+    #: Where the browser keeps the view across re-renders of the same map (basemap, mode,
+    #: layers, save, undo): maps with the same key open where the last one was left.
+    #: ``None`` (the standalone export): every page load frames ``fit``.
+    view_key: str | None = None
+    #: The ``ref`` of a feature to highlight when the map opens (found by the app's search).
+    selected: str | None = None
 
 
 
@@ -233,6 +246,51 @@ def _map_bounds(
     half_x = max((east - west) / 2 * 1.1, min_half)
     half_y = max((north - south) / 2 * 1.1, min_half)
     return ((cy - half_y, cx - half_x), (cy + half_y, cx + half_x))
+
+
+def _site_bounds(
+    frames: dict[str, gpd.GeoDataFrame], specs: list[LayerSpec], focus_ref: str,
+) -> tuple[tuple[float, float], tuple[float, float]] | None:
+    """The parcels of one site with a margin (at least ~2 km across), or None."""
+    parts = [frames[spec.id][frames[spec.id]["aws_ref"] == focus_ref].total_bounds
+             for spec in specs
+             if spec.kind is LayerKind.SITE and not frames[spec.id].empty
+             and "aws_ref" in frames[spec.id]
+             and (frames[spec.id]["aws_ref"] == focus_ref).any()]
+    if not parts:
+        return None
+    stacked = np.vstack(parts)
+    return _padded(stacked[:, 0].min(), stacked[:, 1].min(), stacked[:, 2].max(),
+                   stacked[:, 3].max(), min_half=0.009, factor=1.25)
+
+
+def _padded(west: float, south: float, east: float, north: float, *, min_half: float,
+            factor: float) -> tuple[tuple[float, float], tuple[float, float]]:
+    cx, cy = (west + east) / 2, (south + north) / 2
+    half_x = max((east - west) / 2 * factor, min_half)
+    half_y = max((north - south) / 2 * factor, min_half)
+    return ((float(cy - half_y), float(cx - half_x)), (float(cy + half_y), float(cx + half_x)))
+
+
+def _extents(
+    site: tuple[tuple[float, float], tuple[float, float]] | None,
+    chain: tuple[tuple[float, float], tuple[float, float]],
+    layers: list[LayerData],
+) -> list[tuple[str, str, tuple[tuple[float, float], tuple[float, float]]]]:
+    """The "Zoom to" entries: the site, the water chain, each layer, all layers."""
+    entries = [("site", "The site", site)] if site is not None else []
+    entries.append(("chain", "Water chain" if site is not None else "The sites' water chains",
+                    chain))
+    drawn = [layer for layer in layers if layer.n_features]
+    entries += [(f"layer:{layer.layer_id}", f"Layer: {layer.title}", layer.bounds)
+                for layer in drawn]
+    if drawn:
+        south = min(layer.bounds[0][0] for layer in drawn)
+        west = min(layer.bounds[0][1] for layer in drawn)
+        north = max(layer.bounds[1][0] for layer in drawn)
+        east = max(layer.bounds[1][1] for layer in drawn)
+        entries.append(("all", "All layers", ((south, west), (north, east))))
+    return entries
 
 
 def _clip_context(

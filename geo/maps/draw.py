@@ -34,7 +34,20 @@ _PAGE_CSS = f"""<style>
   font: 12px/1.4 system-ui, sans-serif; }}
 .leaflet-control.cs-legend {{ font-size: 11px; line-height: 1.3;
   background: rgba(255,255,255,.92); padding: 6px 8px; border-radius: 4px;
-  box-shadow: 0 1px 4px rgba(0,0,0,.3); max-height: 78vh; overflow-y: auto; max-width: 240px; }}
+  box-shadow: 0 1px 4px rgba(0,0,0,.3); max-height: 60vh; overflow-y: auto; max-width: 240px; }}
+.cs-zoomto select {{ font: 12px system-ui, sans-serif; border: 0; padding: 4px 2px;
+  max-width: 110px; background: #fff; border-radius: 4px; cursor: pointer; }}
+.cs-print a {{ font-size: 18px; line-height: 30px; color: #222; }}
+.leaflet-interactive.cs-selected {{ filter: drop-shadow(0 0 3px #ffd400)
+  drop-shadow(0 0 2px #ffd400); }}
+.cs-selected .cs-pin {{ outline: 3px solid #ffd400; border-radius: 3px; }}
+@media print {{
+  .leaflet-control-zoom, .leaflet-control-layers, .leaflet-control-measure,
+  .leaflet-control-zoom-fullscreen, .cs-zoomto, .cs-print, .leaflet-draw,
+  .leaflet-control-mouseposition {{ display: none !important; }}
+  .leaflet-control.cs-legend {{ max-height: none !important; box-shadow: none;
+    border: 1px solid #999; }}
+}}
 .cs-legend .cs-ill {{ color: #555; }}
 .cs-legend .cs-ill-row {{ border-top: 1px solid #ddd; padding-top: 3px; }}
 .cs-legend summary {{ cursor: pointer; margin-bottom: 3px; }}
@@ -54,9 +67,12 @@ _PAGE_CSS = f"""<style>
 </style>"""
 
 
-def _add_basemaps(fmap: folium.Map, chosen: str) -> None:
+def _add_basemaps(fmap: folium.Map, chosen: str, *, switchable: bool = True) -> None:
+    """The basemaps the layer control offers (only ``chosen`` when there is none)."""
     gcj = BASEMAPS[chosen].datum is Datum.GCJ02
     for key, base in BASEMAPS.items():
+        if not switchable and key != chosen:
+            continue
         # Over GCJ-02 data only GCJ-02 tiles line up, and the other way round.
         if (base.datum is Datum.GCJ02) != gcj and key != "none":
             continue
@@ -94,8 +110,8 @@ def _add_layer(fmap: folium.Map, layer: LayerData, *, for_export: bool) -> None:
         else:
             size = int(layer.style["radius"] * 2 + 4)
             icon = folium.DivIcon(
-                html=f'<div class="cs-pin" style="color:{_css(layer.style["color"])}">{glyph}'
-                     "</div>",
+                html=f'<div class="cs-pin" style="color:{_css(layer.style["color"])};'
+                     f'opacity:{_num(layer.style.get("opacity", 1), 0, 1)}">{glyph}</div>',
                 icon_size=(size, size), icon_anchor=(size // 2, size // 2), class_name="cs-div",
             )
             marker = folium.Marker(icon=icon)
@@ -115,10 +131,12 @@ def _layer_label(layer: LayerData) -> str:
 
 # Tooltip (and, in a standalone export, popup) from the feature's pre-escaped HTML: one
 # line of JS per layer instead of a GeoJsonTooltip element (each costs a Jinja compile).
-_BIND = "function(feature, layer) { layer.bindTooltip(feature.properties.tip, {sticky: true}); }"
+_BIND = ("function(feature, layer) { layer.bindTooltip(feature.properties.tip, {sticky: true});"
+         " layer.on('click', function () { if (window.csSelect) window.csSelect(layer); }); }")
 _BIND_EXPORT = (
     "function(feature, layer) { layer.bindTooltip(feature.properties.tip, {sticky: true});"
-    " layer.bindPopup(feature.properties.popup, {maxWidth: 420}); }"
+    " layer.bindPopup(feature.properties.popup, {maxWidth: 420});"
+    " layer.on('click', function () { if (window.csSelect) window.csSelect(layer); }); }"
 )
 
 
@@ -321,36 +339,189 @@ def _legend_html(data: MapData) -> str:
                     f'stroke-linecap="round" stroke-dasharray="{_ILLUSTRATIVE_DASH}"/></svg>'
                     "<span><b>Dotted</b> outline, line or frame: <b>illustrative</b> — placed "
                     "plausibly from report facts, not surveyed</span></div>")
-    return (f'<details open><summary><b>{data.title}</b></summary>' + "".join(rows)
+    return (f'<details open><summary><b>Legend</b> · {data.title}</summary>' + "".join(rows)
             + "</details>")
 
 
-class _FitView(branca.element.MacroElement):
-    """Fit the map to the data, keeping the fitted features clear of the legend.
+class _FitView(_RawMacro):
+    """Frame the site, keep the view across re-renders, and a "Zoom to" menu.
 
-    The legend sits bottom right; the zoom, fullscreen and measure buttons top left.
-    The padding is measured in the browser (the legend's real width) so features are
-    not drawn under it; on a narrow map the legend may cover the edge instead of the
-    data shrinking to nothing.
+    A fresh map frames ``fit`` (the site in focus), keeping it clear of the legend (top
+    right; its real width is measured in the browser).  With a ``key``, the view is kept
+    in the tab's ``sessionStorage`` on every move: a map rebuilt with the same key (another
+    basemap, map mode or layer set, a save, an undo) opens where the user left it; another
+    key (another site, a "zoom to" request from the app) frames afresh.  The standalone
+    export has no key.  The menu's labels are escaped text (``MapData.extents``).
     """
 
     _template = Template("""
         {% macro script(this, kwargs) %}
         (function (map) {
-            var legend = map.getContainer().querySelector(".cs-legend");
-            var size = map.getSize();
-            var right = legend ? legend.offsetWidth + 16 : 20;
-            if (right + 60 > size.x * 0.65) { right = 20; }
-            map.fitBounds({{ this.bounds|tojson }},
-                          {paddingTopLeft: [50, 20], paddingBottomRight: [right, 20]});
+            // Leaflet focuses the map on mousedown (keyboard panning) and puts back only the
+            // scroll of its own window: in the app's iframe the focus scrolls the page, the
+            // map moves under the pointer between press and release, and the click is lost.
+            var keys = map.keyboard;
+            if (keys && keys._onMouseDown) {
+                L.DomEvent.off(map.getContainer(), "mousedown", keys._onMouseDown, keys);
+                keys._onMouseDown = function () {
+                    if (!this._focused) { this._map.getContainer().focus({preventScroll: true}); }
+                };
+                L.DomEvent.on(map.getContainer(), "mousedown", keys._onMouseDown, keys);
+            }
+            var extents = {{ this.extents|tojson }};
+            var key = {{ this.key|tojson }}, storeKey = "catchscope.view", store = null;
+            function frame(bounds) {
+                if (map._animatingZoom) {  // Leaflet would drop a view asked for mid-zoom
+                    map.once("zoomend", function () { frame(bounds); });
+                    return;
+                }
+                var size = map.getSize(), right = 20;
+                var legend = map.getContainer().querySelector(".cs-legend");
+                if (legend && legend.offsetWidth + 80 < size.x * 0.6) {
+                    right = legend.offsetWidth + 16;
+                }
+                map.fitBounds(bounds, {paddingTopLeft: [50, 20], paddingBottomRight: [right, 20]});
+            }
+            var saved = null;
+            if (key !== null) {
+                try {
+                    store = window.sessionStorage;
+                    saved = JSON.parse(store.getItem(storeKey) || "null");
+                } catch (err) { store = null; }
+            }
+            if (saved && saved.key === key && isFinite(saved.zoom)) {
+                map.setView(saved.center, saved.zoom, {animate: false});
+            } else {
+                frame({{ this.fit|tojson }});
+            }
+            if (store !== null) {
+                map.on("moveend", function () {
+                    var c = map.getCenter();
+                    try {
+                        store.setItem(storeKey, JSON.stringify(
+                            {key: key, center: [c.lat, c.lng], zoom: map.getZoom()}));
+                    } catch (err) { /* storage full or refused: the view is not kept */ }
+                });
+            }
+            var control = L.control({position: "topleft"});
+            control.onAdd = function () {
+                var div = L.DomUtil.create("div", "leaflet-bar cs-zoomto");
+                var select = L.DomUtil.create("select", "", div);
+                select.setAttribute("aria-label", "Zoom to");
+                select.title = "Zoom to the site, the water chain or a layer";
+                var first = document.createElement("option");
+                first.value = "";
+                first.textContent = "Zoom to\u2026";
+                select.appendChild(first);
+                extents.forEach(function (entry, index) {
+                    var option = document.createElement("option");
+                    option.value = String(index);
+                    option.innerHTML = entry[0];  // escaped text (MapData.extents)
+                    select.appendChild(option);
+                });
+                L.DomEvent.disableClickPropagation(div);
+                L.DomEvent.disableScrollPropagation(div);
+                L.DomEvent.on(select, "change", function () {
+                    if (select.value !== "") { frame(extents[Number(select.value)][1]); }
+                    select.value = "";
+                });
+                return div;
+            };
+            control.addTo(map);
+            // The selected feature stands out (a yellow halo) until another is picked, and
+            // again after a re-render of the same map (its ref is kept beside the view).
+            function mark(layer, on) {
+                var element = layer.getElement ? layer.getElement() : null;
+                if (element) { element.classList.toggle("cs-selected", on); }
+                if (layer.setStyle && layer.options) {
+                    if (on) {
+                        layer._csStyle = {color: layer.options.color,
+                                          weight: layer.options.weight};
+                        layer.setStyle({color: "#ffb000", weight: (layer.options.weight || 2) + 3});
+                    } else if (layer._csStyle) {
+                        layer.setStyle(layer._csStyle);
+                    }
+                }
+            }
+            window.csSelect = function (layer) {
+                if (window.csSelected && window.csSelected !== layer) {
+                    mark(window.csSelected, false);
+                }
+                window.csSelected = layer;
+                mark(layer, true);
+                var ref = layer.feature && layer.feature.properties.ref;
+                if (store !== null && ref) {
+                    try {
+                        store.setItem("catchscope.selected", JSON.stringify({key: key, ref: ref}));
+                    } catch (err) { /* not kept */ }
+                }
+            };
+            var picked = null;
+            try { picked = store && JSON.parse(store.getItem("catchscope.selected") || "null"); }
+            catch (err) { picked = null; }
+            if (!(picked && picked.key === key) && {{ this.selected|tojson }} !== null) {
+                picked = {key: key, ref: {{ this.selected|tojson }}};
+            }
+            if (picked && picked.key === key) {
+                map.eachLayer(function (layer) {  // every feature drawn, groups' too
+                    if (layer.feature && layer.feature.properties &&
+                        layer.feature.properties.ref === picked.ref) {
+                        window.csSelect(layer);
+                    }
+                });
+            }
         })({{ this._parent.get_name() }});
         {% endmacro %}
     """)
 
-    def __init__(self, bounds: tuple[tuple[float, float], tuple[float, float]]) -> None:
+    def __init__(self, data: MapData) -> None:
         super().__init__()
         self._name = "FitView"
-        self.bounds = [list(bounds[0]), list(bounds[1])]
+        self.fit = [list(b) for b in (data.fit or data.bounds)]
+        self.extents = [[label, [list(b[0]), list(b[1])]] for _, label, b in data.extents]
+        self.key = data.view_key
+        self.selected = data.selected
+
+
+class _Print(_RawMacro):
+    """A button that prints the map as it is on screen (the browser's print dialog).
+
+    The print style sheet (``_PAGE_CSS``) hides the buttons and keeps the legend, the
+    scale and the notes, so the printout says what it shows.
+    """
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        (function (map) {
+            var control = L.control({position: "topleft"});
+            control.onAdd = function () {
+                var div = L.DomUtil.create("div", "leaflet-bar cs-print");
+                var button = L.DomUtil.create("a", "", div);
+                button.href = "#";
+                button.setAttribute("role", "button");
+                button.setAttribute("aria-label", "Print this view");
+                button.title = "Print this view";
+                button.innerHTML = '<svg width="16" height="16" viewBox="0 0 16 16" ' +
+                    'aria-hidden="true" style="vertical-align:middle"><path fill="#333" ' +
+                    'd="M4 1h8v4H4zM2 6h12a1 1 0 0 1 1 1v5h-3v3H4v-3H1V7a1 1 0 0 1 1-1zm3 ' +
+                    '5v3h6v-3zm8-3a.8.8 0 1 0 0 1.6.8.8 0 0 0 0-1.6z"/></svg>';
+                L.DomEvent.disableClickPropagation(div);
+                L.DomEvent.on(button, "click", function (event) {
+                    L.DomEvent.preventDefault(event);
+                    var legend = map.getContainer().querySelector(".cs-legend details");
+                    if (legend) { legend.open = true; }
+                    window.print();
+                });
+                return div;
+            };
+            control.addTo(map);
+        })({{ this._parent.get_name() }});
+        {% endmacro %}
+    """)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._name = "Print"
 
 
 class _Legend(_RawMacro):
@@ -358,14 +529,34 @@ class _Legend(_RawMacro):
 
     _template = Template("""
         {% macro script(this, kwargs) %}
-        var {{ this.get_name() }} = L.control({position: "bottomright"});
+        var {{ this.get_name() }} = L.control({position: "topright"});
         {{ this.get_name() }}.onAdd = function (map) {
             var div = L.DomUtil.create("div", "cs-legend");
             div.innerHTML = {{ this.html|tojson }};
             L.DomEvent.disableScrollPropagation(div);
+            L.DomEvent.disableClickPropagation(div);
             return div;
         };
         {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
+        (function (map, div) {
+            // Top right, below the layer control and the notes (one column: never over
+            // them), as wide and tall as the map leaves room for; closed when open it
+            // would cover more than a quarter of the map (a phone, a small map).
+            var details = div.querySelector("details");
+            function fit() {
+                var size = map.getSize();
+                div.style.maxWidth = Math.max(120, Math.min(260, size.x - 150)) + "px";
+                div.style.maxHeight = Math.max(60, size.y - (div.offsetTop || 10) - 40) + "px";
+            }
+            fit();
+            var size = map.getSize();
+            if (details && (size.x < 480 ||
+                            div.offsetWidth * div.offsetHeight > 0.25 * size.x * size.y)) {
+                details.open = false;
+            }
+            map.on("resize", fit);
+            if (details) { details.addEventListener("toggle", fit); }
+        })({{ this._parent.get_name() }}, {{ this.get_name() }}.getContainer());
         {% endmacro %}
     """)
 
