@@ -9,6 +9,7 @@ in ``geo/``; the map is built by :mod:`geo.maps.build`, the panels beside and be
 from __future__ import annotations
 
 import time
+from typing import Any
 from urllib.parse import urlencode
 
 import streamlit as st
@@ -17,7 +18,20 @@ import streamlit.components.v1 as components
 from geo.core.errors import GeoError
 from geo.maps.build import BASEMAPS, STATIC_DIR
 from geo.serve.accounts import Action, Identity
-from ui import add_data, admin, auth, edit, exports, mapview, panels, rasters, reports, state
+from ui import (
+    add_data,
+    admin,
+    auth,
+    edit,
+    exports,
+    finder,
+    layerpanel,
+    mapview,
+    panels,
+    rasters,
+    reports,
+    state,
+)
 
 st.set_page_config(page_title="Catchscope", page_icon="💧", layout="wide")
 
@@ -107,7 +121,7 @@ def _copy_link() -> None:
                    "tab. Whoever opens it signs in first, and sees what their role allows.")
 
 
-def _sidebar(who: Identity) -> state.Choice:
+def _sidebar(who: Identity) -> tuple[Any, state.Choice]:
     sb = st.sidebar
     sb.title("Catchscope")
     auth.sign_out_button(who)
@@ -119,25 +133,25 @@ def _sidebar(who: Identity) -> state.Choice:
     index = options.index(default) if default else (1 if len(options) > 1 else 0)
     wkey = str(ws.root)
     layer_ids = [spec.id for spec in ws.specs.values() if not spec.is_raster]
-    _fresh_view(wkey, {"site": options, "layers": layer_ids, "basemap": list(BASEMAPS)})
+    _fresh_view(wkey, {"site": options, "basemap": list(BASEMAPS)})
     # The view is in the URL (?site=AWS-000522&layers=sites,rivers&mode=edit&tab=IWRAs): a
     # widget created in this session starts from the URL's value when the workspace has it
     # (anything else in the URL is ignored), and the URL follows every change.
     url_site = _from_url("site", options)
     site = sb.selectbox("Site", options, format_func=labels.__getitem__, key="site",
                         index=options.index(url_site) if url_site else index)
+    find_slot = sb.container()  # the feature search, filled once the scope is known
     url_basemap = _from_url("basemap", list(BASEMAPS))
     basemap = sb.selectbox("Basemap", list(BASEMAPS), format_func=lambda k: BASEMAPS[k].label,
                            key="basemap", index=list(BASEMAPS).index(url_basemap or "none"),
                            help="Only 'No basemap' works offline. Amap shifts the data to "
                                 "GCJ-02 for display only.")
     default_layers = [spec.id for spec in ws.specs.values() if not spec.is_raster and spec.visible]
-    with sb.expander("Layers", expanded=False):
-        chosen = st.multiselect("Layers drawn", layer_ids,
-                                default=_url_list("layers", layer_ids) or default_layers,
-                                key="layers", format_func=lambda lid: ws.specs[lid].title,
-                                help="The map's layer control also switches layers on and off "
-                                     "without a rerun.")
+    with sb.expander("Layers", expanded=True):
+        st.caption("The top of the list is drawn on top.")
+        view = layerpanel.layer_panel(ws, wkey, layer_ids,
+                                      _url_list("layers", layer_ids) or default_layers)
+    drawn = [lid for lid in layer_ids if lid in view.layers]  # catalogue order, for the URL
     bands = state.parse_bands(
         sb.text_input("IWRA buffer bands (km)", key=f"bands:{wkey}",
                       value=", ".join(f"{b:g}" for b in ws.settings.scope.buffer_bands_km),
@@ -157,11 +171,13 @@ def _sidebar(who: Identity) -> state.Choice:
         mode = "inspect"
     _to_url({"site": site if site != options[index] else None,
              "basemap": basemap if basemap != "none" else None,
-             "layers": ",".join(chosen) if list(chosen) != default_layers else None,
+             "layers": ",".join(drawn) if drawn != default_layers else None,
              "mode": mode if mode != "inspect" else None})
-    return state.Choice(workspace=ws, path=path, site=None if site == ALL_SITES else site,
-                        basemap=basemap, layers=tuple(chosen), bands=bands, mode=mode,
-                        public=not who.can(Action.EXPORT_FULL))
+    site_ref = None if site == ALL_SITES else site
+    return find_slot, state.Choice(workspace=ws, path=path, site=site_ref,
+                        basemap=basemap, layers=view.layers, bands=bands, mode=mode,
+                        public=not who.can(Action.EXPORT_FULL), opacity=view.opacity,
+                        chain=view.chain, pins=view.pins, zoom=finder.request(wkey, site_ref))
 
 
 def _map(choice: state.Choice, scope: object | None,
@@ -175,9 +191,10 @@ def _map(choice: state.Choice, scope: object | None,
 def run() -> None:
     started = time.perf_counter()
     who = auth.identity()  # served: the sign-in page until someone signs in
-    choice = _sidebar(who)
+    find_slot, choice = _sidebar(who)
     raster_choice = rasters.sidebar(choice)
     scope = state.scope(choice)
+    finder.search(choice, scope, find_slot)
     title = choice.workspace.settings.name
     st.header(panels.md(title if choice.site is None else f"{title} · {choice.site}"),
               anchor=False)
@@ -189,10 +206,12 @@ def run() -> None:
             rasters.delineate_panel(choice, returned)
         elif choice.mode == "edit":
             edit.panel(choice, returned)
-        else:
-            panels.selection(choice, returned, scope)
+        else:  # a click, or a feature found by search / in the attribute table
+            shown = finder.pick_among(choice, scope, finder.clicked(choice, returned))
+            panels.selection(choice, shown, scope)
     # on_change="rerun": the app knows the open tab (tab.open) and skips hidden heavy content
-    names = ["1.1.1 checklist", "IWRAs", "Water chain", "Portfolio", "Site record", "Export"]
+    names = ["1.1.1 checklist", "IWRAs", "Water chain", "Portfolio", "Site record",
+             "Attribute table", "Export"]
     if who.can(Action.IMPORT_REPORT):
         names.append("Import report")
     names.append("Rasters")
@@ -212,6 +231,9 @@ def run() -> None:
         panels.portfolio(choice)
     with tabs["Site record"]:
         panels.site_record(choice)
+    with tabs["Attribute table"]:
+        if tabs["Attribute table"].open is not False:
+            finder.attribute_table(choice, scope)
     with tabs["Export"]:
         panels.export(choice, scope)
     if "Import report" in tabs:

@@ -29,7 +29,7 @@ RETURNED: dict[str, tuple[str, ...]] = {
 
 def _folium_map(data: MapData, static_url: str, mode: str) -> Any:
     """The folium map of ``data`` for a map mode (tools added per mode)."""
-    fmap = render_map(data)
+    fmap = render_map(data, layer_control=False)  # the sidebar switches layers
     if mode == "edit":
         from ui.edit import add_draw_control, editable_geometry
 

@@ -20,7 +20,7 @@ from geo.core.catalogue import Datum
 from geo.core.errors import GeoError, UnsafeInputError
 from geo.core.records import AWS_REF_RE
 from geo.core.workspace import Workspace, open_workspace
-from geo.maps.build import MapData, prepare_map
+from geo.maps.build import LayerData, MapData, display_bounds, prepare_map
 from geo.scope.assess import SiteScope, assess_all, assess_site
 from geo.serve.accounts import Action, Identity
 
@@ -54,6 +54,18 @@ MAP_MODES: dict[str, str] = {
 
 
 @dataclass(frozen=True)
+class ZoomRequest:
+    """Frame ``bounds`` (WGS84 ``((south, west), (north, east))``) and highlight ``ref``.
+
+    A new ``token`` frames afresh; the same one keeps the view the user has moved to.
+    """
+
+    token: int
+    bounds: tuple[tuple[float, float], tuple[float, float]]
+    ref: str
+
+
+@dataclass(frozen=True)
 class Choice:
     """What the sidebar says: workspace, site (None = all sites), basemap, layers, bands."""
 
@@ -68,6 +80,13 @@ class Choice:
     #: The user may see public copies only (a viewer): the map and the feature panel show
     #: intakes and outfalls redacted, and every export is redacted (server-side).
     public: bool = False
+    #: Opacity (percent) of layers the user changed from their style: ``((id, pct), …)``.
+    opacity: tuple[tuple[str, int], ...] = ()
+    #: Draw the water chain arrows and the site pins.
+    chain: bool = True
+    pins: bool = True
+    #: A "zoom to" the app asked for (a feature from the search or the attribute table).
+    zoom: ZoomRequest | None = None
 
     @property
     def key(self) -> tuple[str, tuple[tuple[str, float], ...]]:
@@ -209,8 +228,9 @@ def _all_layers(key: tuple[Any, ...], _ws: Workspace, site: str | None, basemap:
 
 
 def map_key(choice: Choice) -> tuple[Any, ...]:
-    """Cache key of the map: workspace files, site, basemap, layers, bands, mode."""
-    return (choice.key, choice.site, choice.basemap, choice.layers, choice.bands, choice.mode)
+    """Cache key of the map: workspace files, site, basemap, layers, bands, mode, view."""
+    return (choice.key, choice.site, choice.basemap, choice.layers, choice.bands, choice.mode,
+            choice.opacity, choice.chain, choice.pins, choice.zoom, choice.public)
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -248,8 +268,29 @@ def map_data(choice: Choice, current_scope: Any | None) -> MapData:
     ws, drawn_scope = map_source(choice, current_scope)
     data = _all_layers((choice.key, choice.site, choice.basemap, choice.bands, choice.public),
                        ws, choice.site, choice.basemap, drawn_scope)
-    chosen = set(choice.layers)
-    return replace(data, layers=[lay for lay in data.layers if lay.layer_id in chosen])
+    by_id = {layer.layer_id: layer for layer in data.layers}
+    opacity = dict(choice.opacity)
+    layers = [_faded(by_id[lid], opacity[lid]) if lid in opacity else by_id[lid]
+              for lid in choice.layers if lid in by_id]  # in drawing order, bottom first
+    chosen = {f"layer:{lid}" for lid in choice.layers}
+    extents = [e for e in data.extents if not e[0].startswith("layer:") or e[0] in chosen]
+    fit, token, selected = data.fit, 0, None
+    if choice.zoom is not None:
+        token, selected = choice.zoom.token, choice.zoom.ref
+        fit = display_bounds(choice.zoom.bounds, data.display_datum)
+    return replace(data, layers=layers, extents=extents, fit=fit, selected=selected,
+                   chain=data.chain if choice.chain else [],
+                   pins=data.pins if choice.pins else [],
+                   view_key=f"{choice.workspace.root}|{choice.site}|{token}")
+
+
+def _faded(layer: LayerData, percent: int) -> LayerData:
+    """The layer drawn at ``percent`` of its style's opacity (stroke and fill)."""
+    factor = min(max(percent, 0), 100) / 100
+    style = dict(layer.style)
+    for name in ("opacity", "fillOpacity"):
+        style[name] = round(float(style.get(name, 1.0)) * factor, 3)
+    return replace(layer, style=style)
 
 
 @st.cache_resource(show_spinner="Preparing the raster overlay…", max_entries=32)
