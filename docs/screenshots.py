@@ -1,9 +1,11 @@
-"""Make the screenshots in docs/ of the app's panels: the 1.1.1 checklist, the site record.
+"""Make the screenshots in docs/ of the app: the map, the 1.1.1 checklist, the site record.
 
 Run from the repository root: ``.venv/bin/python docs/screenshots.py`` (needs the
 ``[test]`` extra and Chromium at /usr/bin/chromium).  It starts the app on the bundled
 demo (offline, a temporary data folder), picks the demo site AWS-000522 and saves
-``docs/checklist.png`` and ``docs/site-record.png`` at 1280 px wide.
+``docs/checklist.png`` and ``docs/site-record.png`` at 1280 px wide, and the page as a user
+first sees it (the map framed on the site, its legend, the layer list) on a 1280×720 screen
+(``docs/map-1280x720.png``) and a 390×844 phone (``docs/map-phone.png``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from tests.test_browser import ARGS, CHROMIUM, _idle, streamlit_server  # noqa: 
 
 SITE = "AWS-000522"
 SHOTS = {"1.1.1 checklist": "checklist.png", "Site record": "site-record.png"}
+SCREENS = {(1280, 720): "map-1280x720.png", (390, 844): "map-phone.png"}
+MAP_FRAME = "iframe[src*='st_folium']"
 
 
 def _tab(pg: object, name: str) -> None:
@@ -57,6 +61,20 @@ def main() -> None:
             pg.mouse.move(0, 0)  # no hover effect (heading anchors) in the picture
             panel.screenshot(path=REPO / "docs" / name, animations="disabled")
             pg.set_viewport_size({"width": 1280, "height": 720})
+            print(f"docs/{name}")
+        for (width, height), name in SCREENS.items():
+            screen = browser.new_page(viewport={"width": width, "height": height})
+            screen.goto(f"{url}/?site={SITE}")
+            screen.wait_for_selector(MAP_FRAME, timeout=120_000)
+            frame = screen.frame_locator(MAP_FRAME)
+            frame.locator(".cs-layer-sites").first.wait_for(timeout=120_000)
+            _idle(screen)
+            frame.locator(".leaflet-container:not(.leaflet-zoom-anim)").wait_for()
+            if width < 500:  # on a phone the map is below the title: show it
+                screen.locator(MAP_FRAME).scroll_into_view_if_needed()
+            screen.mouse.move(0, 0)
+            screen.screenshot(path=REPO / "docs" / name, animations="disabled")
+            screen.close()
             print(f"docs/{name}")
         browser.close()
 

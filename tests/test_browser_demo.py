@@ -57,7 +57,7 @@ def test_drawing_on_the_demo_goes_to_a_copy_and_the_checkout_stays_clean(
         frame = _edit_map(pg)
         _idle(pg)
         frame = _edit_map(pg)
-        _draw_point(pg, frame, 420, 330)
+        _draw_point(pg, frame, 260, 470)
         pg.get_by_label("Name", exact=True).fill("Drawn in my copy")
         pg.get_by_role("button", name="Save feature").click()
         pg.get_by_text("Saved layer 'discharge_points'", exact=False).wait_for(timeout=30_000)

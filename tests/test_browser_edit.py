@@ -236,7 +236,7 @@ def test_draw_a_point_fill_the_form_save_it_persists(session: Any, workspace: Pa
     pg, watch = session
     frame = _open(pg, workspace, mode="Draw and edit")
     on_map = frame.locator(".cs-layer-discharge_points").count()
-    _draw_point(pg, frame, 420, 330)
+    _draw_point(pg, frame, 260, 470)
     pg.get_by_label("Name", exact=True).fill("Drawn outfall")
     pg.get_by_label("discharge type").fill("rainwater")
     pg.get_by_role("button", name="Save feature").click()
@@ -263,11 +263,11 @@ def test_second_session_saving_a_stale_layer_is_refused(session: Any, browser: A
         pg_b = context_b.new_page()
         pg_b.context.server_url = pg_a.context.server_url
         frame_b, frame_a = _open_side_by_side([pg_b, pg_a], workspace, "Draw and edit")
-        _draw_point(pg_a, frame_a, 420, 330)
+        _draw_point(pg_a, frame_a, 260, 470)
         pg_a.get_by_label("Name", exact=True).fill("From A")
         pg_a.get_by_role("button", name="Save feature").click()
         pg_a.get_by_text("Saved layer 'discharge_points'", exact=False).wait_for(timeout=30_000)
-        _draw_point(pg_b, frame_b, 460, 360)
+        _draw_point(pg_b, frame_b, 300, 500)
         pg_b.get_by_label("Name", exact=True).fill("From B")
         pg_b.get_by_role("button", name="Save feature").click()
         error = pg_b.locator("[data-testid=stAlertContentError]").filter(

@@ -73,7 +73,7 @@ def test_dem_overlay_has_a_legend_and_a_click_says_the_dem_is_too_coarse(
     _mode(pg, "Delineate a catchment")
     pg.get_by_text("Click the map where the catchment drains to").wait_for(timeout=30_000)
     frame = _map(pg, min_paths=3)
-    frame.locator(".leaflet-container").click(position={"x": 420, "y": 330})
+    frame.locator(".leaflet-container").click(position={"x": 260, "y": 470})  # clear of the legend
     # its ~20 km cells: a 500 m snap distance cannot be kept; refused, saying what to do
     pg.get_by_text("more than the snap distance of 500 m", exact=False).wait_for(
         timeout=30_000)
