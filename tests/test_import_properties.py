@@ -131,6 +131,9 @@ _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ufffe\uffff]")
 
 def _clean(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
+    # a JSON reader pairs a high surrogate escape with a low one that follows it (one
+    # astral character, as UTF-16 does); only what is left alone is a lone surrogate
+    text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
     text = re.sub("[\ud800-\udfff]", "\ufffd", text)
     return _CONTROL.sub("", text)
 

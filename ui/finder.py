@@ -150,7 +150,7 @@ def attribute_table(choice: state.Choice, scope: Any) -> None:
         return
     specs = choice.workspace.specs
     top_first = list(reversed(choice.layers))
-    layer_id = st.selectbox("Layer", top_first, key=f"table_layer:{wkey}",
+    layer_id = st.selectbox("Layer to list", top_first, key=f"table_layer:{wkey}",
                             format_func=lambda lid: specs[lid].title)
     frame = _frame(choice, scope, layer_id)
     table = pd.DataFrame(frame.drop(columns=frame.geometry.name))

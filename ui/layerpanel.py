@@ -66,7 +66,7 @@ def layer_panel(ws: Workspace, wkey: str, layer_ids: Sequence[str],
         return LayerView(layers=(), opacity=(), chain=True, pins=True)
     with st.popover("Opacity and order", icon=":material/tune:", width="stretch",
                     key=f"style_menu:{wkey}"):
-        layer_id = st.selectbox("Layer", order, key=f"style_layer:{wkey}",
+        layer_id = st.selectbox("Layer to style", order, key=f"style_layer:{wkey}",
                                 format_func=lambda lid: ws.specs[lid].title)
         position = order.index(layer_id)
         widget = f"opacity:{wkey}:{layer_id}"
