@@ -51,7 +51,9 @@ def test_a_link_opens_the_same_site_layers_and_tab(server: str,  # noqa: F811
     assert query["site"] == ["AWS-000521"]
     assert sorted(query["layers"][0].split(",")) == ["lakes", "sites"]
     pg.locator(SIDEBAR).get_by_text("Link to this view").click()
-    link = pg.locator(SIDEBAR).locator("code").first.inner_text()
+    code = pg.locator(SIDEBAR).locator("code").first
+    code.filter(has_text="tab=Water").wait_for(timeout=30_000)  # the run after the tab click
+    link = code.inner_text()
     assert link.startswith(server) and "site=AWS-000521" in link and "tab=Water" in link
     # Opened in a new page, the link shows that view again.
     other = pg.context.new_page()
