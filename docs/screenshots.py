@@ -17,23 +17,18 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.test_browser import ARGS, CHROMIUM, _idle, streamlit_server  # noqa: E402
+from tests.test_browser import (  # noqa: E402
+    ARGS,
+    CHROMIUM,
+    _idle,
+    open_tab,
+    streamlit_server,
+)
 
 SITE = "AWS-000522"
 SHOTS = {"1.1.1 checklist": "checklist.png", "Site record": "site-record.png"}
 SCREENS = {(1280, 720): "map-1280x720.png", (390, 844): "map-phone.png"}
 MAP_FRAME = "iframe[src*='st_folium']"
-
-
-def _tab(pg: object, name: str) -> None:
-    tab = pg.get_by_role("tab", name=name)  # type: ignore[attr-defined]
-    for _ in range(4):
-        _idle(pg)
-        tab.click()
-        _idle(pg)
-        if tab.get_attribute("aria-selected") == "true":
-            return
-    raise SystemExit(f"the {name} tab did not open")
 
 
 def main() -> None:
@@ -48,8 +43,7 @@ def main() -> None:
         pg.goto(f"{url}/?site={SITE}")
         pg.get_by_role("heading", name=SITE, exact=False).wait_for(timeout=120_000)
         for tab, name in SHOTS.items():
-            _tab(pg, tab)
-            panel = pg.locator("[role=tabpanel]:visible").first
+            panel = open_tab(pg, tab)
             panel.wait_for()
             _idle(pg)
             # Streamlit scrolls inside its own main area and leaves unpainted what is out of

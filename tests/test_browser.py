@@ -176,6 +176,18 @@ def _open_legend(frame: Any) -> None:
     frame.locator(".cs-legend details").evaluate("d => { d.open = true; }")
 
 
+def open_tab(pg: Any, name: str) -> Any:
+    """Open a tab once the run is over (again if a rerun redrew it); return its panel."""
+    tab = pg.get_by_role("tab", name=name)
+    for _ in range(4):
+        _idle(pg)
+        tab.click()
+        _idle(pg)
+        if tab.get_attribute("aria-selected") == "true":
+            return pg.locator("[role=tabpanel]:visible").first
+    raise AssertionError(f"the {name} tab did not open")
+
+
 def _idle(pg: Any) -> None:
     """Wait until the script run is over (Streamlit's running indicator has gone)."""
     pg.wait_for_timeout(300)

@@ -7,7 +7,6 @@ app's own document, tab by tab, and the map's iframe) and the test fails on any
 message lists them with the elements they hit.  Run
 ``pytest tests/test_browser_a11y.py -s`` to see the counts per impact.
 """
-
 # ruff: noqa: F811  (the server/browser/page fixtures are imported from tests/test_browser.py)
 from __future__ import annotations
 
@@ -23,6 +22,7 @@ from tests.test_browser import (  # noqa: F401  (fixtures)
     Watch,
     _idle,
     browser,
+    open_tab,
     page,
     server,
 )
@@ -111,17 +111,6 @@ def _open_site(pg: Any, server: str) -> None:
 TABS = ("Site record", "IWRAs", "Export")
 
 
-def _open_tab(pg: Any, name: str) -> None:
-    tab = pg.get_by_role("tab", name=name)
-    for _ in range(4):
-        _idle(pg)
-        tab.click()
-        _idle(pg)
-        if tab.get_attribute("aria-selected") == "true":
-            return
-    raise AssertionError(f"the {name} tab did not open")
-
-
 def test_main_page_has_no_critical_accessibility_violations(server: str, page: Any) -> None:
     pg, watch = page
     _open_site(pg, server)
@@ -133,7 +122,7 @@ def test_main_page_has_no_critical_accessibility_violations(server: str, page: A
     _print("app map iframe", in_map)
     found = list(main)
     for name in TABS:
-        _open_tab(pg, name)
+        open_tab(pg, name)
         tab = scan(pg.main_frame, exclude=["iframe"])
         _print(f"app page, {name} tab", tab)
         found += tab

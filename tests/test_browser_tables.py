@@ -28,6 +28,7 @@ from tests.test_browser import (  # noqa: F401  (fixtures)
     _open_folder,
     _zoom_to_site,
     browser,
+    open_tab,
     server,
 )
 
@@ -86,18 +87,6 @@ def _site(pg: Any, server: str, site: str = REF) -> None:
     _idle(pg)
 
 
-def _tab(pg: Any, name: str) -> Any:
-    """Open a tab once the run is over (again if a rerun redrew it); its panel."""
-    tab = pg.get_by_role("tab", name=name)
-    for _ in range(4):
-        _idle(pg)
-        tab.click()
-        _idle(pg)
-        if tab.get_attribute("aria-selected") == "true":
-            return pg.locator("[role=tabpanel]:visible").first
-    raise AssertionError(f"the {name} tab did not open")
-
-
 def _no_sideways_scroll(area: Any) -> None:
     """Nothing in ``area`` needs a sideways scroll, and its text is text (no grid)."""
     assert area.locator("[data-testid=stDataFrame]:visible").count() <= 1  # the table kept
@@ -108,7 +97,7 @@ def _no_sideways_scroll(area: Any) -> None:
 def test_checklist_cards_wrap_evidence_and_caveats(server: str, page: Any) -> None:
     pg, watch = page
     _site(pg, server)
-    panel = _tab(pg, "1.1.1 checklist")
+    panel = open_tab(pg, "1.1.1 checklist")
     cards = panel.locator("[class*='st-key-check_']")
     cards.first.wait_for(timeout=30_000)
     assert cards.count() == 6
@@ -128,7 +117,7 @@ def test_site_record_is_headed_sections_with_the_json_folded(server: str,
                                                              page: Any) -> None:
     pg, watch = page
     _site(pg, server)
-    panel = _tab(pg, "Site record")
+    panel = open_tab(pg, "Site record")
     panel.get_by_role("heading", name="Certificate").wait_for(timeout=30_000)
     headings = panel.get_by_role("heading").all_inner_texts()
     for name in ("Certificate", "Site", "Water provider and sources", "Discharges", "IWRAs",
@@ -156,7 +145,7 @@ def test_portfolio_cards_wrap_and_the_table_stays(server: str, page: Any) -> Non
         site.click()
         pg.get_by_role("option", name="All sites", exact=True).click()
         _idle(pg)
-    panel = _tab(pg, "Portfolio")
+    panel = open_tab(pg, "Portfolio")
     panel.get_by_text("All sites as a table").wait_for(timeout=60_000)
     text = panel.inner_text()
     assert "AWS-000521" in text and "AWS-000522" in text and "1.1.1 checklist:" in text
@@ -232,7 +221,7 @@ def test_edit_history_rows_wrap(server: str, page: Any, edited: tuple[Path, str]
 def test_export_clears_the_old_download_while_preparing(server: str, page: Any) -> None:
     pg, watch = page
     _site(pg, server)
-    _tab(pg, "Export")
+    open_tab(pg, "Export")
 
     def choose(label: str, text: str) -> None:
         box = pg.get_by_role("combobox", name=label)
