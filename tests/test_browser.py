@@ -188,6 +188,30 @@ def open_tab(pg: Any, name: str) -> Any:
     raise AssertionError(f"the {name} tab did not open")
 
 
+def choose(pg: Any, label: str, option: str) -> None:
+    """Pick the option of the selectbox ``label`` whose text starts with ``option``.
+
+    As a person would: open the list, click the option, wait for the run it starts,
+    and check the box shows it; again if a rerun closed the list or reset the box.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    box = pg.get_by_role("combobox", name=label, exact=True)
+    wanted = pg.get_by_role("option", name=re.compile("^" + re.escape(option)))
+    for _ in range(5):
+        _idle(pg)
+        if box.input_value().startswith(option):
+            return
+        box.click()
+        try:
+            wanted.first.click(timeout=10_000)
+        except PlaywrightTimeout:  # the list closed during a rerun: open it again
+            pg.keyboard.press("Escape")
+    _idle(pg)
+    if not box.input_value().startswith(option):
+        raise AssertionError(f"could not choose {option!r} in {label!r}: {box.input_value()!r}")
+
+
 def _idle(pg: Any) -> None:
     """Wait until the script run is over (Streamlit's running indicator has gone)."""
     pg.wait_for_timeout(300)

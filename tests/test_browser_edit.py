@@ -23,6 +23,7 @@ from tests.test_browser import (  # noqa: F401 - fixtures used by name
     _map,
     _open_folder,
     browser,
+    choose,
     page,
     server,
 )
@@ -139,21 +140,6 @@ def _upload(pg: Any, name: str, content: bytes) -> None:
         files=[{"name": name, "mimeType": "application/octet-stream", "buffer": content}])
 
 
-def _choose(pg: Any, label: str, option: str) -> None:
-    """Pick an option of a Streamlit selectbox, as a person would (again if a rerun ate it)."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    for _ in range(5):
-        box = pg.get_by_role("combobox", name=label)
-        if box.input_value() == option:
-            return
-        box.click()
-        try:
-            pg.get_by_role("option", name=option, exact=True).click(timeout=5_000)
-        except PlaywrightTimeout:  # the list closed during a rerun: open it again
-            pg.keyboard.press("Escape")
-        pg.wait_for_timeout(300)
-    raise AssertionError(f"could not choose {option!r} in {label!r}")
 
 
 def _discharge_points(root: Path) -> Any:
@@ -187,7 +173,7 @@ def test_upload_kml_preview_save_shows_on_map_and_checklist(session: Any,
     n_before = len(_discharge_points(workspace))
     _upload(pg, "outfall.kml", _kml(name, lon + 0.0004, lat - 0.0003))
     pg.get_by_text("Preview: the 1 incoming features", exact=False).wait_for(timeout=30_000)
-    _choose(pg, "Into layer", "Discharge points (discharge_point)")
+    choose(pg, "Into layer", "Discharge points (discharge_point)")
     preview = pg.frame_locator("iframe[src*='st_folium'] >> nth=1")
     preview.locator(".leaflet-overlay-pane path").first.wait_for(timeout=30_000)
     assert "Would import 1 features into layer 'discharge_points'" in pg.locator(MAIN).inner_text()

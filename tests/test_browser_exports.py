@@ -24,6 +24,7 @@ import pytest
 from tests.test_browser import (  # noqa: F401  (fixtures)
     _idle,
     browser,
+    choose,
     page,
     server,
 )
@@ -79,26 +80,14 @@ def _export_tab(pg: Any, server: str) -> None:
     raise AssertionError("the Export tab did not open")
 
 
-def _choose(pg: Any, label: str, text: str) -> None:
-    """Pick an option by typing its start, as a keyboard user would; retry during a rerun."""
-    box = pg.get_by_role("combobox", name=label)
-    for _ in range(3):
-        box.click()
-        pg.keyboard.type(text)
-        pg.keyboard.press("Enter")
-        pg.wait_for_timeout(300)
-        if box.input_value().startswith(text):
-            return
-        pg.keyboard.press("Escape")
-    raise AssertionError(f"could not choose {text!r} in {label}: {box.input_value()!r}")
 
 
 def _download(pg: Any, folder: Path, fmt: str, redact: str = "") -> Path:
     """Choose, prepare and download one format; return the saved file."""
-    _choose(pg, "Format", LABELS[fmt])
+    choose(pg, "Format", LABELS[fmt])
     pg.get_by_role("button", name=re.compile(
         "^Prepare download: " + re.escape(LABELS[fmt].split(" ")[0]))).wait_for()
-    _choose(pg, "Redaction", REDACTIONS[redact])
+    choose(pg, "Redaction", REDACTIONS[redact])
     pg.wait_for_timeout(300)
     pg.get_by_role("button", name=re.compile("^Prepare download")).click()
     name = _expected_name(fmt, redact)

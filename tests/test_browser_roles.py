@@ -28,10 +28,11 @@ from tests.test_browser import (  # noqa: F401 - fixtures used by name
     _idle,
     _map,
     browser,
+    choose,
     page,
     wait_healthy,
 )
-from tests.test_browser_edit import _choose, _kml, _upload
+from tests.test_browser_edit import _kml, _upload
 
 pytestmark = pytest.mark.browser
 
@@ -154,7 +155,7 @@ def test_editor_save_is_recorded_under_the_editors_name(served: Any, page: Any) 
     centre = parcels[parcels["aws_ref"] == SITE].geometry.union_all().centroid
     _upload(pg, "outfall.kml", _kml("Outfall by Eddie", centre.x + 0.0004, centre.y - 0.0003))
     pg.get_by_text("Preview: the 1 incoming features", exact=False).wait_for(timeout=30_000)
-    _choose(pg, "Into layer", "Discharge points (discharge_point)")
+    choose(pg, "Into layer", "Discharge points (discharge_point)")
     pg.get_by_role("button", name="Save", exact=True).click()
     pg.get_by_text("Imported 1 features into layer 'discharge_points'", exact=False) \
         .wait_for(timeout=30_000)
@@ -164,7 +165,7 @@ def test_editor_save_is_recorded_under_the_editors_name(served: Any, page: Any) 
     pg.locator(SIDEBAR).get_by_text("Draw and edit", exact=True).click()
     _idle(pg)
     pg.get_by_text("History and undo", exact=True).click()
-    _choose(pg, "Layer", "Discharge points (discharge_point)")
+    choose(pg, "Layer", "Discharge points (discharge_point)")
     # one row per save (wrapping text, not a grid): the newest names its author
     pg.locator("[data-testid=stMain]").get_by_text("eddie (Eddie Editor)", exact=False) \
         .first.wait_for(timeout=30_000)

@@ -28,6 +28,7 @@ from tests.test_browser import (  # noqa: F401  (fixtures)
     _open_folder,
     _zoom_to_site,
     browser,
+    choose,
     open_tab,
     server,
 )
@@ -202,14 +203,7 @@ def test_edit_history_rows_wrap(server: str, page: Any, edited: tuple[Path, str]
     pg.get_by_test_id("stSidebarUserContent").get_by_text("Draw and edit", exact=True).click()
     _idle(pg)
     pg.get_by_text("History and undo", exact=True).click()
-    layer = pg.get_by_role("combobox", name="Layer")
-    for _ in range(4):
-        if "discharge" in layer.input_value().lower():
-            break
-        layer.click()
-        pg.keyboard.type("Discharge")
-        pg.keyboard.press("Enter")
-        _idle(pg)
+    choose(pg, "Layer", "Discharge points")
     history = pg.locator(".st-key-history_panel")
     history.get_by_text(f"{summary} 2", exact=False).wait_for(timeout=30_000)
     text = history.inner_text()
@@ -223,22 +217,12 @@ def test_export_clears_the_old_download_while_preparing(server: str, page: Any) 
     _site(pg, server)
     open_tab(pg, "Export")
 
-    def choose(label: str, text: str) -> None:
-        box = pg.get_by_role("combobox", name=label)
-        for _ in range(3):
-            box.click()
-            pg.keyboard.type(text)
-            pg.keyboard.press("Enter")
-            _idle(pg)
-            if box.input_value().startswith(text):
-                return
-        raise AssertionError(f"could not choose {text} in {label}")
 
-    choose("Format", "GeoJSON")
+    choose(pg, "Format", "GeoJSON")
     pg.get_by_role("button", name="Prepare download: GeoJSON").click()
     old = pg.get_by_role("button", name=re.compile(rf"^Download {REF}-scope\.geojson"))
     old.wait_for(timeout=60_000)
-    choose("Format", "PDF")
+    choose(pg, "Format", "PDF")
     pg.get_by_role("button", name="Prepare download: PDF map sheet").click()
     # while the sheet renders: the progress is shown and no download button at all
     pg.get_by_text("the prepared files come back here", exact=False).wait_for(timeout=30_000)
