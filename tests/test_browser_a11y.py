@@ -167,6 +167,7 @@ def test_html_map_export_has_no_critical_accessibility_violations(
     finally:
         context.close()
     _print("standalone HTML map export", violations)
-    critical = [v for v in violations if v.get("impact") == "critical"]
-    assert not critical, _report(violations, ("critical", "serious"))
+    # nothing critical or serious: the page names its language and has a title
+    serious = [v for v in violations if v.get("impact") in ("critical", "serious")]
+    assert not serious, _report(violations, ("critical", "serious"))
     assert watch.external == [], watch.external

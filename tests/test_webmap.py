@@ -271,3 +271,11 @@ def test_points_keep_their_position(small_ws: Path) -> None:
     dps = next(layer for layer in data.layers if layer.layer_id == "discharge_points")
     assert _coords(dps.geojson).tolist() == [[120.9505, 31.1805], [120.9515, 31.1805]]
     assert Point(120.9505, 31.1805)
+
+
+def test_standalone_page_names_its_language_and_an_escaped_title(small_ws: Path) -> None:
+    page = map_html(build_map(open_workspace(small_ws), REF), title='Site <b>"A"</b> & co')
+    head = page[: page.index("</head>")]
+    assert page.splitlines()[1] == '<html lang="en">'
+    assert head.count("<title>") == 1
+    assert "<title>Site &lt;b&gt;&quot;A&quot;&lt;/b&gt; &amp; co</title>" in head

@@ -426,7 +426,7 @@ def export(choice: state.Choice, scope: Any) -> None:
             ws, drawn_scope = state.map_source(choice, scope)  # redacted for viewers
             fmap = build_map(ws, drawn_scope if drawn_scope is not None else choice.site,
                              basemap=choice.basemap, layers=drawn, for_export=True)
-            page = map_html(fmap)
+            page = map_html(fmap, title=f"Catchscope · {choice.site or 'all sites'} · map")
         except GeoError as err:
             st.error(md_lines(err))
             return

@@ -51,7 +51,8 @@ def html_bytes(data: ExportSet) -> bytes:
     scope = data.scope
     if data._redactor is not None:
         scope = RedactedScope(data)
-    page = map_html(build_map(map_workspace(data), scope, basemap="none", for_export=True))
+    page = map_html(build_map(map_workspace(data), scope, basemap="none", for_export=True),
+                    title=f"Catchscope · {data.stem} · physical scope map")
     if _EXTERNAL_ASSET_RE.search(page):
         raise GeoError(
             "The HTML map would load scripts or styles from the network; it cannot be exported "

@@ -9,6 +9,7 @@ folium loads Leaflet and its plugins from CDNs by default.  The files are vendor
 from __future__ import annotations
 
 import base64
+import html
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -161,10 +162,16 @@ def _rewrite_assets(fmap: folium.Map, locate: Any) -> None:
             setattr(element, attribute, local)
 
 
-def map_html(fmap: folium.Map) -> str:
-    """Render the map as one standalone HTML page, Leaflet and plugins inlined (offline)."""
+def map_html(fmap: folium.Map, title: str = "Catchscope map", lang: str = "en") -> str:
+    """Render the map as one standalone HTML page, Leaflet and plugins inlined (offline).
+
+    The page names its language and has a title (the tab, bookmarks and screen readers
+    read it); ``title`` is text, escaped here.
+    """
     _rewrite_assets(fmap, lambda name: f"catchscope-static:{name}")
     page = fmap.get_root().render()
+    page = page.replace("<html>", f'<html lang="{html.escape(lang, quote=True)}">', 1)
+    page = page.replace("<head>", f"<head>\n    <title>{html.escape(title)}</title>", 1)
 
     def inline_js(match: re.Match[str]) -> str:
         source = (STATIC_DIR / match.group(1)).read_text(encoding="utf-8")
