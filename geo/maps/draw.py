@@ -17,6 +17,7 @@ from folium.utilities import JsCode
 from jinja2 import Template
 
 from geo.core.catalogue import Datum
+from geo.core.crs import gcj02_to_wgs84
 from geo.core.styles import css_colour, svg_dash
 from geo.maps.assets import BASEMAPS, _data_uri
 from geo.maps.data import _ILLUSTRATIVE_DASH, ChainLine, LayerData, MapData
@@ -370,6 +371,8 @@ class _FitView(_RawMacro):
             }
             var extents = {{ this.extents|tojson }};
             var key = {{ this.key|tojson }}, storeKey = "catchscope.view", store = null;
+            // The view is kept in WGS84: over Amap tiles the map shows GCJ-02, ~500 m off.
+            var shift = {{ this.shift|tojson }};
             function frame(bounds) {
                 if (map._animatingZoom) {  // Leaflet would drop a view asked for mid-zoom
                     map.once("zoomend", function () { frame(bounds); });
@@ -390,7 +393,8 @@ class _FitView(_RawMacro):
                 } catch (err) { store = null; }
             }
             if (saved && saved.key === key && isFinite(saved.zoom)) {
-                map.setView(saved.center, saved.zoom, {animate: false});
+                map.setView([saved.center[0] + shift[0], saved.center[1] + shift[1]],
+                            saved.zoom, {animate: false});
             } else {
                 frame({{ this.fit|tojson }});
             }
@@ -398,8 +402,8 @@ class _FitView(_RawMacro):
                 map.on("moveend", function () {
                     var c = map.getCenter();
                     try {
-                        store.setItem(storeKey, JSON.stringify(
-                            {key: key, center: [c.lat, c.lng], zoom: map.getZoom()}));
+                        store.setItem(storeKey, JSON.stringify({key: key, zoom: map.getZoom(),
+                            center: [c.lat - shift[0], c.lng - shift[1]]}));
                     } catch (err) { /* storage full or refused: the view is not kept */ }
                 });
             }
@@ -481,6 +485,21 @@ class _FitView(_RawMacro):
         self.extents = [[label, [list(b[0]), list(b[1])]] for _, label, b in data.extents]
         self.key = data.view_key
         self.selected = data.selected
+        self.shift = _display_shift(data)
+
+
+def _display_shift(data: MapData) -> list[float]:
+    """``[dlat, dlon]`` from WGS84 to the display datum near the map's focus (0 in WGS84).
+
+    GCJ-02's offset changes by metres over tens of kilometres, so one offset at the focus
+    carries a kept view between an Amap map and a WGS84 one.
+    """
+    if data.display_datum is not Datum.GCJ02:
+        return [0.0, 0.0]
+    (south, west), (north, east) = data.fit or data.bounds
+    lat, lon = (south + north) / 2, (west + east) / 2
+    wgs_lon, wgs_lat = gcj02_to_wgs84(lon, lat)
+    return [float(lat - wgs_lat), float(lon - wgs_lon)]
 
 
 class _Print(_RawMacro):
