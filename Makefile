@@ -11,8 +11,9 @@ PORT ?= 8501
 # The app without sign-in is for this machine only; `catchscope serve` serves a network.
 HOST ?= 127.0.0.1
 # Debian packages: ogrinfo (independent reader of our exports), Chromium (browser tests),
-# CJK fonts (Chinese names on the printable map sheet).
-DEBIAN_PACKAGES := gdal-bin chromium fonts-noto-cjk
+# CJK fonts (Chinese names on the printable map sheet), PostgreSQL with PostGIS (the tests
+# of the shared edit store start a throwaway server: tests/postgis_server.py).
+DEBIAN_PACKAGES := gdal-bin chromium fonts-noto-cjk postgresql postgresql-postgis
 
 .PHONY: app test lint bench constraints system-deps clean help
 
@@ -48,6 +49,8 @@ system-deps:
 	command -v ogrinfo >/dev/null 2>&1 || missing="$$missing gdal-bin"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	{ command -v fc-list >/dev/null 2>&1 && fc-list | grep -qi 'Noto Sans CJK'; } || missing="$$missing fonts-noto-cjk"; \
+	compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing="$$missing postgresql"; \
+	compgen -G '/usr/share/postgresql/*/extension/postgis.control' >/dev/null || missing="$$missing postgresql-postgis"; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing Debian packages:$$missing"; \
 	  sudo=""; [ "$$(id -u)" -ne 0 ] && sudo="sudo"; \

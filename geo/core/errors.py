@@ -35,6 +35,7 @@ __all__ = [
     "ScopeError",
     "ServerConfigError",
     "SiteNotFoundError",
+    "StoreConnectionError",
     "SuspectedDatumWarning",
     "SuspectedGCJ02Warning",
     "SwappedAxesWarning",
@@ -133,6 +134,13 @@ class NeedsAnswerError(GeoError, ValueError):
     ) -> None:
         self.questions = dict(questions or {})
         super().__init__(message, hint=hint)
+
+
+class StoreConnectionError(GeoError, ConnectionError):
+    """The workspace's shared edit store (PostGIS) cannot be reached or used.
+
+    The message names the store with its password masked (never the password itself).
+    """
 
 
 class EditConflictError(GeoError, RuntimeError):

@@ -32,6 +32,15 @@ from geo.core.catalogue import (
 from geo.core.crs import to_wgs84
 from geo.core.errors import CatalogueError, DataReadError, WorkspaceError
 from geo.core.io import read_layer
+from geo.core.postgis import (
+    STORE_SOURCE,
+    StoreLocation,
+    overlay_stored_specs,
+    read_stored_layer,
+    resolve_store,
+    stored_specs,
+    stored_version,
+)
 from geo.core.records import SiteRecord, get_record, load_records
 
 __all__ = [
@@ -70,6 +79,13 @@ class WorkspaceSettings(BaseModel):
         description="Level of catchment_unit features at which 0.1.1.1 (one catchment) is judged.",
     )
     default_site: str | None = None
+    store: str | None = Field(
+        None, max_length=4_000,
+        description="The edit store: a postgresql:// URL (or env:NAME) for a shared PostGIS "
+                    "store; none for data/workspace.gpkg.",
+    )
+    store_schema: str = Field("catchscope", pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+                              description="The PostgreSQL schema of a shared store.")
     scope: ScopeSettings = ScopeSettings()
 
 
@@ -112,6 +128,8 @@ class Workspace:
     specs: dict[str, LayerSpec]
     records: dict[str, SiteRecord]
     _cache: dict[str, tuple[float, gpd.GeoDataFrame]] = field(default_factory=dict, repr=False)
+    #: The shared PostGIS edit store (``store`` in catchscope.toml); None: the GeoPackage.
+    store: StoreLocation | None = None
 
     @property
     def layers_dir(self) -> Path:
@@ -148,8 +166,12 @@ class Workspace:
         A raster layer loads as its footprint polygon; read its pixels with ``geo.raster.overlay``.
         """
         spec = self.spec(layer_id)
-        path = self.source_path(spec)
-        mtime = path.stat().st_mtime if path.exists() else -1.0
+        if self.store is not None and spec.source == STORE_SOURCE:
+            # (versions are small counts, mtimes seconds since 1970: never equal)
+            mtime = float(stored_version(self.store, spec.layer or spec.id))
+        else:
+            path = self.source_path(spec)
+            mtime = path.stat().st_mtime if path.exists() else -1.0
         cached = self._cache.get(layer_id)
         if cached is not None and cached[0] == mtime:
             return cached[1].copy()
@@ -251,9 +273,12 @@ def open_workspace(path: Path | str | None = None) -> Workspace:
     root = Path(path).expanduser().resolve() if path is not None else default_workspace_path()
     _check_layout(root)
     settings = _read_settings(root)
+    store = resolve_store(settings.store, settings.store_schema)
     specs = load_catalogue(root / "layers")
+    if store is not None:  # the shared store has the say on the layers it holds
+        specs = overlay_stored_specs(specs, stored_specs(store))
     records = load_records(root / "data")
-    return Workspace(root=root, settings=settings, specs=specs, records=records)
+    return Workspace(root=root, settings=settings, specs=specs, records=records, store=store)
 
 
 # --- loaders, registered by kind -------------------------------------------------------
@@ -298,8 +323,15 @@ def _standardise(frame: gpd.GeoDataFrame, spec: LayerSpec) -> gpd.GeoDataFrame:
 
 
 def _read_vector(workspace: Workspace, spec: LayerSpec) -> gpd.GeoDataFrame:
-    path = workspace.source_path(spec)
-    frame = read_layer(path, layer=spec.layer)
+    if spec.source == STORE_SOURCE:
+        if workspace.store is None:
+            raise CatalogueError(
+                f"{spec.id}.toml: the layer lives in a shared PostGIS edit store (source = "
+                f"{STORE_SOURCE!r}), but catchscope.toml names none; add store = "
+                "\"postgresql://…\" there.")
+        frame = read_stored_layer(workspace.store, spec.layer or spec.id)
+    else:
+        frame = read_layer(workspace.source_path(spec), layer=spec.layer)
     frame = to_wgs84(frame, declared_crs=spec.crs, datum=spec.datum,
                      where=f"layer {spec.id!r} ({spec.source})")
     return _standardise(frame, spec)

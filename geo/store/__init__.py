@@ -1,7 +1,9 @@
 """The edit store.
 
-Layers imported or drawn by users, with versions and history, in
-``data/workspace.gpkg``; rewriting a migrated layer's ``layers/<id>.toml``.
+Layers imported or drawn by users, with versions and history: in ``data/workspace.gpkg``
+(``gpkg``, the default) or in a shared PostGIS database (``postgis``, chosen by ``store``
+in ``catchscope.toml``), behind one interface (``interface``) that callers reach through
+``edits``; rewriting a migrated layer's ``layers/<id>.toml`` (``layer_files``).
 
 May import: ``geo.core``.
 """

@@ -37,30 +37,29 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
-import getpass
 import os
-import re
 import sqlite3
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
 
-from geo.core.catalogue import AwsElement, LayerKind, LayerSpec, load_layer_spec, toml_value
+from geo.core.catalogue import AwsElement, LayerKind, LayerSpec, load_layer_spec
 from geo.core.crs import WGS84
-from geo.core.errors import CatalogueError, DataWriteError, EditConflictError, GeoError
+from geo.core.errors import DataWriteError, EditConflictError, GeoError
 from geo.core.io import recover_interrupted_write
 from geo.core.workspace import Workspace
-from geo.store.layer_files import (
-    _STORE_KEYS,
-    DEFAULT_EVIDENCE,
-    STORE_FILE,
-    _check_spec,
-    _restore_file,
-    _store_toml,
-    _write_spec,
+from geo.store.interface import (
+    _LAYER_ID,
+    HistoryEntry,
+    SaveResult,
+    _author,
+    _check_new,
+    _new_layer,
+    _NewLayer,
+    _undo_target,
 )
+from geo.store.layer_files import STORE_FILE, _restore_file, _store_toml, _write_spec
 from geo.store.rows import (
     _TEXT_COLUMNS,
     Rows,
@@ -75,6 +74,7 @@ from geo.store.rows import (
 
 __all__ = [
     "STORE_FILE",
+    "GeoPackageStore",
     "HistoryEntry",
     "SaveResult",
     "create_layer",
@@ -88,8 +88,6 @@ __all__ = [
 
 
 _LOCK_TIMEOUT_S = 60.0
-_BASELINE_ACTIONS = ("migrate", "create")
-_LAYER_ID = re.compile(r"[a-z][a-z0-9_]{0,62}")
 
 
 _WGS84_WKT = WGS84.to_wkt(version="WKT1_GDAL")
@@ -125,45 +123,6 @@ CREATE TABLE catchscope_history (
 PRAGMA application_id = 1196444487;
 PRAGMA user_version = 10300;
 """  # noqa: S608 - constant text, no user input
-
-
-@dataclass(frozen=True)
-class HistoryEntry:
-    """One save of a stored layer."""
-
-    layer_id: str
-    version: int
-    base_version: int
-    saved_at: str
-    author: str
-    action: str
-    summary: str
-    undoes: int | None
-    n_features: int
-
-
-@dataclass(frozen=True)
-class SaveResult:
-    """What a save did."""
-
-    layer_id: str
-    version: int
-    added: int
-    removed: int
-    changed: int
-    n_features: int
-    migrated_from: str | None = None
-
-    @property
-    def message(self) -> str:
-        """One line for the user."""
-        moved = (f" (moved into the edit store from {self.migrated_from})"
-                 if self.migrated_from else "")
-        return (
-            f"Saved layer {self.layer_id!r} as version {self.version}: {self.added} added, "
-            f"{self.removed} removed, {self.changed} changed, {self.n_features} features"
-            f"{moved}."
-        )
 
 
 # --- paths, lock and connection -----------------------------------------------------------
@@ -413,15 +372,6 @@ def _conflict(con: sqlite3.Connection, layer_id: str, base: int, current: int) -
 # --- writing -------------------------------------------------------------------------------
 
 
-def _author(author: str | None) -> str:
-    if author:
-        return author
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
-
-
 def save_layer(
     ws: Workspace,
     layer_id: str,
@@ -504,9 +454,7 @@ def undo(ws: Workspace, layer_id: str, *, base_version: int | None = None,
                 "SELECT version, base_version, action, undoes, summary FROM catchscope_history "
                 "WHERE layer_id = ? ORDER BY version DESC", (layer_id,),
             ).fetchall()
-            undone = {row[3] for row in entries if row[3] is not None}
-            target = next((row for row in entries if row[2] != "undo"
-                           and row[2] not in _BASELINE_ACTIONS and row[0] not in undone), None)
+            target = _undo_target(entries)
             current = entries[0][0] if entries else 0
         finally:
             con.close()
@@ -524,15 +472,6 @@ def undo(ws: Workspace, layer_id: str, *, base_version: int | None = None,
                   author=_author(author), action="undo",
                   summary=f"undo of version {version} ({summary})", schema=schema, rows=rows,
                   undoes=version)
-
-
-@dataclass(frozen=True)
-class _NewLayer:
-    """A layer to create in the same step as a save: its kind and checked layer file."""
-
-    kind: LayerKind
-    path: Path
-    text: str
 
 
 def _apply(ws: Workspace, layer_id: str, *, base_version: int, author: str, action: str,
@@ -668,46 +607,6 @@ def create_layer(
     return spec
 
 
-def _new_layer(ws: Workspace, layer_id: str, kind: LayerKind | str, *, title: str | None,
-               evidences: Sequence[AwsElement] | None = None) -> _NewLayer:
-    """Check a new layer's id and kind and write its layer file's text (not the file)."""
-    try:
-        kind = LayerKind(kind)
-    except ValueError:
-        known = ", ".join(k.value for k in LayerKind if k is not LayerKind.RASTER)
-        raise CatalogueError(f"Unknown layer kind {kind!r}; use one of: {known}.") from None
-    if kind is LayerKind.RASTER:
-        raise CatalogueError("Raster layers cannot be created by import or drawing; "
-                             "add the GeoTIFF to data/ and describe it in layers/<id>.toml.")
-    if not _LAYER_ID.fullmatch(layer_id):
-        raise CatalogueError(f"Layer id {layer_id!r} must start with a lower-case letter and "
-                             "hold only a-z, 0-9 and '_' (at most 63).")
-    _check_new(ws, layer_id)
-    if layer_id.startswith(("gpkg_", "sqlite_", "rtree_", "catchscope_")):
-        raise CatalogueError(f"Layer id {layer_id!r} uses a prefix reserved by GeoPackage or "
-                             "Catchscope; choose another id.")
-    evidence = tuple(evidences) if evidences is not None else DEFAULT_EVIDENCE.get(kind, ())
-    lines = [
-        f"# Created by Catchscope on {dt.date.today().isoformat()}; features live in the "
-        f"edit store ({STORE_FILE}).",
-        f"id = {toml_value(layer_id)}",
-        f"title = {toml_value(title or layer_id.replace('_', ' ').capitalize())}",
-        f"kind = {toml_value(kind.value)}",
-        *(f"{key} = {toml_value(spec_value)}" for key, spec_value in
-          {k: (layer_id if v is None else v) for k, v in _STORE_KEYS.items()}.items()),
-        "evidences = [" + ", ".join(toml_value(e.value) for e in evidence) + "]",
-    ]
-    path = ws.layers_dir / f"{layer_id}.toml"
-    text = "\n".join(lines) + "\n"
-    _check_spec(path, text)
-    return _NewLayer(kind, path, text)
-
-
-def _check_new(ws: Workspace, layer_id: str) -> None:
-    if layer_id in ws.specs or (ws.layers_dir / f"{layer_id}.toml").exists():
-        raise CatalogueError(f"Layer {layer_id!r} already exists; import into it without --kind.")
-
-
 def _create_rows(con: sqlite3.Connection, layer_id: str, kind: LayerKind, author: str) -> None:
     """A new layer's empty table and its history version 1 (in the caller's transaction)."""
     _forget(con, layer_id)
@@ -716,3 +615,50 @@ def _create_rows(con: sqlite3.Connection, layer_id: str, kind: LayerKind, author
     _record(con, layer_id, version=1, base_version=0, author=author, action="create",
             summary=f"new {kind.value} layer", undoes=None, schema=schema, rows=[],
             origin="created")
+
+
+class GeoPackageStore:
+    """The GeoPackage edit store as an :class:`~geo.store.interface.EditStore` (the default).
+
+    Stateless: every method works on the workspace it is given, through the functions above.
+    """
+
+    def describe(self, ws: Workspace) -> str:
+        """The store file's path."""
+        return str(store_path(ws))
+
+    def is_store_layer(self, ws: Workspace, spec: LayerSpec) -> bool:
+        """Whether the layer's catalogue entry points into ``data/workspace.gpkg``."""
+        return is_store_layer(spec)
+
+    def fresh_spec(self, ws: Workspace, layer_id: str) -> LayerSpec:
+        """The layer's spec as its TOML says now."""
+        return _fresh_spec(ws, layer_id)
+
+    def layer_version(self, ws: Workspace, layer_id: str) -> int:
+        """See :func:`layer_version`."""
+        return layer_version(ws, layer_id)
+
+    def history(self, ws: Workspace, layer_id: str) -> list[HistoryEntry]:
+        """See :func:`history`."""
+        return history(ws, layer_id)
+
+    def save_layer(self, ws: Workspace, layer_id: str, frame: gpd.GeoDataFrame, *,
+                   base_version: int, action: str = "edit", summary: str = "",
+                   author: str | None = None, new_kind: LayerKind | str | None = None,
+                   title: str | None = None) -> SaveResult:
+        """See :func:`save_layer`."""
+        return save_layer(ws, layer_id, frame, base_version=base_version, action=action,
+                          summary=summary, author=author, new_kind=new_kind, title=title)
+
+    def undo(self, ws: Workspace, layer_id: str, *, base_version: int | None = None,
+             author: str | None = None) -> SaveResult:
+        """See :func:`undo`."""
+        return undo(ws, layer_id, base_version=base_version, author=author)
+
+    def create_layer(self, ws: Workspace, layer_id: str, kind: LayerKind | str, *,
+                     title: str | None = None, evidences: Sequence[AwsElement] | None = None,
+                     author: str | None = None) -> LayerSpec:
+        """See :func:`create_layer`."""
+        return create_layer(ws, layer_id, kind, title=title, evidences=evidences,
+                            author=author)

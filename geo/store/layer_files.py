@@ -65,14 +65,19 @@ def _rewrite_top_level(text: str, values: dict[str, str]) -> str:
     return "\n".join([*head, "", *tail] if tail else head) + "\n"
 
 
-def _store_toml(ws: Workspace, spec: LayerSpec) -> tuple[Path, str]:
-    """The layer file of ``spec`` rewritten to point at the store (checked, not written)."""
+def _store_toml(ws: Workspace, spec: LayerSpec, *, source: str = STORE_FILE,
+                where: str = f"the edit store ({STORE_FILE})") -> tuple[Path, str]:
+    """The layer file of ``spec`` rewritten to point at the store (checked, not written).
+
+    ``source`` is the store's ``source`` value, ``where`` names it in the first comment.
+    """
     path = ws.layers_dir / f"{spec.id}.toml"
-    values = {k: (spec.id if v is None else v) for k, v in _STORE_KEYS.items()}
+    keys = {**_STORE_KEYS, "source": source}
+    values = {k: (spec.id if v is None else v) for k, v in keys.items()}
     old = path.read_text(encoding="utf-8")
     new = _rewrite_top_level(old, values)
     if not old.lstrip().startswith("#") or "moved into the edit store" not in old:
-        new = (f"# Moved into the edit store ({STORE_FILE}) on "
+        new = (f"# Moved into {where} on "
                f"{dt.date.today().isoformat()}; it was read from {spec.source}.\n") + new
     _check_spec(path, new)
     return path, new
