@@ -306,9 +306,12 @@ def test_ogrinfo_reads_every_vector_format(demo, tmp_path: Path, fmt: str) -> No
         # issue 15: where the map and the report disagree, and the auditor's answer beside ours
         assert {"map_vs_report", "auditor_answers"} <= set(counts)
         assert counts["auditor_answers"] == 4
+        # every statement with its basis, and the water chain's links with theirs
+        assert counts["statements"] == len(demo.tables["statements"]) > 0
+        assert counts["water_chain"] == len(demo.scope.chain.edges)
         assert sum(v for k, v in counts.items() if k not in tables | {
             "findings", "audit_indicators", "raster_zonal_stats", "map_vs_report",
-            "auditor_answers"}) == n
+            "auditor_answers", "statements", "water_chain"}) == n
         # the demo DEM: zonal statistics per parcel, catchment unit and IWRA
         assert counts["raster_zonal_stats"] == len(demo.tables["raster_zonal_stats"]) > 0
         assert counts["checklist"] >= 6
@@ -324,6 +327,7 @@ def test_ogrinfo_reads_every_vector_format(demo, tmp_path: Path, fmt: str) -> No
         assert list(counts.values()) == [points]
         assert {p.name for p in written} == {f"{DEMO_REF}-points.csv", f"{DEMO_REF}-iwras.csv",
                                              f"{DEMO_REF}-checklist.csv",
+                                             f"{DEMO_REF}-statements.csv",
                                              f"{DEMO_REF}-raster_zonal_stats.csv"}
 
 

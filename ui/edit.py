@@ -4,7 +4,7 @@ The map (``ui/mapview.py``) gets Leaflet.draw's toolbar in edit mode (:func:`add
 served from the vendored ``geo/maps/static/leaflet.draw.*``).  What the toolbar draws and what the
 user clicks comes back from st_folium; :func:`panel`, beside the map, turns it into forms.
 
-Every save goes through :mod:`geo.store.gpkg` with the version this browser session loaded the
+Every save goes through :mod:`geo.store.edits` with the version this browser session loaded the
 layer at (:func:`base_version`): when another session saved the same layer since, the
 store refuses (:class:`~geo.core.errors.EditConflictError`), the panel says so and offers to
 reload; nothing is overwritten.  Each layer's history lists the saves; the last one can be
@@ -31,7 +31,7 @@ from geo.core.catalogue import AccuracyClass, Datum, LayerKind, LayerSpec
 from geo.core.crs import convert_datum
 from geo.core.errors import EditConflictError, GeoError
 from geo.core.workspace import Workspace
-from geo.store import gpkg as store
+from geo.store import edits as store
 from ui import democopy, state
 from ui.edit_ops import (
     _FAMILY,

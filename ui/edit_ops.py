@@ -1,7 +1,7 @@
 """Feature operations of the "Draw and edit" map mode, and the Draw toolbar (no session state).
 
 :func:`add_feature`, :func:`update_feature` and :func:`delete_feature` change one feature
-of a layer through :mod:`geo.store.gpkg` (version-checked; each save can be undone);
+of a layer through :mod:`geo.store.edits` (version-checked; each save can be undone);
 :func:`add_draw_control` puts Leaflet.draw's toolbar, served from the vendored
 ``geo/maps/static/leaflet.draw.*``, on a folium map.  Used by :mod:`ui.edit`.
 """
@@ -23,7 +23,7 @@ from geo.core.catalogue import AccuracyClass, Datum, LayerKind, LayerSpec
 from geo.core.crs import convert_datum
 from geo.core.errors import DataWriteError, GeoError
 from geo.core.workspace import Workspace
-from geo.store import gpkg as store
+from geo.store import edits as store
 
 __all__ = [
     "KIND_FIELDS",
@@ -187,7 +187,7 @@ def add_feature(ws: Workspace, layer_id: str, geojson: Mapping[str, Any],
     attrs : mapping
         ``name``, ``aws_ref``, ``accuracy`` and any kind-specific fields.
     base_version : int
-        The layer version this session loaded (:func:`geo.store.gpkg.layer_version`).
+        The layer version this session loaded (:func:`geo.store.edits.layer_version`).
 
     Raises
     ------

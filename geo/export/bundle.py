@@ -128,11 +128,15 @@ def _readme(data: ExportSet, files: list[str]) -> str:
         f"{stem}-scope.geojson      every feature of the site's physical scope, RFC 7946 GeoJSON",
         f"{stem}-layers/*.geojson   the same, one file per layer",
         f"{stem}-scope.gpkg         GeoPackage: one layer per kind with styles, plus tables",
-        "                           site_record, checklist, iwras, findings, layer_sources",
+        "                           site_record, checklist, statements (every statement",
+        "                           and what it rests on), water_chain, map_vs_report,",
+        "                           auditor_answers, iwras, findings, layer_sources",
         f"{stem}-scope.kml / .kmz   for Google Earth (a folder per layer, styled)",
         f"{stem}-points.csv         point features with lon/lat columns (UTF-8)",
         f"{stem}-iwras.csv          Important Water-Related Areas near the site",
         f"{stem}-checklist.csv      AWS 1.1.1 physical-scope checklist",
+        f"{stem}-statements.csv     every statement of the scope and its basis (stated,",
+        "                           derived, inferred, borrowed or assumed)",
         *([f"{stem}-raster_zonal_stats.csv  raster statistics per parcel, catchment unit "
              "and IWRA (also a GeoPackage table)"] if "raster_zonal_stats" in data.tables
           else []),

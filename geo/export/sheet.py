@@ -12,8 +12,11 @@ Rendered server-side with matplotlib's object API (no pyplot state, no network).
 Chinese names are drawn when a CJK font is installed (Debian ``fonts-noto-cjk``);
 without one the sheet shows the English names only, silently.
 
+A statement the sheet prints that no report states is marked ``*``, and a note at the
+bottom lists every statement of the scope that is not *stated* (:mod:`geo.export.sheet_notes`).
+
 Tests find the parts by ``gid``: ``legend``, ``scalebar``, ``north_arrow``,
-``graticule``, ``inset``, ``sources``, ``caveat``, ``footer``.
+``graticule``, ``inset``, ``sources``, ``caveat``, ``not_stated``, ``footer``.
 """
 
 from __future__ import annotations
@@ -57,6 +60,8 @@ from geo.export.sheet_draw import (
     north_arrow,
     scale_bar,
 )
+from geo.export.sheet_notes import DETAIL_LEVELS, MARK, fact_basis, mark, not_stated_note
+from geo.scope.claims import one_catchment_basis
 
 __all__ = ["PAPER_SIZES", "build_sheet", "find_cjk_font", "render_sheet", "render_sheets",
            "warm_up"]
@@ -215,7 +220,8 @@ def _inset(fig: Figure, rect: tuple[float, float, float, float], data: ExportSet
     one = getattr(data.scope, "one_catchment", None)
     home = ", ".join(getattr(one, "unit_names", ()) or ())
     if home:
-        label = _drawable(f"Site's catchment unit: {home}", cjk)
+        label = _drawable(mark(f"Site's catchment unit: {home}",
+                               one_catchment_basis(data.scope)), cjk)
         ax.text(0.02, 0.02, label, **_font(label),
                 transform=ax.transAxes, fontsize=fs * 0.85, color="#1d4f7a", va="bottom",
                 bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1.5})
@@ -245,7 +251,7 @@ def _load_kinds(ws: Any, *kinds: LayerKind) -> gpd.GeoDataFrame:
 
 def _legend(fig: Figure, renderer: Any, anchor: tuple[float, float], drawn: list[LayerSpec],
             frames: dict[str, gpd.GeoDataFrame], any_illustrative: bool, fs: float,
-            cjk: bool) -> float:
+            cjk: bool, any_not_stated: bool = False) -> float:
     """Draw the legend with its top-left at ``anchor``; return the figure y of its bottom."""
     handles: list[Any] = []
     for spec in drawn:
@@ -268,6 +274,9 @@ def _legend(fig: Figure, renderer: Any, anchor: tuple[float, float], drawn: list
                              label="Dashed outline: illustrative, not surveyed"))
     handles.append(Line2D([], [], linestyle="none", marker="*", markersize=fs * 1.3,
                           color="#b2182b", label="The site (inset map)"))
+    if any_not_stated:
+        handles.append(Patch(facecolor="none", edgecolor="none",
+                             label=f"{MARK} not stated in the report (see the note below)"))
     legend = fig.legend(handles=handles, loc="upper left", bbox_to_anchor=anchor,
                         bbox_transform=fig.transFigure, fontsize=fs, frameon=False,
                         title="Legend", title_fontsize=fs * 1.2, alignment="left",
@@ -386,14 +395,15 @@ def _compose(data: ExportSet, paper: str, cjk: bool) -> Figure:
             drawn.append(spec)
             frames[spec.id] = features[features["layer"] == spec.id]
     any_illustrative = bool((features["accuracy"].astype(str) == "illustrative").any())
+    note = not_stated_note(data.scope)
     legend_bottom = _legend(fig, renderer, (panel_x, 0.595), drawn, frames,
-                            any_illustrative, fs, cjk)
+                            any_illustrative, fs, cjk, any_not_stated=bool(note))
     panel_chars = int(panel_w * width_in * 72 / (fs * 0.55))
-    text(panel_x, legend_bottom - 0.015, _wrap(_site_facts(data), panel_chars), fontsize=fs,
-         color=INK, gid="site_facts", linespacing=1.25)
+    facts_bottom = text(panel_x, legend_bottom - 0.015, _wrap(_site_facts(data), panel_chars),
+                        fontsize=fs, color=INK, gid="site_facts", linespacing=1.25)
 
-    # bottom band: data sources in two columns, then the footer
-    top = min(below, 0.215) - 0.012
+    # bottom band: data sources in two columns, the note of what is not stated, the footer
+    top = min(below, facts_bottom, 0.215) - 0.012
     text(0.03, top, "Data sources and their dates", fontsize=fs * 1.05, fontweight="bold",
          color=INK, gid="sources")
     # layers sharing source, date and licence share one entry
@@ -406,16 +416,34 @@ def _compose(data: ExportSet, paper: str, cjk: bool) -> Figure:
                for (source, date, licence), titles in grouped.items()]
     half = (len(entries) + 1) // 2
     column_chars = int(0.46 * width_in * 72 / (fs * 0.8 * 0.55))
+    sources_bottom = top - 0.025
     for column, chunk in enumerate((entries[:half], entries[half:])):
         if chunk:
-            text(0.03 + column * 0.48, top - 0.025,
-                 "\n".join(_wrap(e, column_chars) for e in chunk), fontsize=fs * 0.8,
-                 color=INK, gid="sources", linespacing=1.2)
+            sources_bottom = min(sources_bottom, text(
+                0.03 + column * 0.48, top - 0.025,
+                "\n".join(_wrap(e, column_chars) for e in chunk), fontsize=fs * 0.8,
+                color=INK, gid="sources", linespacing=1.2))
+    if note:
+        _not_stated(fig, renderer, data.scope, sources_bottom - 0.012, fs,
+                    int(0.945 * width_in * 72 / (fs * 0.8 * 0.55)), cjk)
     generated = data.generated.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     fig.text(0.975, 0.012, f"Generated {generated} by catchscope {__version__} · "
              f"{paper.upper()} landscape", fontsize=fs * 0.85, color=MUTED,
              ha="right", va="bottom", gid="footer")
     return fig
+
+
+def _not_stated(fig: Figure, renderer: Any, scope: Any, top: float, fs: float,
+                chars: int, cjk: bool) -> None:
+    """The note of what no report states, as detailed as fits above the footer."""
+    for level in range(len(DETAIL_LEVELS)):
+        value = _drawable(_wrap(not_stated_note(scope, level), chars), cjk)
+        artist = fig.text(0.03, top, value, va="top", fontsize=fs * 0.8, color="#8a1c1c",
+                          gid="not_stated", linespacing=1.2, **_font(value))
+        box = artist.get_window_extent(renderer).transformed(fig.transFigure.inverted())
+        if box.y0 >= 0.03 or level == len(DETAIL_LEVELS) - 1:
+            return
+        artist.remove()
 
 
 def _font(value: str) -> dict[str, Any]:
@@ -453,10 +481,10 @@ def _site_facts(data: ExportSet) -> str:
         if record.organisation:
             lines.append(f"Organisation: {record.organisation}")
         if record.address:
-            lines.append(f"Address: {record.address}")
+            lines.append(mark(f"Address: {record.address}", fact_basis(record, "address")))
         details = []
         if record.area_m2:
-            details.append(f"area {record.area_m2:,.0f} m²")
+            details.append(mark(f"area {record.area_m2:,.0f} m²", fact_basis(record, "area_m2")))
         if record.certification_status:
             valid = f", valid until {record.valid_until}" if record.valid_until else ""
             if record.valid_until and record.valid_until < data.generated.date():
@@ -466,6 +494,14 @@ def _site_facts(data: ExportSet) -> str:
         if details:
             joined = "; ".join(details)
             lines.append(joined[:1].upper() + joined[1:])  # keep "Certified Gold", "EXPIRED"
+        if record.water_service_provider:
+            lines.append(mark(f"Water provider: {record.water_service_provider}",
+                              fact_basis(record, "water_service_provider")))
+    checklist = getattr(data.scope, "checklist", ())
+    if checklist:
+        weak = [c for c in checklist if c.basis is not None and not c.basis.is_stated]
+        lines.append(mark(f"1.1.1 checklist: {data.scope.score}",
+                          weak[0].basis if weak else None))
     layers = data.features["layer"].nunique()
     lines.append(f"In scope: {len(data.features)} features in {layers} layers "
                  "(all listed in the GeoPackage / GeoJSON export)")

@@ -55,6 +55,7 @@ from typing import Any
 import geopandas as gpd
 from pandas.api.types import is_numeric_dtype
 
+from geo.core.basis import BASIS_KINDS
 from geo.core.crs import metric_crs
 from geo.core.errors import DataWriteError, GeoError, SiteNotFoundError
 from geo.core.io import atomic_path
@@ -83,6 +84,7 @@ from geo.export.vector import (
     render_csv,
     render_geojson,
 )
+from geo.scope.claims import kind_of_summary
 
 __all__ = [
     "CLIPPED",
@@ -251,10 +253,55 @@ def _scope_features(workspace: Workspace, aws_ref: str, scope: Any) -> gpd.GeoDa
     for column in EXTRA_COLUMNS:
         if column not in frame.columns:
             frame[column] = None
+    frame = _statement_bases(frame, scope)
     order = {layer_id: i for i, layer_id in enumerate(workspace.specs)}
     frame = frame.assign(_order=frame["layer"].map(order).fillna(len(order)))
     frame = frame.sort_values(["_order", "fid"], kind="stable").drop(columns="_order")
     return gpd.GeoDataFrame(frame.reset_index(drop=True), geometry="geometry", crs="EPSG:4326")
+
+
+def _statement_bases(frame: gpd.GeoDataFrame, scope: Any) -> gpd.GeoDataFrame:
+    """Each feature's statements beside its geometry's ``basis`` (issue 15), as properties.
+
+    ``chain_link_basis`` — its links onward in the water chain (``→ target: basis``, one
+    per line); ``scope_basis`` — why a catchment unit is relied on / affected;
+    ``iwra_basis`` and ``distance_basis`` — that an IWRA is one, and its distance from
+    the site.  Each with a ``…_kind`` (the weakest, for a filter or a style rule).
+    """
+    columns: dict[str, dict[str, list[tuple[str, str]]]] = {
+        "chain_link": {}, "scope": {}, "iwra": {}, "distance": {}}
+    chain = getattr(scope, "chain", None)
+    if chain is not None:
+        names = {n.fid: n.name for n in chain.nodes}
+        for edge in chain.edges:
+            if edge.basis is not None:
+                columns["chain_link"].setdefault(edge.source, []).append(
+                    (edge.basis.kind, f"→ {names.get(edge.target, edge.target)}: "
+                                      f"{edge.basis.summary()}"))
+    for side, units in (("relied on", getattr(scope, "relied_on", ())),
+                        ("affected", getattr(scope, "affected", ()))):
+        for unit in units:
+            if unit.basis is not None:
+                columns["scope"].setdefault(unit.fid, []).append(
+                    (unit.basis.kind, f"{side}: {unit.basis.summary()}"))
+    iwras = getattr(scope, "iwras", None)
+    if iwras is not None and "basis" in iwras:
+        for row in iwras.to_dict(orient="records"):
+            for name, column in (("iwra", "basis"), ("distance", "distance_basis")):
+                text = str(row.get(column) or "")
+                if text:
+                    columns[name].setdefault(str(row["fid"]), []).append(
+                        (kind_of_summary(text), text))
+    rank: dict[str, int] = {kind: n for n, kind in enumerate(BASIS_KINDS)}
+    fids = frame["fid"].astype(str)
+    for name, per_fid in columns.items():
+        if not per_fid:
+            continue
+        frame[f"{name}_basis_kind"] = [max((k for k, _ in per_fid[f]), key=lambda k: rank.get(
+            k, len(rank))) if f in per_fid else None for f in fids]
+        frame[f"{name}_basis"] = ["\n".join(t for _, t in per_fid[f]) if f in per_fid else None
+                                  for f in fids]
+    return frame
 
 
 # --- dispatch ----------------------------------

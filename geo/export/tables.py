@@ -2,7 +2,8 @@
 
 :func:`site_tables` gathers, for one site, the tables the GeoPackage stores as
 attribute-only tables and the CSV export writes as files: the site record, the 1.1.1
-checklist with the 0.1.1.1 one-catchment check, the screened IWRAs, the audit's
+checklist with the 0.1.1.1 one-catchment check, every statement of the scope with its
+basis, the water chain's links, the screened IWRAs, the audit's
 findings and indicators, zonal statistics of the workspace's rasters, and the sources
 and licences of the layers used.  Called by :func:`geo.export.site.collect`.
 """
@@ -16,9 +17,13 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
+from geo.core.basis import Basis, weakest
 from geo.core.catalogue import AWS_ELEMENTS, AwsElement, LayerSpec
+from geo.core.records import SiteRecord
 from geo.core.workspace import Workspace
 from geo.export.vector import cell_text, json_value, plain_table
+from geo.scope.claims import claims, kind_of_summary, one_catchment_basis
+from geo.scope.evidence import record_facts
 
 __all__ = ["site_tables"]
 
@@ -28,21 +33,29 @@ def site_tables(
 ) -> dict[str, pd.DataFrame]:
     """The attribute tables of a site's export, every cell plain (see :func:`plain_table`).
 
-    ``site_record`` (field, value), ``checklist`` (1.1.1 elements and the 0.1.1.1 check),
-    ``iwras``, ``findings``, ``audit_indicators``, ``raster_zonal_stats`` (when the
-    workspace has rasters) and ``layer_sources`` (provenance and licence of ``specs``
-    and of the rasters used); a table with nothing to say is left out.
+    ``site_record`` (field, value, and the basis of the facts the scope prints),
+    ``checklist`` (1.1.1 elements and the 0.1.1.1 check, each with ``basis_kind`` and
+    ``basis``), ``statements`` (every statement of the scope and what it rests on),
+    ``water_chain`` (its links and their bases), ``map_vs_report``, ``auditor_answers``,
+    ``iwras`` (with the bases of each row and distance), ``findings``,
+    ``audit_indicators``, ``raster_zonal_stats`` (when the workspace has rasters) and
+    ``layer_sources`` (provenance and licence of ``specs`` and of the rasters used); a
+    table with nothing to say is left out.
     """
     record = workspace.records.get(aws_ref)
     tables: dict[str, pd.DataFrame] = {}
     if record is not None:
-        dumped = record.model_dump(mode="json", exclude={"findings", "indicators"})
-        tables["site_record"] = pd.DataFrame(
-            {"field": list(dumped), "value": [cell_text(v) for v in dumped.values()]}
-        )
+        tables["site_record"] = _record_frame(
+            record, getattr(scope, "record_facts", None) or record_facts(record))
     checklist = _checklist_frame(scope)
     if checklist is not None:
         tables["checklist"] = checklist
+    found = claims(scope) if scope is not None else ()
+    if found:
+        tables["statements"] = pd.DataFrame([c.to_dict() for c in found])
+    chain = _chain_frame(scope)
+    if chain is not None:
+        tables["water_chain"] = chain
     versus = getattr(scope, "versus", ())
     if versus:
         tables["map_vs_report"] = pd.DataFrame([
@@ -53,6 +66,9 @@ def site_tables(
         tables["auditor_answers"] = pd.DataFrame([a.to_dict() for a in answers])
     iwras = _as_frame(getattr(scope, "iwras", None))
     if iwras is not None:
+        if "basis" in iwras:
+            iwras.insert(iwras.columns.get_loc("basis") + 1, "basis_kind",
+                         [kind_of_summary(b) for b in iwras["basis"]])
         tables["iwras"] = iwras
     if record is not None and record.findings:
         tables["findings"] = pd.DataFrame([f.model_dump(mode="json") for f in record.findings])
@@ -101,10 +117,12 @@ def _checklist_frame(scope: Any) -> pd.DataFrame | None:
             "missing": "\n".join(getattr(check, "missing", ())),
             "caveats": "\n".join(getattr(check, "caveats", ())),
             "notes": "\n".join(getattr(check, "notes", ())),
+            "basis_kind": getattr(getattr(check, "basis", None), "kind", ""),
             "basis": _basis_text(getattr(check, "basis", None)),
         })
     one = getattr(scope, "one_catchment", None)
     if one is not None:
+        basis = one_catchment_basis(scope)
         rows.append({
             "indicator": "0.1.1.1", "element": "one_catchment",
             "title": "The site occupies one catchment",
@@ -112,13 +130,48 @@ def _checklist_frame(scope: Any) -> pd.DataFrame | None:
             "evidence": "; ".join(getattr(one, "unit_names", ())),
             "evidence_fids": "; ".join(getattr(one, "units", ())),
             "missing": "", "caveats": "", "notes": str(getattr(one, "message", "")),
-            "basis": "derived — parcels overlaid on the catchment units",
+            "basis_kind": basis.kind, "basis": basis.summary(),
         })
     return pd.DataFrame(rows)
 
 
 def _basis_text(basis: Any) -> str:
     return basis.summary() if basis is not None and hasattr(basis, "summary") else ""
+
+
+def _record_frame(record: SiteRecord, facts: Iterable[tuple[str, str, Basis]]) -> pd.DataFrame:
+    """Field, value and — for the facts the scope prints — what each rests on.
+
+    A list field's items may rest on different bases: ``basis`` then holds one line per
+    item (``item: summary``) and ``basis_kind`` the weakest.
+    """
+    dumped = record.model_dump(mode="json", exclude={"findings", "indicators"})
+    per_field: dict[str, list[tuple[str, Basis]]] = {}
+    for field, value, basis in facts:
+        per_field.setdefault(field, []).append((value, basis))
+    kinds, texts = [], []
+    for field in dumped:
+        items = per_field.get(field, [])
+        worst = weakest(b for _, b in items)
+        kinds.append(worst.kind if worst is not None else "")
+        texts.append(items[0][1].summary() if len(items) == 1 else
+                     "\n".join(f"{value}: {b.summary()}" for value, b in items))
+    return pd.DataFrame({"field": list(dumped), "value": [cell_text(v) for v in dumped.values()],
+                         "basis_kind": kinds, "basis": texts})
+
+
+def _chain_frame(scope: Any) -> pd.DataFrame | None:
+    """The water chain's links, one row each, with what each rests on."""
+    chain = getattr(scope, "chain", None)
+    if chain is None or not getattr(chain, "edges", ()):
+        return None
+    names = {n.fid: n.name for n in chain.nodes}
+    return pd.DataFrame([{
+        "source": e.source, "source_name": names.get(e.source, e.source),
+        "target": e.target, "target_name": names.get(e.target, e.target),
+        "how": e.how, "via": e.via, "distance_m": e.distance_m,
+        "basis_kind": e.basis.kind if e.basis is not None else "",
+        "basis": e.basis.summary() if e.basis is not None else ""} for e in chain.edges])
 
 
 def _as_frame(value: Any) -> pd.DataFrame | None:

@@ -480,9 +480,9 @@ def points_table(data: ExportSet) -> pd.DataFrame:
 
 
 def render_csv(data: ExportSet) -> dict[str, bytes]:
-    """Points with lon/lat, and the IWRA, checklist and raster tables, as CSV files."""
+    """Points with lon/lat, and the IWRA, checklist, statements and raster tables, as CSV."""
     out = {f"{data.stem}-points.csv": _csv_bytes(points_table(data))}
-    for name in ("iwras", "checklist", "raster_zonal_stats"):
+    for name in ("iwras", "checklist", "statements", "raster_zonal_stats"):
         if name in data.tables:
             out[f"{data.stem}-{name}.csv"] = _csv_bytes(data.tables[name])
     return out
