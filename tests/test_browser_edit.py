@@ -8,6 +8,7 @@ workspace through "Folder on this machine": the repository's data/ is never writ
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -303,4 +304,60 @@ def test_select_a_feature_drag_it_with_the_edit_tool_and_save(session: Any,
     assert after.x > before.x and after.y < before.y  # dragged right and down
     history = store.history(open_workspace(workspace), "discharge_points")
     assert history[-1].summary == f"edited geometry of {fid}"
+    assert watch.external == [], watch.external
+
+
+def _selected_fid(pg: Any) -> str:
+    text = pg.locator(MAIN).inner_text()
+    return text.split("Selected feature\n", 1)[1].split("\n")[1].rsplit(" · ", 1)[-1]
+
+
+def test_selecting_another_feature_offers_no_new_drawing(session: Any, workspace: Path) -> None:
+    """The feature put under the edit tool is not a 'new drawing' once another is picked."""
+    pg, watch = session
+    frame = _open(pg, workspace, mode="Draw and edit")
+    frame.locator("path.cs-layer-discharge_points").last.dispatch_event("click")
+    pg.get_by_text("Selected feature", exact=True).wait_for(timeout=30_000)
+    first = _selected_fid(pg)
+    _idle(pg)
+    frame = _edit_map(pg)
+    frame.locator("img.leaflet-marker-icon").first.wait_for(timeout=30_000)  # under the tool
+    frame.locator("path.cs-layer-discharge_points").first.dispatch_event("click")
+    pg.wait_for_function(
+        "first => { const m = document.querySelector('[data-testid=stMain]');"
+        " return m && m.innerText.includes('Selected feature') && !m.innerText.includes(first); }",
+        arg=f" · {first}", timeout=30_000)
+    _idle(pg)
+    main = pg.locator(MAIN).inner_text()
+    assert "New point" not in main and "Drawn, not saved" not in main, main[:600]
+    assert pg.get_by_role("button", name=re.compile("^Use this shape for")).count() == 0
+    assert watch.external == [], watch.external
+
+
+def test_a_parcel_round_the_town_is_saved_only_when_confirmed(session: Any,
+                                                              workspace: Path) -> None:
+    pg, watch = session
+    frame = _open(pg, workspace, mode="Draw and edit")
+    frame.locator("body").evaluate("() => map.setZoom(11, {animate: false})")
+    frame.locator(".leaflet-draw-draw-polygon").click()
+    container = frame.locator(".leaflet-container")
+    corners = [(150, 250), (450, 250), (450, 500), (150, 500)]  # ~20 × 16 km at zoom 11
+    for x, y in [*corners, corners[0]]:  # the first vertex again closes the ring
+        # as a hand does: move there, press, release (Leaflet.draw follows the pointer);
+        # where the map is on the page is read each time (the page may have scrolled)
+        box = container.bounding_box()
+        pg.mouse.move(box["x"] + x, box["y"] + y, steps=4)
+        pg.mouse.down()
+        pg.mouse.up()
+    pg.get_by_text("New polygon", exact=True).wait_for(timeout=30_000)
+    choose(pg, "Layer", "Site parcels")
+    pg.get_by_label("Name", exact=True).fill("Round the town")
+    pg.get_by_role("button", name="Save feature").click()
+    warning = pg.get_by_text("the site area its record states", exact=False)
+    warning.wait_for(timeout=30_000)
+    assert "Round the town" not in set(open_workspace(workspace).load("sites")["name"])
+    pg.get_by_text("Save it anyway: I have checked its size").click()
+    pg.get_by_role("button", name="Save feature").click()
+    pg.get_by_text("Saved layer 'sites'", exact=False).wait_for(timeout=30_000)
+    assert "Round the town" in set(open_workspace(workspace).load("sites")["name"])
     assert watch.external == [], watch.external

@@ -242,3 +242,50 @@ def test_imported_and_drawn_features_reach_checklist_and_export_at_once(demo_cop
     assert outfall["properties"]["aws_ref"] == pump["properties"]["aws_ref"] == site
     assert outfall["geometry"]["coordinates"] == pytest.approx(
         [centre.x + 0.0004, centre.y - 0.0003], abs=1e-7)
+
+
+def _square(lon: float, lat: float, km: float) -> dict:
+    """A square about ``km`` on a side at (lon, lat), as the Draw toolbar sends it."""
+    from shapely.geometry import box
+
+    half_lat = km / 111.32 / 2
+    half_lon = half_lat / 0.856  # cos(31.2°)
+    return mapping(box(lon - half_lon, lat - half_lat, lon + half_lon, lat + half_lat))
+
+
+def test_a_site_parcel_far_larger_than_the_site_needs_confirming(demo_copy: Path) -> None:
+    from ui.edit_ops import ParcelSizeError, parcel_size_problem
+
+    ws = open_workspace(demo_copy)
+    before = _digest(demo_copy)
+    town = _square(120.95, 31.19, 11.4)  # ~130 km²: a polygon round the town
+    with pytest.raises(ParcelSizeError) as err:
+        edit.add_feature(ws, "sites", town, {"name": "Whole town", "aws_ref": "AWS-000521"},
+                         base_version=store.layer_version(ws, "sites"))
+    text = str(err.value)
+    # the record states 200,000 m²: the parcels would cover ~650 times that
+    assert "AWS-000521" in text and "(200,000 m²)" in text and "648×" in text, text
+    assert float(text.split(" cover ")[1].split(" km²")[0].replace(",", "")) > 125
+    assert _digest(demo_copy) == before  # nothing written
+    # a parcel of the size the report states is no problem; nor a site without a record
+    # until it passes 10 km²
+    assert parcel_size_problem(ws, "sites", shape_of(_square(120.95, 31.19, 0.1)),
+                               "AWS-000521") is None
+    assert parcel_size_problem(ws, "sites", shape_of(_square(120.95, 31.19, 2)), None) is None
+    assert "more than 10.0 km²" in str(parcel_size_problem(
+        ws, "sites", shape_of(town), None))
+    assert parcel_size_problem(ws, "lakes", shape_of(town), "AWS-000521") is None  # not a site
+    # confirmed, it is saved (and can be undone like any save)
+    result = edit.add_feature(ws, "sites", town, {"name": "Whole town", "aws_ref": "AWS-000521"},
+                              base_version=store.layer_version(ws, "sites"), size_confirmed=True)
+    assert "Whole town" in set(open_workspace(demo_copy).load("sites")["name"])
+    # reshaping an existing parcel into the town is checked the same way
+    fid = str(open_workspace(demo_copy).load("sites").iloc[0]["fid"])
+    with pytest.raises(ParcelSizeError):
+        edit.update_feature(ws, "sites", fid, base_version=result.version, geojson=town)
+
+
+def shape_of(geojson: dict) -> object:
+    from shapely.geometry import shape
+
+    return shape(geojson)

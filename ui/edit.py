@@ -37,6 +37,7 @@ from ui.edit_ops import (
     _FAMILY,
     _FIXED,
     KIND_FIELDS,
+    ParcelSizeError,
     _author,
     add_draw_control,
     add_feature,
@@ -208,6 +209,10 @@ def _take_selection(ws: Workspace, value: dict, datum: Datum) -> tuple[str, str]
                 fid = str(frame.iloc[int(position)]["fid"])
                 st.session_state["edit_selected"] = (layer_id, fid)
                 _remember_geometry(ws, (layer_id, fid), datum)
+                # What this map sent holds the previous selection under the edit tool: it
+                # is not a new drawing (it would offer to save a duplicate). The map is
+                # drawn again for the new selection; its own value counts from then on.
+                st.session_state["edit_stale"] = _value_id(st.session_state.get(EDIT_MAP_STATE))
                 st.rerun()
     selected = st.session_state.get("edit_selected")
     return (str(selected[0]), str(selected[1])) if selected else None
@@ -282,10 +287,15 @@ def _new_drawing_form(choice: state.Choice, feature: dict,
     if selected is not None and selected[0] in ws.specs \
             and fits(ws.specs[selected[0]].kind, family):
         layer_id, fid = selected
-        if st.button(md(f"Use this shape for {fid} (move / reshape it)"), key=f"move:{signature}",
-                     type="primary"):
+        warning = _size_warning("move", signature)
+        if warning:
+            st.warning(md(warning))
+        label = (f"Use this shape for {fid} anyway" if warning
+                 else f"Use this shape for {fid} (move / reshape it)")
+        if st.button(md(label), key=f"move:{signature}:{bool(warning)}", type="primary"):
             _save(ws, layer_id, signature, lambda base: update_feature(
-                ws, layer_id, fid, base_version=base, geojson=feature, display_datum=datum))
+                ws, layer_id, fid, base_version=base, geojson=feature, display_datum=datum,
+                size_confirmed=bool(warning)), kind="move")
     layers = [spec.id for spec in editable_layers(ws, family)]
     if not layers:
         st.warning(f"No layer of this workspace takes {family}s.")
@@ -299,19 +309,33 @@ def _new_drawing_form(choice: state.Choice, feature: dict,
     with st.form(f"new:{signature}:{layer_id}", border=True):
         values = _attribute_inputs(choice, spec, {"accuracy": "illustrative",
                                                   "aws_ref": choice.site}, f"new:{signature}")
+        warning = _size_warning("new", signature)
+        confirmed = False
+        if warning:
+            st.warning(md(warning))
+            confirmed = st.checkbox("Save it anyway: I have checked its size",
+                                    key=f"sizeok:{signature}")
         submitted = st.form_submit_button("Save feature", type="primary")
     if submitted:
         _save(ws, layer_id, signature, lambda base: add_feature(
-            ws, layer_id, feature, values, base_version=base, display_datum=datum))
+            ws, layer_id, feature, values, base_version=base, display_datum=datum,
+            size_confirmed=confirmed))
     if st.button("Discard this drawing", key=f"discard:{signature}"):
         st.session_state.setdefault("edit_consumed", set()).add(signature)
         st.rerun()
 
 
-def _save(ws: Workspace, layer_id: str, signature: str | None, action: Any) -> None:
-    """Run a save with this session's base version; on success redraw, on conflict say so."""
+def _save(ws: Workspace, layer_id: str, signature: str | None, action: Any,
+          kind: str = "new") -> None:
+    """Run a save with this session's base version; on success redraw, on conflict say so.
+
+    A site parcel far larger than the site is not saved: the form asks to confirm it.
+    """
     try:
         result = action(base_version(ws, layer_id))
+    except ParcelSizeError as err:
+        st.session_state["edit_size_warning"] = (kind, signature, str(err))
+        st.rerun()
     except EditConflictError as err:
         conflict(ws, err, layer_id, signature or layer_id)
         return
@@ -320,8 +344,17 @@ def _save(ws: Workspace, layer_id: str, signature: str | None, action: Any) -> N
         return
     if signature:
         st.session_state.setdefault("edit_consumed", set()).add(signature)
+    st.session_state.pop("edit_size_warning", None)
     saved(ws, result)
     st.rerun()
+
+
+def _size_warning(kind: str, signature: str) -> str | None:
+    """The size warning a save of this drawing raised (see :func:`_save`), if any."""
+    warning = st.session_state.get("edit_size_warning")
+    if isinstance(warning, tuple) and warning[:2] == (kind, signature):
+        return str(warning[2])
+    return None
 
 
 def _selected_form(choice: state.Choice, selected: tuple[str, str]) -> None:

@@ -16,6 +16,7 @@ import folium
 import folium.plugins
 import geopandas as gpd
 import pandas as pd
+import pyproj
 import shapely
 from shapely.geometry import mapping, shape
 
@@ -27,12 +28,15 @@ from geo.store import edits as store
 
 __all__ = [
     "KIND_FIELDS",
+    "PARCEL_CONFIRM_M2",
+    "ParcelSizeError",
     "add_draw_control",
     "add_feature",
     "delete_feature",
     "editable_layers",
     "fits",
     "geometry_json",
+    "parcel_size_problem",
     "update_feature",
 ]
 
@@ -174,9 +178,68 @@ def _author() -> str:
     return auth.current().author
 
 
+#: A site's parcels larger than this (in all) are saved only once the user confirms the
+#: size, when the record states no site area (the demo sites are 0.2 and 0.33 km²; a
+#: large factory campus is a few km²; a polygon around the town is tens).
+PARCEL_CONFIRM_M2 = 10_000_000.0
+#: With a site area stated in the record: parcels past this multiple of it need confirming.
+PARCEL_STATED_FACTOR = 1.5
+_GEOD = pyproj.Geod(ellps="WGS84")
+
+
+class ParcelSizeError(DataWriteError):
+    """A site parcel far larger than the site: saved only when the user confirms it."""
+
+
+def _area_text(m2: float) -> str:
+    return f"{m2 / 1e6:,.1f} km²" if m2 >= 1e6 else f"{m2:,.0f} m²"
+
+
+def parcel_size_problem(ws: Workspace, layer_id: str, geom: shapely.Geometry,
+                        aws_ref: str | None, fid: str | None = None) -> str | None:
+    """Why a new or reshaped site parcel looks too large to be the site, or None.
+
+    The site's parcels in all (``fid`` replaced by ``geom``) are compared with the site
+    area the record states, else with :data:`PARCEL_CONFIRM_M2`.  Areas are geodesic
+    (WGS84 ellipsoid).
+    """
+    if ws.spec(layer_id).kind is not LayerKind.SITE or geom.is_empty:
+        return None
+    area = abs(_GEOD.geometry_area_perimeter(geom)[0])
+    others = 0.0
+    if aws_ref:
+        current = _current(ws, layer_id)
+        mine = current[(current.get("aws_ref", pd.Series(index=current.index, dtype=object))
+                        .astype(str) == aws_ref)
+                       & (current["fid"].astype(str) != str(fid))]
+        others = float(sum(abs(_GEOD.geometry_area_perimeter(g)[0])
+                           for g in mine.geometry if g is not None and not g.is_empty))
+    record = ws.records.get(aws_ref) if aws_ref else None
+    stated = getattr(record, "area_m2", None)
+    total = area + others
+    if stated and total > PARCEL_STATED_FACTOR * stated:
+        return (f"With this parcel ({_area_text(area)}) the parcels of {aws_ref} cover "
+                f"{_area_text(total)}, {total / stated:,.0f}× the site area its record states "
+                f"({_area_text(stated)}). Check the polygon goes round the site, not the town "
+                "or the catchment.")
+    if not stated and area > PARCEL_CONFIRM_M2:
+        return (f"This parcel covers {_area_text(area)}, more than "
+                f"{_area_text(PARCEL_CONFIRM_M2)}; a site's parcels are usually far smaller. "
+                "Check the polygon goes round the site, not the town or the catchment.")
+    return None
+
+
+def _check_parcel(ws: Workspace, layer_id: str, geom: shapely.Geometry, aws_ref: Any,
+                  fid: str | None, confirmed: bool) -> None:
+    problem = parcel_size_problem(ws, layer_id, geom, str(aws_ref) if aws_ref else None, fid)
+    if problem and not confirmed:
+        raise ParcelSizeError(problem)
+
+
 def add_feature(ws: Workspace, layer_id: str, geojson: Mapping[str, Any],
                 attrs: Mapping[str, Any], *, base_version: int,
-                display_datum: Datum = Datum.WGS84) -> store.SaveResult:
+                display_datum: Datum = Datum.WGS84,
+                size_confirmed: bool = False) -> store.SaveResult:
     """Add one drawn feature to a layer through the store (version-checked).
 
     Parameters
@@ -188,11 +251,15 @@ def add_feature(ws: Workspace, layer_id: str, geojson: Mapping[str, Any],
         ``name``, ``aws_ref``, ``accuracy`` and any kind-specific fields.
     base_version : int
         The layer version this session loaded (:func:`geo.store.edits.layer_version`).
+    size_confirmed : bool
+        The user confirmed a site parcel :func:`parcel_size_problem` finds too large.
 
     Raises
     ------
     EditConflictError
         If someone saved the layer since ``base_version``; nothing is written.
+    ParcelSizeError
+        If a site parcel looks far larger than the site and ``size_confirmed`` is false.
     DataWriteError
         If the geometry is unusable or does not fit the layer's kind.
     """
@@ -205,6 +272,7 @@ def add_feature(ws: Workspace, layer_id: str, geojson: Mapping[str, Any],
                              "or draw another shape.")
     current = _current(ws, layer_id)
     values = {key: _like(current.get(key), value) for key, value in _clean(attrs).items()}
+    _check_parcel(ws, layer_id, geom, values.get("aws_ref"), None, size_confirmed)
     values.setdefault("accuracy", AccuracyClass.ILLUSTRATIVE.value)
     if values["accuracy"] is None:
         values["accuracy"] = AccuracyClass.ILLUSTRATIVE.value
@@ -221,12 +289,13 @@ def add_feature(ws: Workspace, layer_id: str, geojson: Mapping[str, Any],
 def update_feature(ws: Workspace, layer_id: str, fid: str, *, base_version: int,
                    attrs: Mapping[str, Any] | None = None,
                    geojson: Mapping[str, Any] | None = None,
-                   display_datum: Datum = Datum.WGS84) -> store.SaveResult:
+                   display_datum: Datum = Datum.WGS84,
+                   size_confirmed: bool = False) -> store.SaveResult:
     """Change a feature's attributes and/or replace its geometry (a move), version-checked.
 
     Raises
     ------
-    EditConflictError, DataWriteError
+    EditConflictError, ParcelSizeError, DataWriteError
         As :func:`add_feature`; DataWriteError also if ``fid`` is not in the layer.
     """
     spec = ws.spec(layer_id)
@@ -252,6 +321,8 @@ def update_feature(ws: Workspace, layer_id: str, fid: str, *, base_version: int,
             raise DataWriteError(f"Layer {spec.title!r} ({spec.kind.value}) takes "
                                  f"{_KIND_FAMILY[spec.kind]}s, not a {family}; draw a "
                                  f"{_KIND_FAMILY[spec.kind]}.")
+        _check_parcel(ws, layer_id, geom, current.at[index, "aws_ref"]
+                      if "aws_ref" in current.columns else None, str(fid), size_confirmed)
         current.loc[[index], current.geometry.name] = gpd.GeoSeries([geom], index=[index],
                                                                     crs="EPSG:4326")
         current.at[index, "datum"] = "gcj02" if display_datum is Datum.GCJ02 else "wgs84"
