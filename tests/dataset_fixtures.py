@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import geopandas as gpd
@@ -37,6 +38,7 @@ import shapely
 __all__ = [
     "BASINS_L8",
     "aqueduct_table",
+    "basins_frame",
     "hydrobasins",
     "hydrolakes",
     "hydrorivers",
@@ -60,32 +62,51 @@ BASINS_L8: dict[str, tuple[int, tuple[float, float, float, float], str | None, i
 _ORDER = {"A": 1, "B": 2, "E": 1}
 
 
-def _hybas_id(level: int, serial: int) -> int:
-    """Region 2 (Europe), the level, a 6-digit serial and side digit 0: 2080000010."""
-    return int(f"2{level:02d}{serial:06d}0")
+def _hybas_id(level: int, serial: int, region: int = 2) -> int:
+    """The region (2: Europe), the level, a 6-digit serial and side digit 0: 2080000010."""
+    return int(f"{region}{level:02d}{serial:06d}0")
 
 
-def _area_km2(box: tuple[float, float, float, float]) -> float:
-    geom = gpd.GeoSeries([shapely.box(*box)], crs="EPSG:4326").to_crs("EPSG:3035")
+def _area_km2(box: tuple[float, float, float, float], crs: str = "EPSG:3035") -> float:
+    geom = gpd.GeoSeries([shapely.box(*box)], crs="EPSG:4326").to_crs(crs)
     return round(float(geom.area.iloc[0]) / 1e6, 1)
 
 
 def hydrobasins(level: int = 8) -> gpd.GeoDataFrame:
     """HydroBASINS v1c of the made-up basin at level 8 or 12 (13 fields, published order)."""
+    return basins_frame(BASINS_L8, level, region=2, order=lambda code: _ORDER[code[0]],
+                        upstream_half="w")
+
+
+def basins_frame(basins: dict[str, tuple[int, tuple[float, float, float, float], str | None,
+                                         int]],
+                 level: int, *, region: int, order: Callable[[str], int],
+                 upstream_half: str, coastal: bool = False,
+                 area_crs: str = "EPSG:3035") -> gpd.GeoDataFrame:
+    """HydroBASINS v1c rows of ``basins`` (code → PFAF_ID, box, NEXT_DOWN code, ENDO).
+
+    Level 8 is ``basins`` as given; level 12 splits each box into a west (``w``) and an
+    east (``e``) half: the ``upstream_half`` drains into the other, which drains into the
+    next basin's upstream half (PFAF_ID = the level-8 code followed by 0003 upstream and
+    0001 downstream).  ``coastal``: a basin draining to no other one (not endorheic) has
+    COAST 1; areas are measured in ``area_crs`` (equal-area or local).
+    """
     units: list[tuple[str, int, tuple[float, float, float, float], str | None, int]] = []
-    for code, (pfaf, box, down, endo) in BASINS_L8.items():
+    down_half = "e" if upstream_half == "w" else "w"
+    for code, (pfaf, box, down, endo) in basins.items():
         if level == 8:
             units.append((code, pfaf, box, down, endo))
             continue
         west, south, east, north = box
         mid = round((west + east) / 2, 6)
-        downstream_west = f"{down}w" if down else None
-        units.append((f"{code}w", pfaf * 10_000 + 3, (west, south, mid, north), f"{code}e",
-                      1 if endo else 0))
-        units.append((f"{code}e", pfaf * 10_000 + 1, (mid, south, east, north),
-                      downstream_west, endo))
+        halves = {"w": (west, south, mid, north), "e": (mid, south, east, north)}
+        downstream_next = f"{down}{upstream_half}" if down else None
+        units.append((f"{code}{upstream_half}", pfaf * 10_000 + 3, halves[upstream_half],
+                      f"{code}{down_half}", 1 if endo else 0))
+        units.append((f"{code}{down_half}", pfaf * 10_000 + 1, halves[down_half],
+                      downstream_next, endo))
     serial = {code: k + 1 for k, (code, *_rest) in enumerate(units)}
-    ids = {code: _hybas_id(level, serial[code]) for code in serial}
+    ids = {code: _hybas_id(level, serial[code], region) for code in serial}
     down_of = {code: down for code, _, _, down, _ in units}
 
     def sink(code: str) -> str:
@@ -93,7 +114,7 @@ def hydrobasins(level: int = 8) -> gpd.GeoDataFrame:
             code = str(down_of[code])
         return code
 
-    area = {code: _area_km2(box) for code, _, box, _, _ in units}
+    area = {code: _area_km2(box, area_crs) for code, _, box, _, _ in units}
     upstream: dict[str, float] = dict(area)
     for code in serial:
         at = down_of[code]
@@ -112,7 +133,8 @@ def hydrobasins(level: int = 8) -> gpd.GeoDataFrame:
             "NEXT_SINK": ids[sink(code)], "MAIN_BAS": ids[sink(code)],
             "DIST_SINK": float(steps * 16.0), "DIST_MAIN": float(steps * 16.0),
             "SUB_AREA": area[code], "UP_AREA": round(upstream[code], 1), "PFAF_ID": pfaf,
-            "ENDO": endo, "COAST": 0, "ORDER": _ORDER[code[0]], "SORT": k + 1,
+            "ENDO": endo, "COAST": int(coastal and down is None and not endo),
+            "ORDER": order(code), "SORT": k + 1,
         })
     return gpd.GeoDataFrame(rows, geometry=[shapely.box(*u[2]) for u in units],
                             crs="EPSG:4326")

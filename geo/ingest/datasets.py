@@ -471,7 +471,8 @@ _HSTORE = re.compile(r'"((?:[^"\\]|\\.)*)"=>"((?:[^"\\]|\\.)*)"')
 
 def _tags(frame: gpd.GeoDataFrame) -> pd.DataFrame:
     """One column per OSM tag of interest, from flat tags, ``other_tags`` or ``tags``."""
-    wanted = ("name", "waterway", "natural", "water", "landuse", "man_made", "name:en")
+    wanted = ("name", "waterway", "natural", "water", "landuse", "man_made", "name:en",
+              "operator")
     rows: list[dict[str, str]] = []
     col = _columns(frame)
     for record in frame.drop(columns=frame.geometry.name).to_dict(orient="records"):
@@ -544,7 +545,10 @@ def _osm(frame: gpd.GeoDataFrame) -> list[Converted]:
     plants = wastewater | works
     layer(plants, "osm_treatment", LayerKind.FACILITY, "OSM treatment plants",
           {"facility_type": np.where(wastewater, "wastewater treatment plant",
-                                     "water treatment plant")}, "Unnamed treatment plant")
+                                     "water treatment plant"),
+           # who runs a plant: how a report's water service provider is matched to it
+           "operator": tags["operator"].where(tags["operator"] != "").to_numpy()},
+          "Unnamed treatment plant")
     if not out:
         raise DataReadError("The OpenStreetMap extract holds no waterway (river, stream, "
                             "canal…), water body (natural=water) or treatment plant "
