@@ -38,6 +38,7 @@ __all__ = [
     "get_record",
     "load_record",
     "load_records",
+    "record_json",
     "record_path",
     "save_record",
 ]
@@ -268,11 +269,15 @@ def get_record(records: dict[str, SiteRecord], aws_ref: str) -> SiteRecord:
         raise SiteNotFoundError(f"No site {aws_ref!r} in this workspace. Sites: {known}.") from None
 
 
+def record_json(record: SiteRecord) -> bytes:
+    """The bytes of a record's file, as :func:`save_record` writes them."""
+    return (record.model_dump_json(indent=2, exclude_none=False) + "\n").encode("utf-8")
+
+
 def save_record(data_dir: Path, record: SiteRecord) -> Path:
     """Write ``record`` atomically to ``data/sites/<aws_ref>.json``; returns the path."""
     path = record_path(data_dir, record.aws_ref)
-    text = record.model_dump_json(indent=2, exclude_none=False) + "\n"
-    atomic_write_bytes(path, text.encode("utf-8"), overwrite=True)
+    atomic_write_bytes(path, record_json(record), overwrite=True)
     return path
 
 
