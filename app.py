@@ -31,6 +31,7 @@ from ui import (
     rasters,
     reports,
     state,
+    versus,
 )
 
 st.set_page_config(page_title="Catchscope", page_icon="💧", layout="wide")
@@ -210,8 +211,8 @@ def run() -> None:
             shown = finder.pick_among(choice, scope, finder.clicked(choice, returned))
             panels.selection(choice, shown, scope)
     # on_change="rerun": the app knows the open tab (tab.open) and skips hidden heavy content
-    names = ["1.1.1 checklist", "IWRAs", "Water chain", "Portfolio", "Site record",
-             "Attribute table", "Export"]
+    names = ["1.1.1 checklist", "IWRAs", "Water chain", "Map vs report", "Portfolio",
+             "Site record", "Attribute table", "Export"]
     if who.can(Action.IMPORT_REPORT):
         names.append("Import report")
     names.append("Rasters")
@@ -227,6 +228,8 @@ def run() -> None:
         panels.iwras(choice, scope)
     with tabs["Water chain"]:
         panels.water_chain(choice, scope, draw=tabs["Water chain"].open is not False)
+    with tabs["Map vs report"]:
+        versus.map_vs_report(choice, scope)
     with tabs["Portfolio"]:
         panels.portfolio(choice)
     with tabs["Site record"]:

@@ -23,7 +23,11 @@ from geo.core.errors import GeoError
 from geo.core.records import Validity
 from geo.core.records import certificate_validity as validity
 from geo.maps.build import build_map, map_html
+from geo.scope.claims import kind_of_summary, one_catchment_basis
 from ui import exports, state
+from ui.basis import badge as basis_badge
+from ui.basis import basis_detail, statement
+from ui.basis import legend as basis_legend
 from ui.cards import badge, bullets, md, md_lines, rows
 from ui.cards import text_of as _text
 from ui.record import show_record
@@ -171,6 +175,7 @@ def _check_rows(scope: Any) -> list[dict[str, str]]:
             "caveats": "; ".join((*check.caveats, *check.notes)),
             "missing": "; ".join(check.missing),
             "evidence": "; ".join(_evidence(e) for e in check.evidence),
+            "basis": check.basis.summary() if getattr(check, "basis", None) else "",
         })
     return rows_
 
@@ -183,6 +188,7 @@ def _check_card(check: Any) -> None:
     title = check.title or AWS_ELEMENTS.get(check.element, str(check.element))
     with st.container(border=True, key=f"check_{check.element}"):
         st.markdown(f"{badge(str(check.status))} **{md(title)}**")
+        statement("**What this judgement rests on**", getattr(check, "basis", None))
         # what makes it amber or red first, then the evidence
         for label, items in (("What is missing", check.missing),
                              ("Caveats", check.caveats), ("Notes", check.notes),
@@ -192,9 +198,6 @@ def _check_card(check: Any) -> None:
                 st.markdown(f"**{md(label)}**\n\n{bullets(items)}")
         if not (check.missing or check.caveats or check.notes or check.evidence):
             st.caption("No evidence, caveat or missing item recorded.")
-        basis = getattr(check, "basis", None)
-        if basis is not None:
-            st.markdown(f"**Basis:** {md(basis.summary())}")
 
 
 def checklist(choice: state.Choice, scope: Any) -> None:
@@ -206,6 +209,7 @@ def checklist(choice: state.Choice, scope: Any) -> None:
                + ". Green: mapped from surveyed or official data · amber: partly mapped, or "
                "resting on illustrative (not surveyed) data, see the caveats · red: nothing "
                "mapped · grey: not applicable.")
+    basis_legend()
     columns = st.columns(2, gap="small")
     for n, check in enumerate(scope.checklist):
         with columns[n % 2]:
@@ -213,15 +217,18 @@ def checklist(choice: state.Choice, scope: Any) -> None:
     one = getattr(scope, "one_catchment", None)
     if one is not None:
         (st.success if one.ok else st.warning)(md(f"0.1.1.1 one catchment: {one.message}"))
-    relied = [f"{u.name} ({u.why})" for u in getattr(scope, "relied_on", ())]
-    affected = [f"{u.name} ({u.why})" for u in getattr(scope, "affected", ())]
+        statement("**What 0.1.1.1 rests on**", one_catchment_basis(scope))
+    relied = getattr(scope, "relied_on", ())
+    affected = getattr(scope, "affected", ())
     if relied or affected:
         left, right = st.columns(2, gap="small")
         for column, label, units in ((left, "Catchment units relied on", relied),
                                      (right, "Catchment units affected", affected)):
             if units:
                 with column.container(border=True):
-                    st.markdown(f"**{label} ({len(units)})**\n\n{bullets(units)}")
+                    st.markdown(f"**{label} ({len(units)})**")
+                    for unit in units:
+                        statement(md(f"{unit.name} ({unit.why})"), unit.basis)
     with st.expander("The checklist as a table (sort, download as CSV)", expanded=False):
         table = pd.DataFrame(_check_rows(scope)).style.map(
             lambda v: f"background-color: {_STATUS_COLOURS.get(v, 'transparent')}",
@@ -230,7 +237,8 @@ def checklist(choice: state.Choice, scope: Any) -> None:
                      column_config={"element": st.column_config.TextColumn(width="medium"),
                                     "caveats": st.column_config.TextColumn(width="large"),
                                     "missing": st.column_config.TextColumn(width="medium"),
-                                    "evidence": st.column_config.TextColumn(width="large")})
+                                    "evidence": st.column_config.TextColumn(width="large"),
+                                    "basis": st.column_config.TextColumn(width="large")})
 
 
 def iwras(choice: state.Choice, scope: Any) -> None:
@@ -247,16 +255,48 @@ def iwras(choice: state.Choice, scope: Any) -> None:
     onsite = int((frame.get("classification") == "onsite").sum()) if "classification" in frame \
         else 0
     st.text(f"{onsite} on site (1.3.6) · {len(frame) - onsite} in the catchment (1.5.5)")
+    if "basis" in frame and "name" in frame:  # the kinds beside what they qualify
+        frame.insert(frame.columns.get_loc("name") + 1, "basis_kind",
+                     [kind_of_summary(b) for b in frame["basis"]])
+    if "distance_basis_kind" in frame and "distance_m" in frame:
+        kinds = frame.pop("distance_basis_kind")
+        frame.insert(frame.columns.get_loc("distance_m") + 1, "distance_basis_kind", kinds)
     st.dataframe(
         frame.astype({c: "string" for c in frame.columns if frame[c].dtype == object}),
         hide_index=True, width="stretch",
         column_config={
+            "basis_kind": st.column_config.TextColumn("IWRA: basis", width="small"),
             "distance_m": st.column_config.NumberColumn("distance (m)", format="%.0f"),
+            "distance_basis_kind": st.column_config.TextColumn("distance: basis",
+                                                               width="small"),
             "band_km": st.column_config.NumberColumn("within (km)", format="%g"),
             "classification": st.column_config.TextColumn("on site / catchment"),
             "relation_via": st.column_config.TextColumn("why", width="large"),
+            "basis": st.column_config.TextColumn("IWRA: what it rests on", width="large"),
+            "distance_basis": st.column_config.TextColumn("distance: what it rests on",
+                                                          width="large"),
         },
     )
+    _iwra_bases(frame)
+
+
+def _iwra_bases(frame: pd.DataFrame) -> None:
+    """Each IWRA row's two statements (it is an IWRA; its distance), badges and details."""
+    if "basis" not in frame:
+        return
+    st.markdown("**What each row rests on**")
+    basis_legend()
+    for row in frame.to_dict(orient="records"):
+        distance = row.get("distance_m")
+        far = f"{distance:,.0f} m" if isinstance(distance, (int, float)) and \
+            distance == distance else "distance"
+        label = (f"{md(_text(row.get('name')))} · identified: {basis_badge(row.get('basis'))}"
+                 f" · {md(far)} away: {basis_badge(row.get('distance_basis'))}")
+        with st.expander(label):
+            st.markdown(f"**That it is an IWRA ({md(_text(row.get('classification')))})**"
+                        f"\n\n{basis_detail(row.get('basis'))}")
+            st.markdown(f"**Its distance from the site ({md(far)})**"
+                        f"\n\n{basis_detail(row.get('distance_basis'))}")
 
 
 def water_chain(choice: state.Choice, scope: Any, *, draw: bool = True) -> None:
@@ -273,12 +313,24 @@ def water_chain(choice: state.Choice, scope: Any, *, draw: bool = True) -> None:
     elif draw:
         st.graphviz_chart(chain_dot(chain), width="content")
         st.caption("Blue: supply side · red: the site · green: discharge side. Solid arrows: "
-                   "links stated in the data; dashed: inferred from proximity. Dashed boxes: "
+                   "links a report states or that follow from the data; dashed: inferred "
+                   "(nearest water body, or the unit holding an outlet); dotted red and "
+                   "labelled: assumed or borrowed — no report says so. Dashed boxes: "
                    "illustrative features.")
-    for line in chain.lines():
-        st.text(line)
+    paths = list(zip(chain.lines(), chain.path_bases(), strict=True))
+    if paths:
+        st.markdown("**Paths** (each as strong as its weakest link)\n\n" + "\n".join(
+            f"- {md(line)} · {basis_badge(basis)}" for line, basis in paths))
     for gap in chain.gaps:
         st.warning(md(gap))
+    if chain.edges:
+        names = {n.fid: n.name for n in chain.nodes}
+        st.markdown(f"**Links ({len(chain.edges)}) and what each rests on**")
+        basis_legend()
+        for edge in chain.edges:
+            via = edge.via if edge.how == "explicit" else f"inferred: {edge.via}"
+            statement(md(f"{names.get(edge.source, edge.source)} → "
+                         f"{names.get(edge.target, edge.target)} ({via})"), edge.basis)
 
 
 def _dot(text: object) -> str:
@@ -307,11 +359,16 @@ def chain_dot(chain: Any) -> str:
         lines.append(f'{_dot(node.fid)} [label={_dot(label)}, fillcolor="{colour}", '
                      f'style="{style}"{extra}];')
     for edge in chain.edges:
+        kind = edge.basis.kind if getattr(edge, "basis", None) is not None else ""
         style = "solid" if edge.how == "explicit" else "dashed"
         label = "" if edge.how == "explicit" else (
             f"inferred, {edge.distance_m:,.0f} m" if edge.distance_m else "inferred")
+        colour = ""
+        if kind in ("assumed", "borrowed"):  # never drawn like a stated link
+            style, colour = "dotted", ', color="#b2182b", fontcolor="#b2182b", penwidth=1.6'
+            label = f"{kind}, {label}" if label else kind
         lines.append(f"{_dot(edge.source)} -> {_dot(edge.target)} "
-                     f"[style={style}, label={_dot(label)}];")
+                     f"[style={style}, label={_dot(label)}{colour}];")
     lines.append("}")
     return "\n".join(lines)
 

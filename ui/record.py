@@ -3,7 +3,9 @@
 Sections follow what an auditor looks for — the certificate, the site, its water provider
 and sources, its discharges, the IWRAs, findings, indicator answers — and any field the
 sections do not name still shows, under *Other fields*, so a new field is never hidden.
-Every value goes through :mod:`ui.cards` (escaped Markdown).
+Every value goes through :mod:`ui.cards` (escaped Markdown).  Each fact the scope prints
+carries its basis (:mod:`ui.basis`): a badge beside the value, the detail in the section's
+*What these facts rest on*.
 """
 
 from __future__ import annotations
@@ -12,6 +14,10 @@ from typing import Any
 
 import streamlit as st
 
+from geo.core.basis import Basis
+from geo.core.statements import value_basis
+from geo.scope.evidence import record_facts
+from ui.basis import badge, basis_detail, counts_badges
 from ui.cards import bullets, md, md_lines, rows, text_of
 
 __all__ = ["SECTIONS", "show_record"]
@@ -41,6 +47,7 @@ SECTIONS: dict[str, dict[str, str]] = {
     },
     "Water provider and sources": {
         "water_service_provider": "water service provider",
+        "water_provider_parent": "provider's parent organisation",
         "ultimate_water_sources": "ultimate water sources",
     },
     "Discharges": {
@@ -84,16 +91,61 @@ def _facts(data: dict[str, Any], fields: dict[str, str],
     return facts, lists
 
 
+#: A field's bases: (value as the scope prints it, its basis), one per list item.
+Bases = dict[str, list[tuple[str, Basis]]]
+
+
+def record_bases(record: Any) -> Bases:
+    """The basis of each record fact the scope prints (:func:`geo.scope.evidence.record_facts`),
+    and of any other field the record declares a basis for or that was edited by hand."""
+    bases: Bases = {}
+    for field, shown, basis in record_facts(record):
+        bases.setdefault(field, []).append((shown, basis))
+    for field in (*record.field_bases, *record.edited_fields):
+        value = getattr(record, field, None)
+        if field in bases or field not in type(record).model_fields or not text_of(value):
+            continue
+        items = value if isinstance(value, list) else [value]
+        bases[field] = [(text_of(v), value_basis(record, field, text_of(v))) for v in items]
+    return bases
+
+
+def _item_badge(bases: list[tuple[str, Basis]], item: object) -> str:
+    found = next((b for v, b in bases if v == text_of(item)), None)
+    return f" {badge(found)}" if found is not None else ""
+
+
 def _section(title: str, data: dict[str, Any], fields: dict[str, str],
-             flags: dict[str, str]) -> None:
+             flags: dict[str, str], bases: Bases | None = None) -> None:
     facts, lists = _facts(data, fields, flags)
     if not any(text_of(v) for v in facts.values()) and not lists:
         return
+    bases = bases or {}
+    labels = {label: field for field, label in fields.items()}
     with st.container(border=True):
         st.markdown(f"#### {md(title)}")
-        rows(facts)
+        lines = []
+        for label, value in facts.items():
+            field = labels.get(label, "")
+            if text_of(value):
+                based = bases.get(field, [])
+                kind = f" {badge(based[0][1])}" if len(based) == 1 else \
+                    _item_badge(based, data.get(field))
+                lines.append(f"**{md(label)}:** {md_lines(text_of(value))}{kind}")
+        if lines:
+            st.markdown("  \n".join(lines))
         for label, items in lists.items():
-            st.markdown(f"**{md(label)}:**\n\n{bullets(items)}")
+            based = bases.get(labels.get(label, ""), [])
+            st.markdown(f"**{md(label)}:**\n\n" + "\n".join(
+                f"- {md_lines(item)}{_item_badge(based, item)}" for item in items
+                if text_of(item)))
+        shown = [(fields[f], v, b) for f in fields if f in bases and text_of(data.get(f))
+                 for v, b in bases[f]]
+        if shown:
+            kinds = counts_badges(b.kind for *_, b in shown)
+            with st.expander(f"What these facts rest on · {kinds}"):
+                st.markdown("\n\n".join(f"**{md(label)}:** {md(value)}\n\n{basis_detail(b)}"
+                                          for label, value, b in shown))
 
 
 def _findings(findings: list[dict[str, Any]]) -> None:
@@ -157,17 +209,18 @@ def show_record(record: Any, *, expired: bool) -> None:
     halves = [("Certificate", "Site", "Catchment"),
               ("Water provider and sources", "Discharges", "IWRAs", "Assessment",
                "About this record")]
+    bases = record_bases(record)
     for column, titles in zip((left, right), halves, strict=True):
         with column:
             for title in titles:
-                _section(title, data, SECTIONS[title], flags)
+                _section(title, data, SECTIONS[title], flags, bases)
     with left:
         _findings(data.get("findings") or [])
     with right:
         _challenges(data.get("shared_water_challenges") or [])
         _announcements(data.get("stakeholder_announcements") or [])
         if other:
-            _section("Other fields", data, other, {})
+            _section("Other fields", data, other, {}, bases)
     _indicators(data.get("indicators") or [])
     with st.expander("The record as stored (JSON)", expanded=False):
         st.json(data, expanded=1)
