@@ -304,12 +304,18 @@ def _check_ids_and_links(
     workspace: Workspace, frames: dict[str, gpd.GeoDataFrame], report: CheckReport, *,
     unread: list[str],
 ) -> None:
-    """Feature ids unique; every ``flows_to`` / ``next_down`` names a feature.
+    """Feature ids unique; every ``flows_to`` / ``next_down`` names a feature or a site.
 
-    A link into a layer that could not be read (``unread`` layer files) is not an error of
-    its own: it is reported as a warning that names the files to fix first.
+    A ``flows_to`` may name a site by its AWS reference (a record's, or a feature's
+    ``aws_ref``), as the water chain reads it.  A link into a layer that could not be
+    read (``unread`` layer files) is not an error of its own: it is reported as a warning
+    that names the files to fix first.
     """
     owners: dict[str, list[str]] = {}
+    sites = set(workspace.records)
+    for frame in frames.values():
+        if "aws_ref" in frame.columns:
+            sites |= {str(ref) for ref in frame["aws_ref"].dropna()}
     for layer_id, frame in frames.items():
         for fid in frame["fid"]:
             owners.setdefault(fid, []).append(layer_id)
@@ -334,7 +340,7 @@ def _check_ids_and_links(
                 continue
             for fid, target in zip(frame["fid"], frame[column], strict=True):
                 for ref in _split_refs(target):
-                    if ref in owners:
+                    if ref in owners or (column == "flows_to" and ref in sites):
                         continue
                     if unread:
                         report.add("warning", _data_path(workspace.specs[layer_id]),

@@ -83,6 +83,7 @@ __all__ = [
     "SiteScope",
     "Status",
     "assess_all",
+    "assess_scene",
     "assess_site",
     "parcel_unit_overlaps",
 ]
@@ -330,6 +331,15 @@ def assess_site(
     """
     ws = open_ws(workspace)
     scene = load_scene(ws, bands_km, onsite_tolerance_m)
+    return _assess(scene, aws_ref.strip())
+
+
+def assess_scene(scene: Scene, aws_ref: str) -> SiteScope:
+    """Assess one site of an already loaded (or extended) :class:`~geo.scope.scene.Scene`.
+
+    :func:`geo.scope.scene.extend_scene` gives a scene with features not saved yet, so a
+    draft (``catchscope new-site``) is assessed exactly as it will be once saved.
+    """
     return _assess(scene, aws_ref.strip())
 
 

@@ -41,9 +41,11 @@ __all__ = [
 LINK_COLUMNS = ("flows_to", "supplies", "receiving_body", "water_body", "serves")
 #: Feature properties saying what the feature's links rest on: ``link_basis`` (a basis
 #: kind), ``link_source`` (the report, e.g. "AO-000517"), ``link_section`` ("1.1.1"),
-#: ``link_quote`` (its words) and ``link_why`` (why assumed).  A link without them is
-#: *assumed* on an illustrative feature and *derived* on one from a dataset.
-LINK_BASIS_COLUMNS = ("link_basis", "link_source", "link_section", "link_quote", "link_why")
+#: ``link_quote`` (its words), ``link_why`` (why assumed) and ``link_rule`` (the rule of an
+#: inferred link, e.g. a name match).  A link without them is *assumed* on an illustrative
+#: feature and *derived* on one from a dataset.
+LINK_BASIS_COLUMNS = ("link_basis", "link_source", "link_section", "link_quote", "link_why",
+                      "link_rule")
 #: Kinds a chain may end in or be inferred to: surface water bodies.
 WATER_BODY_KINDS = frozenset({"river", "lake"})
 _POINTISH_KINDS = frozenset({"water_source", "discharge_point", "facility", "pipe"})
@@ -247,10 +249,11 @@ def edge_basis(graph: FlowGraph, edge: ChainEdge) -> Basis:
     info = graph.lookup(holder)
     if info is None:
         return Basis(kind="assumed", why=f"{edge.via} link of an unknown feature {holder}")
-    kind, report, section, quote, why = (info.link + (None,) * 5)[:5]
+    kind, report, section, quote, why, rule = (info.link + (None,) * 6)[:6]
     if kind in BASIS_KINDS:
         return Basis(kind=kind, report=report or "", section=section or "",
                      quote=quote or "", why=why or "", features=(holder,),
+                     rule=(rule or "") if kind == "inferred" else "",
                      method=f"{edge.via} of {holder}" if kind in ("derived", "inferred")
                      else "")
     position = accuracy_basis(info.accuracy, fid=holder, source=info.source or "")

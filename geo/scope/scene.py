@@ -29,6 +29,7 @@ __all__ = [
     "Scene",
     "check_site",
     "containing_catchments",
+    "extend_scene",
     "load_scene",
     "open_ws",
     "site_parcels",
@@ -111,6 +112,55 @@ def load_scene(ws: Workspace, bands_km: Iterable[float] | None,
             empty.setdefault(spec.kind.value, []).append(spec.id)
         else:
             frames[spec.id] = frame
+    return _index(ws, frames, declared, empty, _bands(bands_km, cfg.buffer_bands_km),
+                  tolerance)
+
+
+def extend_scene(scene: Scene, extra: dict[str, tuple[LayerKind, gpd.GeoDataFrame]], *,
+                 workspace: Workspace | None = None) -> Scene:
+    """The scene as it would be with ``extra`` features added (nothing is written).
+
+    Parameters
+    ----------
+    scene : Scene
+        A loaded scene.
+    extra : dict
+        Layer id → (kind, features in EPSG:4326 with the standard columns): added to
+        the layer's features (a new id declares a new layer).
+    workspace : Workspace, optional
+        The workspace to answer from instead of the scene's (e.g. with a new record).
+
+    Returns
+    -------
+    Scene
+        A new scene; the links, parcels, units and site index are rebuilt.
+    """
+    ws = workspace or scene.workspace
+    frames = {layer: group.drop(columns=[]) for layer, group in
+              scene.features.groupby("layer", sort=False)} if not scene.features.empty else {}
+    declared = {kind: list(ids) for kind, ids in scene.declared.items()}
+    empty = {kind: list(ids) for kind, ids in scene.empty_layers.items()}
+    for layer_id, (kind, frame) in extra.items():
+        if frame.empty:
+            continue
+        frame = frame.assign(layer=layer_id, kind=kind.value)
+        if layer_id in frames:
+            frames[layer_id] = gpd.GeoDataFrame(pd.concat([frames[layer_id], frame],
+                                                          ignore_index=True),
+                                                geometry="geometry", crs="EPSG:4326")
+        else:
+            frames[layer_id] = frame
+            if layer_id not in declared.setdefault(kind.value, []):
+                declared[kind.value].append(layer_id)
+        if layer_id in empty.get(kind.value, []):
+            empty[kind.value].remove(layer_id)
+    return _index(ws, frames, declared, empty, scene.bands_km, scene.onsite_tolerance_m)
+
+
+def _index(ws: Workspace, frames: dict[str, gpd.GeoDataFrame], declared: dict[str, list[str]],
+           empty: dict[str, list[str]], bands: tuple[float, ...], tolerance: float) -> Scene:
+    """A scene of loaded layer frames: features, parcels, units, links, owned features."""
+    cfg = ws.settings.scope
     if frames:
         features = gpd.GeoDataFrame(pd.concat(frames.values(), ignore_index=True),
                                     geometry="geometry", crs="EPSG:4326")
@@ -141,10 +191,9 @@ def load_scene(ws: Workspace, bands_km: Iterable[float] | None,
                              parcels={k: str(v) for k, v in parcel_sites.items() if v},
                              units=level_units if not level_units.empty else None,
                              inference_tolerance_m=cfg.inference_tolerance_m)
-    scene = Scene(ws, _bands(bands_km, cfg.buffer_bands_km), tolerance,
-                  cfg.inference_tolerance_m, level, features, parcels, units, level_units,
-                  of(LayerKind.IWRA), of(LayerKind.CATCHMENT), graph, site_names, declared,
-                  empty)
+    scene = Scene(ws, bands, tolerance, cfg.inference_tolerance_m, level, features, parcels,
+                  units, level_units, of(LayerKind.IWRA), of(LayerKind.CATCHMENT), graph,
+                  site_names, declared, empty)
     owned = features[features["aws_ref"].notna()]
     for ref, evidence in zip(owned["aws_ref"].tolist(), evidence_of(owned), strict=True):
         scene.owned.setdefault(str(ref), []).append(evidence)

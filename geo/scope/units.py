@@ -19,6 +19,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from shapely.ops import substring
 
 from geo.core.basis import Basis
 from geo.core.records import SiteRecord
@@ -313,17 +314,43 @@ def chain_contacts(scene: Scene, chain: WaterChain) -> tuple[gpd.GeoDataFrame,
                                                                 gpd.GeoDataFrame]:
     """Chain features an IWRA can meet: sources and intakes; outfalls and receiving waters.
 
+    A river counts only upstream of the intake it feeds, or downstream of where the
+    discharge enters it.
+
     Returns
     -------
     tuple of GeoDataFrame
         (supply side, discharge side), each with ``fid``, ``name`` and geometry in
         EPSG:4326, for :func:`geo.scope.iwra.iwra_relations`.
     """
+    graph = scene.graph
+    after: dict[str, str] = {}
+    before: dict[str, str] = {}
+    for edge in chain.edges:
+        after.setdefault(edge.source, edge.target)
+        before.setdefault(edge.target, edge.source)
+
+    def stretch(node: ChainNode) -> Any:
+        """A river's geometry where it meets the chain: above the intake, below the entry.
+
+        Rivers are digitised in the direction of flow (HydroRIVERS, OpenStreetMap
+        waterways), so the part upstream of the point nearest the intake is the water the
+        site relies on, and the part downstream of where the discharge enters it the water
+        it affects; an IWRA on the rest of the river is neither.
+        """
+        geom = graph.geometry(node.fid)
+        other = graph.geometry((after if node.side == "supply" else before).get(node.fid, ""))
+        if node.kind != "river" or other is None or geom.geom_type != "LineString":
+            return geom
+        at = geom.project(shapely.get_point(shapely.shortest_line(other, geom), 1))
+        part = (substring(geom, 0.0, at) if node.side == "supply"
+                else substring(geom, at, geom.length))
+        return part if not part.is_empty and part.length > 0 else geom
+
     def frame(nodes: list[ChainNode]) -> gpd.GeoDataFrame:
-        nodes = [n for n in nodes if scene.graph.geometry(n.fid) is not None]
+        nodes = [n for n in nodes if graph.geometry(n.fid) is not None]
         return gpd.GeoDataFrame({"fid": [n.fid for n in nodes], "name": [n.name for n in nodes]},
-                                geometry=[scene.graph.geometry(n.fid) for n in nodes],
-                                crs="EPSG:4326")
+                                geometry=[stretch(n) for n in nodes], crs="EPSG:4326")
 
     return (frame([n for n in chain.nodes if n.side == "supply"
                    and (n.kind == "water_source" or n.role == "ultimate water source")]),
