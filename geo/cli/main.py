@@ -202,6 +202,69 @@ def import_report(
                                     console=err_console if as_json else console))
 
 
+# --- any site, anywhere (issue 17): new-site, confirm-iwra --------------------------------
+
+
+@app.command("new-site", epilog=EXIT_CODES)
+@friendly_errors
+def new_site(
+    report: Annotated[Path, typer.Argument(help="The site's AWS certification report: PDF or "
+                                           "text.", show_default=False)],
+    at: Annotated[str | None, typer.Option(
+        "--at", help="Where the site is, LON,LAT (WGS84): a 100 m placeholder parcel, marked "
+        "illustrative, until its boundary is drawn.", show_default=False)] = None,
+    parcels: Annotated[str | None, typer.Option(
+        "--parcels", help="The site's parcels (polygons): GeoJSON, zipped Shapefile, "
+        "GeoPackage, KML/KMZ…", show_default=False)] = None,
+    level: Annotated[str | None, typer.Option(
+        "--level", help="Catchment unit level for 0.1.1.1: N (HydroBASINS Pfafstetter level "
+        "N) or a level name. Default: the workspace's, else the coarsest.",
+        show_default=False)] = None,
+    accuracy: Annotated[str, typer.Option(
+        "--accuracy", help="With --parcels: surveyed, official, derived or illustrative.")
+    ] = "surveyed",
+    confirm_iwra: Annotated[list[str] | None, typer.Option(
+        "--confirm-iwra", help="Confirm this IWRA candidate (fid, repeatable) as an IWRA.",
+        show_default=False)] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the draft and the checklist "
+                                          "it would give; write nothing.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Save without asking.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the draft (and the saved "
+                                          "scope) as JSON on stdout; the review on stderr.")
+                       ] = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """A new site from its AWS report and the workspace's public layers, anywhere.
+
+    Imports the report's record, places the site, picks the catchment level, pulls the
+    units, rivers and lakes it relies on and affects, lists IWRA candidates (WDPA, Ramsar)
+    by distance and relation, drafts the water chain from the report's names (each match
+    scored, its basis inferred) and prints the 1.1.1 checklist with what remains to map.
+    Bad input exits 2 and writes nothing; the save is one all-or-nothing step.
+    """
+    from geo.cli.newsite_cmd import run_new_site
+
+    run_new_site(console, err_console, report, workspace=workspace, at=at, parcels=parcels,
+                 level=level, accuracy=accuracy, confirm=confirm_iwra or (), dry_run=dry_run,
+                 yes=yes, as_json=as_json)
+
+
+@app.command("confirm-iwra", epilog=EXIT_CODES)
+@friendly_errors
+def confirm_iwra_command(
+    fids: Annotated[list[str], typer.Argument(help="IWRA candidate fid(s), e.g. wdpa_901001 "
+                                              "(`catchscope scope` / `new-site` list them).",
+                                              show_default=False, metavar="FID...")],
+    site: Annotated[str, typer.Option("--site", help="The site (AWS-…) the IWRA is confirmed "
+                                      "for.", show_default=False)],
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Confirm WDPA / Ramsar candidates as IWRAs (a person's decision, recorded in the layer)."""
+    from geo.cli.newsite_cmd import run_confirm_iwra
+
+    run_confirm_iwra(console, err_console, fids, site=site, workspace=workspace)
+
+
 @app.command(epilog=EXIT_CODES)
 @friendly_errors
 def delineate(
