@@ -47,6 +47,7 @@ __all__ = [
     "FILES",
     "SITE",
     "aqueduct_table",
+    "build_workspace",
     "hybas",
     "hydrobasins",
     "hydrolakes",
@@ -297,6 +298,23 @@ def write_all(folder: Path) -> dict[str, Path]:
                 part.unlink()
             staging.rmdir()
     return out
+
+
+def build_workspace(folder: Path) -> Path:
+    """A new workspace in ``folder/ws`` with every dataset imported, as `catchscope import` does."""
+    from geo.core.check import init_workspace
+    from geo.core.workspace import open_workspace
+    from geo.ingest.dataset_import import apply_plan, plan_dataset
+
+    files = write_all(folder / "public")
+    ws = open_workspace(init_workspace(folder / "ws"))
+    for name in FILES:
+        plan = plan_dataset(ws, files[name])
+        if plan is None:
+            raise AssertionError(f"{name} is not recognised as a public dataset")
+        apply_plan(ws, plan)
+        ws = open_workspace(ws.root)
+    return ws.root
 
 
 if __name__ == "__main__":  # python -m tests.maipo_fixtures FOLDER

@@ -18,9 +18,8 @@ import shapely
 from typer.testing import CliRunner
 
 from geo.cli.main import app
-from geo.core.check import check_workspace, init_workspace
+from geo.core.check import check_workspace
 from geo.core.workspace import copy_workspace, open_workspace
-from geo.ingest.dataset_import import apply_plan, plan_dataset
 from geo.reports.parse import read_report
 from geo.scope.names import MATCH_THRESHOLD
 from geo.scope.sitedraft import draft_site, placeholder_parcel
@@ -35,15 +34,7 @@ REF = "AWS-009101"
 @pytest.fixture(scope="module")
 def public(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A workspace with every Maipo dataset imported (then copied for each test)."""
-    root = tmp_path_factory.mktemp("maipo")
-    files = mx.write_all(root / "public")
-    ws = open_workspace(init_workspace(root / "ws"))
-    for name in mx.FILES:
-        plan = plan_dataset(ws, files[name])
-        assert plan is not None, name
-        apply_plan(ws, plan)
-        ws = open_workspace(ws.root)
-    return ws.root
+    return mx.build_workspace(tmp_path_factory.mktemp("maipo"))
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from geo.core.records import Validity
 from geo.core.records import certificate_validity as validity
 from geo.maps.build import build_map, map_html
 from geo.scope.claims import kind_of_summary, one_catchment_basis
-from ui import exports, state
+from ui import exports, state, stress
 from ui.basis import badge as basis_badge
 from ui.basis import basis_detail, statement
 from ui.basis import legend as basis_legend
@@ -229,6 +229,7 @@ def checklist(choice: state.Choice, scope: Any) -> None:
                     st.markdown(f"**{label} ({len(units)})**")
                     for unit in units:
                         statement(md(f"{unit.name} ({unit.why})"), unit.basis)
+    stress.water_stress(scope)  # Aqueduct 4.0, when the units carry it
     with st.expander("The checklist as a table (sort, download as CSV)", expanded=False):
         table = pd.DataFrame(_check_rows(scope)).style.map(
             lambda v: f"background-color: {_STATUS_COLOURS.get(v, 'transparent')}",

@@ -76,6 +76,7 @@ from geo.maps.draw import (
     _Note,
     _Print,
 )
+from geo.maps.stress import stress_rows
 
 __all__ = [
     "BASEMAPS",
@@ -175,6 +176,7 @@ def prepare_map(
         chain=chain, basemap=base.key, display_datum=base.datum, focus_ref=focus_ref,
         notes=notes, pins=pins, rasters=overlays, view=view,
         extents=_extents(site, bounds, kept), fit=site or bounds,
+        water_stress=stress_rows(scope),
     )
 
 

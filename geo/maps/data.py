@@ -117,6 +117,8 @@ class MapData:
         default_factory=list)
     #: What a fresh map frames (display datum; default: ``bounds``): the site in focus.
     fit: tuple[tuple[float, float], tuple[float, float]] | None = None
+    #: Baseline water stress rows of the legend: (colour, escaped text) (geo.maps.stress).
+    water_stress: list[tuple[str, str]] = field(default_factory=list)
     #: Where the browser keeps the view across re-renders of the same map (basemap, mode,
     #: layers, save, undo): maps with the same key open where the last one was left.
     #: ``None`` (the standalone export): every page load frames ``fit``.

@@ -21,6 +21,7 @@ from geo.core.crs import gcj02_to_wgs84
 from geo.core.styles import css_colour, svg_dash
 from geo.maps.assets import BASEMAPS, _data_uri
 from geo.maps.data import _ILLUSTRATIVE_DASH, ChainLine, LayerData, MapData
+from geo.maps.stress import stress_legend_html
 
 __all__: list[str] = []  # private helpers of geo.maps.build.render_map
 
@@ -340,6 +341,7 @@ def _legend_html(data: MapData) -> str:
                     f'stroke-linecap="round" stroke-dasharray="{_ILLUSTRATIVE_DASH}"/></svg>'
                     "<span><b>Dotted</b> outline, line or frame: <b>illustrative</b> — placed "
                     "plausibly from report facts, not surveyed</span></div>")
+    rows.append(stress_legend_html(data.water_stress))  # empty without Aqueduct data
     return (f'<details open><summary><b>Legend</b> · {data.title}</summary>' + "".join(rows)
             + "</details>")
 

@@ -46,7 +46,7 @@ from geo.core.catalogue import AwsElement
 from geo.core.records import SiteRecord, certificate_validity
 from geo.core.workspace import STANDARD_COLUMNS, Workspace
 from geo.scope.checklist import STATUSES, ElementCheck, Evidence, Status, score_text
-from geo.scope.context import water_stress_notes
+from geo.scope.context import UnitStress, water_stress_notes, water_stress_rows
 from geo.scope.evidence import attach_bases
 from geo.scope.flows import WATER_BODY_KINDS, WaterChain, metric_groups, water_chain
 from geo.scope.iwra import iwra_relations, screen_iwras
@@ -115,6 +115,9 @@ class SiteScope:
     answers: tuple[AnswerRow, ...] = ()
     #: (field, value, basis) of the record facts the scope prints.
     record_facts: tuple[tuple[str, str, Any], ...] = ()
+    #: Baseline water stress (Aqueduct 4.0) of the units the site lies in, relies on and
+    #: affects, when the units carry it (:mod:`geo.scope.context`).
+    water_stress: tuple[UnitStress, ...] = ()
 
     def element(self, element: AwsElement | str) -> ElementCheck:
         """The checklist entry of one element."""
@@ -179,6 +182,7 @@ class SiteScope:
             "auditor_answers": [a.to_dict() for a in self.answers],
             "record_facts": [{"field": f, "value": v, "basis": b.to_dict()}
                              for f, v, b in self.record_facts],
+            "water_stress": [asdict(u) for u in self.water_stress],
         }
 
 
@@ -386,8 +390,8 @@ def _assess(scene: Scene, aws_ref: str) -> SiteScope:
     notes = []
     if scene.level_units is scene.units and not scene.units.empty:
         notes.append(f"No catchment unit has level {scene.level!r}; all units were used.")
-    notes += water_stress_notes(scene.level_units, one.units or tuple(
-        dict.fromkeys(o.unit_fid for o in one.overlaps)), relied_on, affected)
+    site_units = one.units or tuple(dict.fromkeys(o.unit_fid for o in one.overlaps))
+    notes += water_stress_notes(scene.level_units, site_units, relied_on, affected)
     return SiteScope(
         aws_ref=aws_ref, name=scene.site_names[aws_ref], record=record, parcels=parcels,
         checklist=checklist, one_catchment=one, relied_on=relied_on, affected=affected,
@@ -395,6 +399,7 @@ def _assess(scene: Scene, aws_ref: str) -> SiteScope:
         onsite_tolerance_m=scene.onsite_tolerance_m,
         inference_tolerance_m=scene.inference_tolerance_m, metric_crs=metric,
         notes=tuple(notes), versus=versus, answers=answers,
-        record_facts=based["record_facts"])
+        record_facts=based["record_facts"],
+        water_stress=water_stress_rows(scene.level_units, site_units, relied_on, affected))
 
 

@@ -120,6 +120,7 @@ def scope_markdown(scope: SiteScope) -> str:
         lines += [f"{k}. {md_cell(u.name)} ({md_cell(u.fid)}) — {md_cell(u.why)}. "
                   f"Basis: {_basis_cell(u.basis)}"
                   for k, u in enumerate(units, 1)]
+    lines += _stress_md(scope)
     lines += ["", "## IWRAs", "", f"On-site (1.3.6): touching a parcel or within "
               f"{scope.onsite_tolerance_m:g} m; catchment (1.5.5) otherwise. Bands: "
               + ", ".join(f"{b:g} km" for b in scope.bands_km) + ".", ""]
@@ -163,6 +164,25 @@ def scope_markdown(scope: SiteScope) -> str:
         lines += ["", "## Notes", ""] + [f"- {md_cell(n)}" for n in scope.notes]
     lines += ["", f"Distances and areas measured in {scope.metric_crs}.", ""]
     return "\n".join(lines)
+
+
+_ROLE_WORDS = {"site": "the site lies in it"}
+
+
+def _stress_md(scope: SiteScope) -> list[str]:
+    """The water stress of the scope's units, when they carry it (Aqueduct 4.0)."""
+    rows = getattr(scope, "water_stress", ())
+    if not rows:
+        return []
+    from geo.scope.context import STRESS_SOURCE
+
+    lines = ["", "## Baseline water stress", "", f"{md_cell(STRESS_SOURCE)}.", "",
+             "| catchment unit | in the scope as | water stress | score (0–5) |",
+             "|---|---|---|---|"]
+    lines += [f"| {md_cell(u.name)} ({md_cell(u.fid)}) | {md_cell(_ROLE_WORDS.get(u.role, u.role))}"
+              f" | {md_cell(u.label)} | "
+              + ("—" if u.score is None else f"{u.score:.2f}") + " |" for u in rows]
+    return lines
 
 
 def _basis_cell(basis: Any) -> str:
@@ -278,6 +298,16 @@ def render_scope(scope: SiteScope, console: Console) -> None:
         if not group:
             units.add_row(label, Text("none found"), Text("see the checklist"))
     console.print(units)
+    if getattr(scope, "water_stress", ()):
+        from geo.scope.context import STRESS_SOURCE
+
+        stress = Table(title="Baseline water stress", caption=STRESS_SOURCE)
+        for column in ("unit", "in the scope as", "water stress"):
+            stress.add_column(column)
+        for u in scope.water_stress:
+            stress.add_row(Text(f"{u.name} ({u.fid})"),
+                           Text(_ROLE_WORDS.get(u.role, u.role)), Text(u.text()))
+        console.print(stress)
     _render_iwras(scope, console)
     console.print(Text("Water chain (→ stated link, ⇢ inferred)", style="bold"))
     for line in scope.chain.lines():
