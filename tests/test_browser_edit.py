@@ -361,3 +361,43 @@ def test_a_parcel_round_the_town_is_saved_only_when_confirmed(session: Any,
     pg.get_by_text("Saved layer 'sites'", exact=False).wait_for(timeout=30_000)
     assert "Round the town" in set(open_workspace(workspace).load("sites")["name"])
     assert watch.external == [], watch.external
+
+
+def _open_history(pg: Any) -> None:
+    """Open "History and undo" once the runs are over (again if a rerun redrew it closed)."""
+    layer = pg.get_by_role("combobox", name="Layer", exact=True)
+    for _ in range(4):
+        _idle(pg)
+        if layer.is_visible():
+            return
+        pg.get_by_text("History and undo", exact=True).click()
+        _idle(pg)
+    layer.wait_for(timeout=10_000)
+
+
+def test_after_an_undo_the_map_is_drawn_with_all_its_layers(session: Any,
+                                                           workspace: Path) -> None:
+    pg, watch = session
+    frame = _open(pg, workspace, mode="Draw and edit")
+    parcels = frame.locator(".cs-layer-sites").count()
+    on_map = frame.locator(".cs-layer-discharge_points").count()
+    _draw_point(pg, frame, 260, 470)
+    pg.get_by_label("Name", exact=True).fill("Undone outfall")
+    pg.get_by_role("button", name="Save feature").click()
+    pg.get_by_text("Saved layer 'discharge_points'", exact=False).wait_for(timeout=30_000)
+    _wait_on_map(pg, ".cs-layer-discharge_points", on_map + 1)
+    _idle(pg)
+    _open_history(pg)
+    choose(pg, "Layer", "Discharge points")
+    pg.get_by_role("button", name="Undo the last save").click()
+    pg.get_by_text("Undone:", exact=False).wait_for(timeout=30_000)
+    assert "Undone outfall" not in set(_discharge_points(workspace)["name"])
+    _idle(pg)
+    # the map is there, with every layer, the point gone (not a blank map)
+    frame = _edit_map(pg)
+    frame.locator(".cs-layer-sites").first.wait_for(state="attached", timeout=60_000)
+    assert frame.locator(".cs-layer-sites").count() == parcels
+    assert frame.locator(".cs-layer-discharge_points").count() == on_map
+    assert frame.locator(".leaflet-container").bounding_box()["height"] > 300
+    assert "Undone outfall" not in frame.content()
+    assert watch.external == [] and watch.errors == [], (watch.external, watch.errors)

@@ -216,8 +216,6 @@ def test_export_clears_the_old_download_while_preparing(server: str, page: Any) 
     pg, watch = page
     _site(pg, server)
     open_tab(pg, "Export")
-
-
     choose(pg, "Format", "GeoJSON")
     pg.get_by_role("button", name="Prepare download: GeoJSON").click()
     old = pg.get_by_role("button", name=re.compile(rf"^Download {REF}-scope\.geojson"))

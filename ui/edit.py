@@ -445,7 +445,8 @@ def panel(choice: state.Choice, returned: dict | None) -> None:
         _selected_form(choice, selected)
     layers = [spec.id for spec in editable_layers(ws)]
     if layers:
-        with st.expander("History and undo", expanded=False):
+        # keyed: it stays open when a flash message above it comes or goes
+        with st.expander("History and undo", expanded=False, key="edit_history_open"):
             default = selected[0] if selected and selected[0] in layers else layers[0]
             layer_id = st.selectbox("Layer", layers, index=layers.index(default),
                                     format_func=_layer_label(ws), key="history_layer")
