@@ -27,6 +27,7 @@ from ui import (
     finder,
     layerpanel,
     mapview,
+    newsite,
     panels,
     rasters,
     reports,
@@ -217,7 +218,7 @@ def run() -> None:
         names.append("Import report")
     names.append("Rasters")
     if who.can(Action.EDIT):
-        names.append("Add data")
+        names += ["Add data", "New site"]
     if who.can(Action.ADMIN) and not who.local:
         names.append("Admin")
     tabs = dict(zip(names, st.tabs(names, key="tab", on_change="rerun", bind="query-params"),
@@ -229,7 +230,8 @@ def run() -> None:
     with tabs["Water chain"]:
         panels.water_chain(choice, scope, draw=tabs["Water chain"].open is not False)
     with tabs["Map vs report"]:
-        versus.map_vs_report(choice, scope)
+        if tabs["Map vs report"].open is not False:
+            versus.map_vs_report(choice, scope)
     with tabs["Portfolio"]:
         panels.portfolio(choice)
     with tabs["Site record"]:
@@ -247,6 +249,9 @@ def run() -> None:
     if "Add data" in tabs:
         with tabs["Add data"]:
             add_data.add_data(choice, STATIC_URL)
+    if "New site" in tabs:
+        with tabs["New site"]:
+            newsite.new_site(choice)
     if "Admin" in tabs:
         with tabs["Admin"]:
             admin.panel(who)

@@ -29,7 +29,7 @@ from rich.text import Text
 
 from geo.core.errors import GeoError, ScopeError
 from geo.core.workspace import Workspace, open_workspace
-from geo.store.batch import Addition, FileWrite, save_together
+from geo.store.batch import Addition, save_batch, save_together
 
 __all__ = ["draft_from_inputs", "run_confirm_iwra", "run_new_site", "save_draft"]
 
@@ -103,12 +103,8 @@ def _read_parcels(ws: Workspace, file: str) -> tuple[gpd.GeoDataFrame, str]:
 
 def save_draft(ws: Workspace, draft: Any, *, author: str | None = None) -> list[Any]:
     """Save a :class:`~geo.scope.sitedraft.SiteDraft`: layers, record, settings, all or none."""
-    additions = [Addition(layer_id, kind, title, frame, evidences or None)
-                 for layer_id, kind, title, frame, evidences in draft.additions()]
-    files = [FileWrite(path, data, expected) for path, data, expected in draft.files(ws)]
-    return save_together(ws, additions, files=files, action="new-site",
-                         summary=f"new site {draft.aws_ref} from {draft.record.audit_number}",
-                         author=author)
+    return save_batch(ws, draft, action="new-site", author=author,
+                      summary=f"new site {draft.aws_ref} from {draft.record.audit_number}")
 
 
 # --- showing the draft --------------------------------------------------------------------

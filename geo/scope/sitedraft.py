@@ -22,8 +22,8 @@ marked illustrative), it works out — writing nothing —
 5. the **checklist** as it will be once saved (:func:`geo.scope.assess.assess_scene` on
    the scene extended with the draft), with what remains to map.
 
-Saving is the caller's (:func:`geo.store.batch.save_together` with
-:meth:`SiteDraft.additions` and the record / settings files): all or nothing.
+Saving is the caller's (:func:`geo.store.batch.save_batch`, which takes
+:meth:`SiteDraft.additions` and :meth:`SiteDraft.files`): all or nothing.
 Geometry is EPSG:4326; distances are measured in the site's UTM zone.
 """
 
@@ -34,6 +34,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import geopandas as gpd
@@ -141,6 +142,9 @@ class SiteDraft:
     settings_text: str | None
     notes: tuple[str, ...] = ()
     confirmed: tuple[str, ...] = field(default=())
+    #: The bytes of the record file and ``catchscope.toml`` when the draft was made (None:
+    #: absent): the save refuses to overwrite either if it changed meanwhile.
+    before: tuple[bytes | None, bytes | None] = (None, None)
 
     @property
     def aws_ref(self) -> str:
@@ -154,18 +158,13 @@ class SiteDraft:
                                                              errors="ignore"), d.evidences)
                 for d in self.layers if not d.frame.empty]
 
-    def files(self, ws: Workspace) -> list[tuple[Any, bytes, bytes | None]]:
+    def files(self, ws: Workspace) -> list[tuple[Path, bytes, bytes | None]]:
         """(path, new bytes, bytes expected there now) of the record and the settings."""
-        path = record_path(ws.data_dir, self.aws_ref)
-        existing = ws.records.get(self.aws_ref)
-        expected = record_json(existing) if existing is not None and path.exists() else (
-            path.read_bytes() if path.exists() else None)
-        out: list[tuple[Any, bytes, bytes | None]] = [(path, record_json(self.record),
-                                                       expected)]
+        out: list[tuple[Path, bytes, bytes | None]] = [
+            (record_path(ws.data_dir, self.aws_ref), record_json(self.record), self.before[0])]
         if self.settings_text is not None:
-            settings = ws.root / SETTINGS_FILE
-            out.append((settings, self.settings_text.encode("utf-8"),
-                        settings.read_bytes() if settings.exists() else None))
+            out.append((ws.root / SETTINGS_FILE, self.settings_text.encode("utf-8"),
+                        self.before[1]))
         return out
 
     def summary(self) -> list[str]:
@@ -785,6 +784,8 @@ def draft_site(ws: Workspace, record: SiteRecord, parcels: gpd.GeoDataFrame, *,
         A site placed already, no catchment units or an unknown level, parcels that are
         not polygons or lie outside every unit of the level, an unknown candidate.
     """
+    before = tuple(p.read_bytes() if p.exists() else None for p in (
+        record_path(ws.data_dir, record.aws_ref), ws.root / SETTINGS_FILE))
     levels = catchment_levels(ws)
     chosen, why = _choose_level(levels, level, ws.settings.catchment_level)
     settings = ws.settings.model_copy(update={"catchment_level": chosen})
@@ -845,7 +846,7 @@ def draft_site(ws: Workspace, record: SiteRecord, parcels: gpd.GeoDataFrame, *,
                      candidates=candidate_table, network=_network(preview, scope),
                      scope=scope, settings_text=_settings_text(ws, chosen),
                      notes=tuple(notes), confirmed=tuple(confirmed["fid"]) if not
-                     confirmed.empty else ())
+                     confirmed.empty else (), before=(before[0], before[1]))
 
 
 def _check_inside(parcels: gpd.GeoDataFrame, scene: Scene, level: str) -> None:

@@ -25,6 +25,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import geopandas as gpd
 import pandas as pd
@@ -51,7 +52,7 @@ from geo.store.interface import SaveResult, _author, _new_layer, _NewLayer
 from geo.store.layer_files import STORE_FILE, _restore_file, _store_toml, _write_spec
 from geo.store.rows import Rows, Schema, _diff, _frame_to_rows, _write_table
 
-__all__ = ["Addition", "FileWrite", "save_together"]
+__all__ = ["Addition", "Batch", "FileWrite", "save_batch", "save_together"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,29 @@ class FileWrite:
     path: Path
     data: bytes
     expected: bytes | None
+
+
+class Batch(Protocol):
+    """What :func:`save_batch` saves (e.g. :class:`geo.scope.sitedraft.SiteDraft`)."""
+
+    def additions(self) -> Sequence[tuple[str, LayerKind, str, gpd.GeoDataFrame,
+                                          tuple[AwsElement, ...]]]:
+        """(layer id, kind, title, features, evidences) of each layer to add to."""
+        ...
+
+    def files(self, ws: Workspace) -> Sequence[tuple[Path, bytes, bytes | None]]:
+        """(path, new bytes, bytes expected there now) of each other file to write."""
+        ...
+
+
+def save_batch(ws: Workspace, batch: Batch, *, action: str, summary: str,
+               author: str | None = None) -> list[SaveResult]:
+    """Save a batch's layers and files with :func:`save_together` (all or nothing)."""
+    additions = [Addition(layer_id, kind, title, frame, tuple(evidences) or None)
+                 for layer_id, kind, title, frame, evidences in batch.additions()]
+    files = [FileWrite(Path(path), data, expected) for path, data, expected in batch.files(ws)]
+    return save_together(ws, additions, files=files, action=action, summary=summary,
+                         author=author)
 
 
 @dataclass
