@@ -178,6 +178,15 @@ def test_legend_never_over_the_controls(server: str, browser: Any,  # noqa: F811
             assert legend[1] >= area[1] and legend[3] <= area[3] + 0.5, (state, legend, area)
             for name, box in boxes["controls"]:
                 assert not _overlap(legend, box), (state, name, box, legend)
+            if state == "as opened":  # the site it frames is not under the legend
+                site = frame.locator("body").evaluate(f"""() => {{
+                    const [s, w, n, e] = {list(_site_bounds("AWS-000522"))};
+                    const r = document.querySelector('.leaflet-container')
+                        .getBoundingClientRect();
+                    const a = map.latLngToContainerPoint([n, w]),
+                          b = map.latLngToContainerPoint([s, e]);
+                    return [r.left + a.x, r.top + a.y, r.left + b.x, r.top + b.y]; }}""")
+                assert not _overlap(legend, site), (width, site, legend)
         share = ((legend[2] - legend[0]) * (legend[3] - legend[1])
                  / ((area[2] - area[0]) * (area[3] - area[1])))
         print(f"\n{width}x{height}: legend starts {'closed' if closed else 'open'}; "

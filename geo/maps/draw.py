@@ -380,12 +380,19 @@ class _FitView(_RawMacro):
                     map.once("zoomend", function () { frame(bounds); });
                     return;
                 }
-                var size = map.getSize(), right = 20;
+                // clear of the legend: beside it when open (if 180 px are left for the
+                // data), below it when closed (its summary line)
+                var size = map.getSize(), right = 20, top = 20;
                 var legend = map.getContainer().querySelector(".cs-legend");
-                if (legend && legend.offsetWidth + 80 < size.x * 0.6) {
-                    right = legend.offsetWidth + 16;
+                if (legend && legend.querySelector("details[open]")) {
+                    if (size.x - legend.offsetWidth - 16 - 50 >= 180) {
+                        right = legend.offsetWidth + 16;
+                    }
+                } else if (legend) {
+                    top = Math.max(20, legend.offsetTop + legend.offsetHeight + 8);
                 }
-                map.fitBounds(bounds, {paddingTopLeft: [50, 20], paddingBottomRight: [right, 20]});
+                map.fitBounds(bounds, {paddingTopLeft: [50, top],
+                                       paddingBottomRight: [right, 20]});
             }
             var saved = null;
             if (key !== null) {
