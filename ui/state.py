@@ -7,6 +7,7 @@ site switch or a layer toggle reuses everything already loaded.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -19,7 +20,7 @@ import streamlit as st
 from geo.core.catalogue import Datum
 from geo.core.errors import GeoError, UnsafeInputError
 from geo.core.records import AWS_REF_RE
-from geo.core.workspace import Workspace, open_workspace
+from geo.core.workspace import Workspace, open_workspace, shared_store_stamp
 from geo.maps.build import LayerData, MapData, display_bounds, prepare_map
 from geo.scope.assess import SiteScope, assess_all, assess_site
 from geo.serve.accounts import Action, Identity
@@ -112,6 +113,10 @@ def fingerprint(root: Path) -> tuple[tuple[str, float], ...]:
     settings = root / "catchscope.toml"
     if settings.exists():
         items.append((str(settings), settings.stat().st_mtime))
+        with contextlib.suppress(GeoError):  # (opening the workspace then says what is wrong)
+            stamp = shared_store_stamp(root)  # saves from other machines touch no file here
+            if stamp is not None:
+                items += [("store:latest-save", float(stamp[0])), ("store:layers", float(stamp[1]))]
     return tuple(sorted(items))
 
 

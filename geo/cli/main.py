@@ -451,7 +451,7 @@ def history(
     import dataclasses
 
     from geo.core.workspace import open_workspace
-    from geo.store.gpkg import history as layer_history
+    from geo.store.edits import history as layer_history
 
     ws = open_workspace(workspace)
     entries = layer_history(ws, layer)
@@ -480,7 +480,7 @@ def undo(
 ) -> None:
     """Undo the latest save of a layer (the undo is itself recorded in the history)."""
     from geo.core.workspace import open_workspace
-    from geo.store.gpkg import undo as undo_save
+    from geo.store.edits import undo as undo_save
 
     ws = open_workspace(workspace)
     result = undo_save(ws, layer)
@@ -642,7 +642,7 @@ def serve_features_command(
     from geo.core.errors import ServerConfigError
     from geo.core.workspace import open_workspace
     from geo.publish.service import check_host, serve_features
-    from geo.store.gpkg import layer_version
+    from geo.store.edits import layer_version
 
     redaction = "drop-sensitive" if drop_sensitive else ("sensitive" if public else None)
     try:  # a usage error (exit 2): the options contradict each other

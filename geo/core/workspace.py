@@ -38,6 +38,7 @@ from geo.core.postgis import (
     overlay_stored_specs,
     read_stored_layer,
     resolve_store,
+    store_stamp,
     stored_specs,
     stored_version,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "default_workspace_path",
     "open_workspace",
     "register",
+    "shared_store_stamp",
 ]
 
 SETTINGS_FILE = "catchscope.toml"
@@ -244,6 +246,23 @@ def _check_confined(root: Path) -> None:
                 f"{path.relative_to(root)} leads out of the workspace (a symlink to "
                 f"{path.resolve()}); a workspace may only read files inside {root}. "
                 "Replace the link with the file itself.")
+
+
+def shared_store_stamp(root: Path) -> tuple[int, int] | None:
+    """What changes whenever anyone saves into the workspace's shared PostGIS store.
+
+    None for the GeoPackage store, whose file's modification time says as much.  Caches
+    keyed by file times (the app's, the feature service's) add this, since a save from
+    another machine changes no file here.
+
+    Raises
+    ------
+    WorkspaceError, StoreConnectionError
+        If ``catchscope.toml`` is invalid or the store cannot be reached.
+    """
+    settings = _read_settings(root)
+    store = resolve_store(settings.store, settings.store_schema)
+    return None if store is None else store_stamp(store)
 
 
 def copy_workspace(source: Path, target: Path, *, edits: bool = False) -> Path:

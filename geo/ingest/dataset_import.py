@@ -44,7 +44,7 @@ from geo.ingest.importer import ImportReport, import_into
 from geo.ingest.model import ImportOptions, IngestResult, Limits, RejectedFeature, SourceFormat
 from geo.ingest.read import _check_geometries, ingest_bytes
 from geo.ingest.values import clean_attributes, feature_label
-from geo.store import gpkg as store
+from geo.store import edits as store
 from geo.store.layer_files import _rewrite_top_level, _write_spec
 
 __all__ = ["DatasetPlan", "WaterStressJoin", "apply_plan", "plan_dataset"]

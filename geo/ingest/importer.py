@@ -25,7 +25,7 @@ from geo.core.catalogue import AccuracyClass, LayerKind, LayerSpec
 from geo.core.errors import CatalogueError, DataReadError, GeoError, LayerNotFoundError
 from geo.core.workspace import STANDARD_COLUMNS, Workspace
 from geo.ingest.read import FeatureRepair, IngestResult, RejectedFeature
-from geo.store import gpkg as store
+from geo.store import edits as store
 
 __all__ = [
     "ImportReport",
@@ -238,7 +238,7 @@ def _target(ws: Workspace, layer_id: str, kind: LayerKind | str | None
             known = ", ".join(k.value for k in LayerKind if k is not LayerKind.RASTER)
             raise CatalogueError(f"Unknown layer kind {kind!r}; use one of: {known}.") from None
     try:
-        spec = store._fresh_spec(ws, layer_id)
+        spec = store.fresh_spec(ws, layer_id)
     except LayerNotFoundError as err:
         if wanted is None:
             raise LayerNotFoundError(

@@ -4,8 +4,9 @@ A :class:`WorkspaceSource` serves one workspace folder, true or public (redacted
 never holds a stale view: every call stats the catalogue (``catchscope.toml``,
 ``layers/*.toml``, ``data/sites/*.json``) and the files a collection rests on, and
 reloads what changed, so an edit saved in the app's edit store (whose file's mtime
-strictly increases with every save) or a replaced GeoJSON is served on the next
-request, without a restart.  What did not change is served from memory.
+strictly increases with every save; a shared PostGIS store's versions and latest save
+are asked instead) or a replaced GeoJSON is served on the next request, without a
+restart.  What did not change is served from memory.
 
 Collections
 -----------
@@ -43,7 +44,7 @@ import pandas as pd
 
 from geo.core.catalogue import LayerKind
 from geo.core.errors import LayerNotFoundError
-from geo.core.workspace import Workspace, open_workspace
+from geo.core.workspace import Workspace, open_workspace, shared_store_stamp
 from geo.export.exportset import ExportSet, Redaction
 from geo.export.redact import SENSITIVE_KINDS, public_workspace
 
@@ -154,12 +155,14 @@ class WorkspaceSource:
     def _catalogue_state(self) -> _State:
         paths = [self.root / "catchscope.toml", *sorted((self.root / "layers").glob("*.toml")),
                  *sorted((self.root / "data" / "sites").glob("*.json"))]
-        return tuple((p.name, *_stat(p)) for p in paths)
+        # a shared PostGIS store: saves from other machines change no file here
+        return (*((p.name, *_stat(p)) for p in paths), shared_store_stamp(self.root))
 
     def _layer_state(self, ws: Workspace, layer_id: str) -> _State:
         spec = ws.spec(layer_id)
+        version = self.layer_version(ws, layer_id) if ws.store and self.layer_version else 0
         return (layer_id, *_stat(ws.layers_dir / f"{layer_id}.toml"),
-                *_stat(ws.source_path(spec)))
+                *_stat(ws.source_path(spec)), version)
 
     def _sensitive_state(self, ws: Workspace) -> _State:
         kinds = tuple(LayerKind(k) for k in SENSITIVE_KINDS)
