@@ -2,7 +2,10 @@
 
 Every test works on a small workspace built in ``tmp_path`` whose ``parcels`` layer starts
 in a GeoJSON file.  The killed-save and race tests run real Python processes
-(``sys.executable``) that save through :mod:`geo.store.gpkg`, and kill them with SIGKILL.
+(``sys.executable``) that save through :mod:`geo.store.edits`, and kill them with SIGKILL;
+they run against the shared PostGIS store too (``backend`` "postgis": a real server,
+``tests/postgis_server.py``), with the same outcomes required: no lost update, and the
+old state or the new one after a kill.
 """
 
 from __future__ import annotations
@@ -26,9 +29,12 @@ from geopandas.testing import assert_geodataframe_equal
 from shapely.geometry import Point, box
 
 from geo.core.errors import EditConflictError, GeoError
+from geo.core.postgis import STORE_SOURCE
 from geo.core.workspace import Workspace, open_workspace
+from geo.store import edits
 from geo.store import gpkg as store
 from tests.conftest import REPO
+from tests.postgis_server import PostgisStore, postgis_server, postgis_store  # noqa: F401
 
 LAYER = "parcels"
 SITE = "AWS-000001"
@@ -53,7 +59,7 @@ def build(n, prefix):
 #: A process that saves ``build(n, prefix)`` over the layer version it read at start.
 SAVER = BUILD + '''
 import sys
-from geo.store import gpkg as store
+from geo.store import edits as store
 from geo.core.errors import EditConflictError
 from geo.core.workspace import open_workspace
 
@@ -78,7 +84,7 @@ else:
 #: ``build(N, "new")`` there (the test kills some children midway), then reaps it.
 FORKER = BUILD + '''
 import os, sys
-from geo.store import gpkg as store
+from geo.store import edits as store
 from geo.core.workspace import open_workspace
 
 frame = build(int(sys.argv[1]), "new")
@@ -127,9 +133,25 @@ def _parcels() -> gpd.GeoDataFrame:
 
 
 @pytest.fixture
-def geojson_ws(make_workspace: Callable[..., Path]) -> Path:
+def backend(request: pytest.FixtureRequest) -> str:
+    """Which edit store: "gpkg" (the default) or, parametrised indirectly, "postgis"."""
+    return str(getattr(request, "param", "gpkg"))
+
+
+@pytest.fixture
+def pg_store(backend: str, request: pytest.FixtureRequest) -> PostgisStore | None:
+    """The test's PostGIS store (schema) when ``backend`` is "postgis"."""
+    if backend != "postgis":
+        return None
+    found: PostgisStore = request.getfixturevalue("postgis_store")
+    return found
+
+
+@pytest.fixture
+def geojson_ws(make_workspace: Callable[..., Path], pg_store: PostgisStore | None) -> Path:
     """A workspace whose ``parcels`` layer is still read from its GeoJSON file."""
-    return make_workspace(layers={LAYER: ("site", _parcels(), {})})
+    return make_workspace(layers={LAYER: ("site", _parcels(), {})},
+                          settings=pg_store.settings if pg_store else None)
 
 
 @pytest.fixture
@@ -138,7 +160,7 @@ def stored_ws(geojson_ws: Path) -> Path:
     ws = open_workspace(geojson_ws)
     frame = ws.load(LAYER)
     frame.loc[frame["fid"] == "p3", "name"] = "Block C (extended)"
-    assert store.save_layer(ws, LAYER, frame, base_version=0).version == 2
+    assert edits.save_layer(ws, LAYER, frame, base_version=0).version == 2
     return geojson_ws
 
 
@@ -178,12 +200,35 @@ def _journal(journal: Path) -> str:
     return "hot journal" if magic == bytes.fromhex("d9d505f920a163d7") else "cold journal"
 
 
-def _kill_during_save(forker: subprocess.Popen[str], root: Path, delay: float | None) -> str:
+def _in_save(con: Any, schema: str, pid: int) -> bool:
+    """Whether process ``pid`` is inside its save's transaction: its connection holds the
+    layer's advisory lock (taken first thing in the transaction, released at its end)."""
+    row = con.execute(
+        "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+        "WHERE a.application_name = %s AND l.locktype = 'advisory' AND l.granted "
+        "AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended(%s, 0)",
+        (f"catchscope/{pid}", f"catchscope:{schema}:{LAYER}")).fetchone()
+    return bool(row and row[0])
+
+
+def _running(pid: int) -> bool:
+    """Whether child ``pid`` still runs (not exited: a zombie until reaped counts as done)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _kill_during_save(forker: subprocess.Popen[str], root: Path, delay: float | None,
+                      pg: PostgisStore | None = None) -> str:
     """Have ``forker`` save the big layer into ``root`` from a fresh child process, and
     SIGKILL that child ``delay`` s after its write began (-1: as soon as the journal is
-    hot; None: let it finish).  The write has begun when SQLite's journal appears.
+    hot; None: let it finish).  The write has begun when SQLite's journal appears, or, in
+    PostGIS (``pg``), when the child's transaction holds the layer's lock.
 
-    Returns what was left: "finished", or the journal's state after the kill.
+    Returns what was left: "finished", the journal's state after the kill, or, in
+    PostGIS, "in transaction" / "after transaction" (where the kill landed).
     """
     assert forker.stdin is not None and forker.stdout is not None
     forker.stdin.write(f"{root}\n")
@@ -195,6 +240,17 @@ def _kill_during_save(forker: subprocess.Popen[str], root: Path, delay: float | 
         line = forker.stdout.readline()
         assert line.startswith("saved"), line
         left = "finished"
+    elif pg is not None:
+        schema = _schema_of(root)
+        with pg.server.admin_connect() as con:
+            deadline = time.monotonic() + 120
+            while (not _in_save(con, schema, pid) and _running(pid)
+                   and time.monotonic() < deadline):
+                time.sleep(0.001)
+            time.sleep(max(delay, 0.0))
+            inside = _in_save(con, schema, pid)
+            os.kill(pid, signal.SIGKILL)  # (a child that already exited is a zombie: harmless)
+        left = "in transaction" if inside else "after transaction"
     else:
         journal = root / "data" / f"{store.STORE_FILE}-journal"
         deadline = time.monotonic() + 120
@@ -213,20 +269,20 @@ def _kill_during_save(forker: subprocess.Popen[str], root: Path, delay: float | 
         left = "no journal"
         line = forker.stdout.readline()
     assert line.split()[:2] == ["exit", str(pid)], line
-    if left != "no journal" and delay is not None:
+    if left not in ("no journal", "after transaction") and delay is not None:
         assert line.split()[2] == f"signal{signal.SIGKILL.value}", line
     return left
 
 
 def _assert_old_or_new(root: Path, old: list[tuple[str, str, bytes]], old_version: int,
-                       new: list[tuple[str, str, bytes]]) -> str:
+                       new: list[tuple[str, str, bytes]], pg: PostgisStore | None = None) -> str:
     """The workspace opens with exactly the old or the new state, and stays usable."""
     ws = open_workspace(root)
     got = _state(ws.load(LAYER))  # read-only (GDAL) first: the journal is still there
     assert got in (old, new), f"{len(got)} features: neither the old nor the new state"
     outcome = "new" if got == new else "old"
-    version = store.layer_version(ws, LAYER)
-    entries = store.history(ws, LAYER)
+    version = edits.layer_version(ws, LAYER)
+    entries = edits.history(ws, LAYER)
     assert [e.version for e in entries] == list(range(1, len(entries) + 1))
     if outcome == "new":  # (a save that moves the layer into the store is version 2)
         assert version == max(old_version + 1, 2) == entries[-1].version
@@ -236,6 +292,19 @@ def _assert_old_or_new(root: Path, old: list[tuple[str, str, bytes]], old_versio
         assert (entries[-1].version if entries else 0) == old_version
     if entries:
         assert entries[-1].n_features == len(got)
+    if pg is None:
+        _assert_sqlite_sound(root, version, entries)
+    else:
+        _assert_postgis_sound(pg, root, version, len(got))
+    # the lock is not stuck: the next save goes through at once
+    after = _build(5, "after")
+    result = edits.save_layer(ws, LAYER, after, base_version=version, author="next")
+    assert result.version == max(version + 1, 2)
+    assert _state(open_workspace(root).load(LAYER)) == _state(after)
+    return outcome
+
+
+def _assert_sqlite_sound(root: Path, version: int, entries: list[store.HistoryEntry]) -> None:
     with sqlite3.connect(_store_file(root)) as con:
         assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert con.execute("PRAGMA foreign_key_check").fetchall() == []
@@ -250,37 +319,70 @@ def _assert_old_or_new(root: Path, old: list[tuple[str, str, bytes]], old_versio
         ro.close()
     spec = tomllib.loads((root / "layers" / f"{LAYER}.toml").read_text(encoding="utf-8"))
     assert (spec["source"] == store.STORE_FILE) == (version > 0)
-    # the lock is not stuck: the next save goes through at once
-    after = _build(5, "after")
-    result = store.save_layer(ws, LAYER, after, base_version=version, author="next")
-    assert result.version == max(version + 1, 2)
-    assert _state(open_workspace(root).load(LAYER)) == _state(after)
-    return outcome
 
 
+def _schema_of(root: Path) -> str:
+    settings = tomllib.loads((root / "catchscope.toml").read_text(encoding="utf-8"))
+    return str(settings["store_schema"])
+
+
+def _assert_postgis_sound(pg: PostgisStore, root: Path, version: int, n_features: int) -> None:
+    """The store's tables agree with each other, and no killed save left a transaction."""
+    schema = _schema_of(root)
+    with pg.server.admin_connect() as con:
+        rows = con.execute(f"SELECT version FROM {schema}.catchscope_layers "
+                           "WHERE layer_id = %s", (LAYER,)).fetchall()
+        assert [r[0] for r in rows] == ([version] if version else [])
+        latest = con.execute(f"SELECT max(version) FROM {schema}.catchscope_history "
+                             "WHERE layer_id = %s", (LAYER,)).fetchone()
+        assert latest is not None and (latest[0] or 0) == version
+        if version:
+            count = con.execute(f'SELECT count(*) FROM {schema}."{LAYER}"').fetchone()
+            assert count is not None and count[0] == n_features
+        else:  # the table of a killed migration was rolled back with it
+            assert con.execute("SELECT to_regclass(%s)", (f'{schema}."{LAYER}"',)
+                               ).fetchone() == (None,)
+    # the layer file in effect: the store's say, whatever the local file was left saying
+    assert (open_workspace(root).spec(LAYER).source == STORE_SOURCE) == (version > 0)
+
+
+def _copy_workspace(source: Path, target: Path, pg: PostgisStore | None, i: int) -> Path:
+    """A copy of the workspace folder; in PostGIS with a schema of its own (a store each)."""
+    shutil.copytree(source, target)
+    if pg is not None:
+        (target / "catchscope.toml").write_text(
+            f'store = "{pg.url}"\nstore_schema = "{pg.schema}_{i}"\n', encoding="utf-8")
+    return target
+
+
+@pytest.mark.parametrize("backend", ["gpkg", "postgis"], indirect=True)
 @pytest.mark.parametrize("start", ["stored", "geojson"])
 def test_a_save_killed_midway_leaves_the_old_or_the_new_state(
-        start: str, geojson_ws: Path, tmp_path: Path) -> None:
-    if start == "stored":
-        ws = open_workspace(geojson_ws)
-        frame = ws.load(LAYER)
-        store.save_layer(ws, LAYER, frame.iloc[:2], base_version=0)
-    base = open_workspace(geojson_ws)
-    old, old_version = _state(base.load(LAYER)), store.layer_version(base, LAYER)
-    new = _state(_build(N_BIG, "new"))
+        start: str, backend: str, geojson_ws: Path, tmp_path: Path,
+        pg_store: PostgisStore | None) -> None:
     # kill at several points of the write (and once not at all), in parallel copies
-    # (-1: as soon as the journal turns hot, i.e. while the database file itself is written)
-    delays: list[float | None] = ([0.0, -1, -1, 0.1, None] if start == "stored"
-                                  else [0.0, -1, 0.3, None])
-    roots = []
-    for i in range(len(delays)):
-        roots.append(tmp_path / f"copy{i}")
-        shutil.copytree(geojson_ws, roots[-1])
+    # (-1: as soon as the journal turns hot, i.e. while the database file itself is written;
+    # in PostGIS the delays count from the moment the save's transaction holds its lock)
+    if pg_store is None:
+        delays: list[float | None] = ([0.0, -1, -1, 0.1, None] if start == "stored"
+                                      else [0.0, -1, 0.3, None])
+    else:
+        delays = ([0.0, 0.0, 0.02, 0.1, 0.3, None] if start == "stored"
+                  else [0.0, 0.0, 0.05, 0.3, None])
+    roots = [_copy_workspace(geojson_ws, tmp_path / f"copy{i}", pg_store, i)
+             for i in range(len(delays))]
+    for root in roots:
+        if start == "stored":
+            ws = open_workspace(root)
+            edits.save_layer(ws, LAYER, ws.load(LAYER).iloc[:2], base_version=0)
+    base = open_workspace(roots[0])
+    old, old_version = _state(base.load(LAYER)), edits.layer_version(base, LAYER)
+    new = _state(_build(N_BIG, "new"))
     forker = subprocess.Popen([sys.executable, "-c", FORKER, str(N_BIG)], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True, cwd=REPO, env=_env())
     try:
-        left = [_kill_during_save(forker, root, delay) for root, delay in zip(roots, delays,
-                                                                                strict=True)]
+        left = [_kill_during_save(forker, root, delay, pg_store)
+                for root, delay in zip(roots, delays, strict=True)]
         assert forker.stdin is not None
         forker.stdin.write("\n")
         forker.stdin.flush()
@@ -289,10 +391,16 @@ def test_a_save_killed_midway_leaves_the_old_or_the_new_state(
         if forker.poll() is None:
             forker.kill()
             forker.wait()
-    outcomes = [_assert_old_or_new(root, old, old_version, new) for root in roots]
+    outcomes = [_assert_old_or_new(root, old, old_version, new, pg_store) for root in roots]
     assert left[-1] == "finished" and outcomes[-1] == "new"
-    # the kills did land inside the write: SQLite had to roll a journal back
-    assert "hot journal" in left, left
+    if pg_store is None:
+        # the kills did land inside the write: SQLite had to roll a journal back
+        assert "hot journal" in left, left
+    else:
+        # the kills did land inside the save's transaction, which the server rolled back
+        assert "in transaction" in left, left
+        assert all(o == "old" for o, w in zip(outcomes, left, strict=True)
+                   if w == "in transaction"), (left, outcomes)
     assert "old" in outcomes, (left, outcomes)
 
 
@@ -328,9 +436,10 @@ def test_stale_writer_is_refused_then_saves_after_reloading(stored_ws: Path) -> 
     assert [e.author for e in store.history(first, LAYER)][-2:] == ["first", "second"]
 
 
+@pytest.mark.parametrize("backend", ["gpkg", "postgis"], indirect=True)
 def test_two_processes_saving_from_the_same_version_one_wins_one_is_refused(
-        stored_ws: Path) -> None:
-    base = store.layer_version(open_workspace(stored_ws), LAYER)
+        backend: str, stored_ws: Path) -> None:
+    base = edits.layer_version(open_workspace(stored_ws), LAYER)
     procs = [_spawn(stored_ws, 400, prefix, "wait") for prefix in ("a", "b")]
     try:
         for proc in procs:
@@ -356,7 +465,7 @@ def test_two_processes_saving_from_the_same_version_one_wins_one_is_refused(
     winner = "a" if results[0].startswith("saved") else "b"
     ws = open_workspace(stored_ws)
     assert _state(ws.load(LAYER)) == _state(_build(400, winner))
-    entries = store.history(ws, LAYER)
+    entries = edits.history(ws, LAYER)
     assert [e.version for e in entries] == list(range(1, base + 2))
     assert entries[-1].author == winner and entries[-1].n_features == 400
 
