@@ -317,3 +317,16 @@ def test_the_preview_is_the_checklist_the_saved_site_gets(ws_root: Path) -> None
     saved = assess_site(open_workspace(ws_root), REF).to_dict()
     assert [(c["element"], c["status"], c["missing"]) for c in dry["scope"]["checklist"]] == [
         (c["element"], c["status"], c["missing"]) for c in saved["checklist"]]
+
+
+def test_a_record_saved_meanwhile_is_never_overwritten(ws_root: Path) -> None:
+    from geo.cli.newsite_cmd import save_draft
+    from geo.core.errors import DataWriteError
+
+    draft = _draft(ws_root)
+    other = CliRunner().invoke(app, ["import-report", str(REPORT), "-w", str(ws_root), "--yes"])
+    assert other.exit_code == 0, other.output  # another session saved the record meanwhile
+    before = _tree(ws_root)
+    with pytest.raises(DataWriteError, match="changed since this was reviewed"):
+        save_draft(open_workspace(ws_root), draft)
+    assert _tree(ws_root) == before
