@@ -1,6 +1,7 @@
 """Reading and writing layers: one ``read_layer`` / ``write_layer`` pair.
 
-All reads go through pyogrio (vector) or rasterio (raster).  Paths come from the
+All reads go through pyogrio (vector), pyarrow (GeoParquet, :mod:`geo.core.geoparquet`)
+or rasterio (raster).  Paths come from the
 catalogue (validated to stay inside ``data/``), never from a user: uploaded bytes
 go through :func:`read_layer_bytes`, which hands GDAL a private temp copy.
 Every write is atomic: the file is written beside its target under a temporary
@@ -23,6 +24,7 @@ import pyogrio
 import pyogrio.errors
 
 from geo.core.errors import DataReadError, DataWriteError
+from geo.core.geoparquet import is_parquet_path, read_geoparquet, write_geoparquet
 
 __all__ = [
     "atomic_path",
@@ -42,6 +44,8 @@ DRIVERS: dict[str, str] = {
     ".kml": "KML",
     ".csv": "CSV",
     ".fgb": "FlatGeobuf",
+    ".parquet": "Parquet",
+    ".geoparquet": "Parquet",
 }
 
 
@@ -126,6 +130,8 @@ def read_layer(
         If the file is missing, unreadable, or the layer does not exist.
     """
     _check_plain_path(path)
+    if is_parquet_path(path):  # GeoParquet (a file or a folder of parts): read by pyarrow
+        return read_geoparquet(path, columns=columns, bbox=bbox)
     if not path.is_file():
         raise DataReadError(f"Data file {path} does not exist.")
     recover_interrupted_write(path)
@@ -261,6 +267,8 @@ def write_layer(
         layer_options.setdefault("FID", "gpkg_fid")
     if driver == "ESRI Shapefile":
         return _write_shapefile(frame, path, overwrite=exists_ok, **layer_options)
+    if driver == "Parquet":  # Hilbert-sorted GeoParquet with bbox columns
+        return write_geoparquet(frame, path, overwrite=exists_ok)
     try:
         with atomic_path(path, overwrite=exists_ok) as tmp:
             if append_to_existing and path.exists():

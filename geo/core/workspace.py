@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import shutil
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,11 +48,13 @@ __all__ = [
     "STANDARD_COLUMNS",
     "Workspace",
     "WorkspaceSettings",
+    "check_unit_columns",
     "copy_workspace",
     "default_workspace_path",
     "open_workspace",
     "register",
     "shared_store_stamp",
+    "standardise",
 ]
 
 SETTINGS_FILE = "catchscope.toml"
@@ -382,16 +384,38 @@ def load_catchment_units(workspace: Workspace, spec: LayerSpec) -> gpd.GeoDataFr
     column is an error naming the layer.
     """
     frame = _read_vector(workspace, spec)
+    check_unit_columns(spec, frame.columns)
+    frame["next_down"] = _next_down(frame["next_down"])
+    return frame
+
+
+def check_unit_columns(spec: LayerSpec, columns: Iterable[str]) -> None:
+    """Refuse catchment units without ``next_down`` or ``level``, naming the layer."""
     for column in ("next_down", "level"):
-        if column not in frame.columns:
+        if column not in columns:
             raise CatalogueError(
                 f"Layer {spec.id!r} ({spec.source}): catchment units need a {column!r} column "
                 "(next_down: fid of the unit downstream, empty at the sink; level: e.g. 'section')."
             )
+
+
+def _next_down(values: pd.Series) -> pd.Series:
     # object dtype: pandas' string dtype would turn None back into NaN at the sink
-    next_down = frame["next_down"].astype(object)
-    frame["next_down"] = next_down.where(next_down.notna() & (next_down.astype(str) != ""), None)
-    return frame
+    next_down = values.astype(object)
+    return next_down.where(next_down.notna() & (next_down.astype(str) != ""), None)
+
+
+def standardise(frame: gpd.GeoDataFrame, spec: LayerSpec) -> gpd.GeoDataFrame:
+    """A layer's features as read (in EPSG:4326) with the standard columns its loader adds.
+
+    For readers that take a layer in part (the portfolio over GeoParquet layers): the
+    same columns and values, row for row, as :meth:`Workspace.load` gives; catchment
+    units get ``next_down`` None at a sink.
+    """
+    out = _standardise(frame, spec)
+    if spec.kind == LayerKind.CATCHMENT_UNIT and "next_down" in out.columns:
+        out["next_down"] = _next_down(out["next_down"])
+    return out
 
 
 @register(LayerKind.RASTER)
