@@ -13,6 +13,9 @@ from shapely.geometry import Point, box
 from geo.core.catalogue import toml_value
 from geo.core.workspace import copy_workspace
 
+# a throwaway PostGIS server (session) and a schema per test, started only when asked for
+from tests.postgis_server import postgis_server, postgis_store  # noqa: F401
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 

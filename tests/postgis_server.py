@@ -10,8 +10,8 @@ since PostgreSQL refuses to run as root.  Only when no server can start does a t
 saying why; under CI (``CI`` set) it fails instead: there it must run.
 
 ``postgis_store`` gives each test its own schema in that database: the lines to put in a
-workspace's ``catchscope.toml``.  Use them in a test module with
-``from tests.postgis_server import postgis_server, postgis_store  # noqa: F401``.
+workspace's ``catchscope.toml``.  ``tests/conftest.py`` makes both fixtures available to
+every test module.
 """
 
 from __future__ import annotations

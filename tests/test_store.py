@@ -34,7 +34,7 @@ from geo.core.workspace import Workspace, open_workspace
 from geo.store import edits
 from geo.store import gpkg as store
 from tests.conftest import REPO
-from tests.postgis_server import PostgisStore, postgis_server, postgis_store  # noqa: F401
+from tests.postgis_server import PostgisStore
 
 LAYER = "parcels"
 SITE = "AWS-000001"
