@@ -333,3 +333,14 @@ def test_app_on_a_postgis_workspace_shows_saves_from_elsewhere_and_undoes(
     assert not (root / "data" / "workspace.gpkg").exists()
     entries = edits.history(open_workspace(root), "discharge_points")
     assert [e.action for e in entries] == ["migrate", "draw", "draw", "undo"]
+
+
+def test_check_reads_the_layers_of_the_store(pg_ws: Path) -> None:
+    from geo.core.check import check_workspace
+
+    ws = open_workspace(pg_ws)
+    edits.save_layer(ws, LAYER, ws.load(LAYER), base_version=0)
+    report = check_workspace(pg_ws)
+    assert report.layers_checked == 1 and report.features_checked == 3
+    assert not [p for p in report.problems if p.field == "source" and p.level == "error"]
+    assert {p.path for p in report.problems} <= {f"{STORE_SOURCE}/{LAYER}", "layers"}

@@ -25,6 +25,13 @@ from rich.text import Text
 from geo.core.catalogue import AccuracyClass, Datum, LayerKind, LayerSpec, iter_catalogue_problems
 from geo.core.crs import in_china, looks_swapped, suspect_datum_offset
 from geo.core.errors import GeoError
+from geo.core.postgis import (
+    STORE_SOURCE,
+    StoreLocation,
+    overlay_stored_specs,
+    resolve_store,
+    stored_specs,
+)
 from geo.core.records import SiteRecord, load_record
 from geo.core.workspace import (
     SETTINGS_FILE,
@@ -171,7 +178,9 @@ def check_workspace(path: Path | str | None = None) -> CheckReport:
     specs = _check_layer_files(root, report)
     unread = [p.path for p in report.problems if p.path.startswith("layers/")]
     records = _check_records(root, report)
-    workspace = Workspace(root=root, settings=settings, specs=specs, records=records)
+    store, specs = _check_store(settings, specs, report)
+    workspace = Workspace(root=root, settings=settings, specs=specs, records=records,
+                          store=store)
     frames = _check_layers(workspace, report)
     _check_ids_and_links(workspace, frames, report, unread=unread)
     _check_site_links(workspace, frames, records, report)
@@ -188,6 +197,19 @@ def _check_settings(root: Path, report: CheckReport) -> WorkspaceSettings:
     except GeoError as err:
         report.add("error", SETTINGS_FILE, str(err))
         return WorkspaceSettings()
+
+
+def _check_store(settings: WorkspaceSettings, specs: dict[str, LayerSpec], report: CheckReport
+                 ) -> tuple[StoreLocation | None, dict[str, LayerSpec]]:
+    """The shared PostGIS store, if any, and the catalogue with the layers it holds."""
+    try:
+        store = resolve_store(settings.store, settings.store_schema)
+        if store is None:
+            return None, specs
+        return store, overlay_stored_specs(specs, stored_specs(store))
+    except GeoError as err:
+        report.add("error", SETTINGS_FILE, str(err), field="store")
+        return None, specs
 
 
 def _check_layer_files(root: Path, report: CheckReport) -> dict[str, LayerSpec]:
@@ -224,7 +246,7 @@ def _check_layers(workspace: Workspace, report: CheckReport) -> dict[str, gpd.Ge
     for spec in workspace.specs.values():
         where = _data_path(spec)
         path = workspace.data_dir / spec.source
-        if not path.exists():
+        if spec.source != STORE_SOURCE and not path.exists():
             report.add("error", f"layers/{spec.id}.toml",
                        f"data file data/{spec.source} does not exist; add it or fix source",
                        field="source")
@@ -247,6 +269,8 @@ def _check_layers(workspace: Workspace, report: CheckReport) -> dict[str, gpd.Ge
 
 def _data_path(spec: LayerSpec) -> str:
     """Where a layer's features are, as the check names it (``data/<source>``)."""
+    if spec.source == STORE_SOURCE:  # the shared PostGIS store
+        return f"{STORE_SOURCE}/{spec.layer or spec.id}"
     return f"data/{spec.source}"
 
 
