@@ -344,3 +344,40 @@ def test_check_reads_the_layers_of_the_store(pg_ws: Path) -> None:
     assert report.layers_checked == 1 and report.features_checked == 3
     assert not [p for p in report.problems if p.field == "source" and p.level == "error"]
     assert {p.path for p in report.problems} <= {f"{STORE_SOURCE}/{LAYER}", "layers"}
+
+
+def test_feature_service_serves_saves_made_on_another_machine(pg_ws: Path,
+                                                              tmp_path: Path) -> None:
+    """serve-features' source: a save from another folder changes no file here."""
+    from geo.publish.sources import WorkspaceSource
+
+    ws = open_workspace(pg_ws)
+    edits.save_layer(ws, LAYER, ws.load(LAYER), base_version=0)
+    source = WorkspaceSource(pg_ws, layer_version=edits.layer_version)
+    collection = source.collection(LAYER)
+    assert len(source.frame(collection)) == 3
+    etag = source.validators(collection).etag
+    other = tmp_path / "other-machine"
+    shutil.copytree(pg_ws, other)
+    theirs = open_workspace(other)
+    edits.save_layer(theirs, LAYER, theirs.load(LAYER).iloc[:1],
+                     base_version=edits.layer_version(theirs, LAYER))
+    assert len(source.frame(collection)) == 1
+    assert source.validators(collection).etag != etag
+
+
+def test_the_apps_workspace_cache_key_changes_with_a_save_from_elsewhere(pg_ws: Path) -> None:
+    from ui.state import fingerprint
+
+    ws = open_workspace(pg_ws)
+    edits.save_layer(ws, LAYER, ws.load(LAYER), base_version=0)
+    before = fingerprint(pg_ws)
+    # another machine's save: through the store only, no file of this folder is touched
+    edits.save_layer(ws, LAYER, ws.load(LAYER).iloc[:2], base_version=2)
+    after = fingerprint(pg_ws)
+    assert after != before
+
+    def files(items: tuple[tuple[str, float], ...]) -> list[tuple[str, float]]:
+        return [item for item in items if not item[0].startswith("store:")]
+
+    assert files(after) == files(before)  # only the store's stamp told

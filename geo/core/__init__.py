@@ -2,7 +2,8 @@
 
 Errors, CRS and datums, the layer catalogue and the grammar of its style values
 (``styles``), escaping per output context (``markup``), file I/O, site records, the
-workspace and its validation (``catchscope check``).
+workspace and its validation (``catchscope check``), and the read side of a shared PostGIS
+edit store (``postgis``: the setting, masked passwords, the layers it holds).
 
 May import: nothing else of ``geo`` (the standard library and third-party packages only).
 """
