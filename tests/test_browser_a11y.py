@@ -108,7 +108,7 @@ def _open_site(pg: Any, server: str) -> None:
 
 
 #: The tabs scanned besides the one open at start (hidden tabs are not scanned by axe).
-TABS = ("Site record", "IWRAs", "Export")
+TABS = ("Site record", "IWRAs", "Map vs report", "Export")
 
 
 def test_main_page_has_no_critical_accessibility_violations(server: str, page: Any) -> None:

@@ -26,8 +26,13 @@ APP = str(Path(__file__).resolve().parents[1] / "app.py")
 LANTO, LUXSHARE = "AWS-000522", "AWS-000521"
 
 
-def _run(site: str | None = None, folder: Path | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120).run()
+def _run(site: str | None = None, folder: Path | None = None, *,
+         tab: str = "Map vs report") -> AppTest:
+    """The app on ``site`` with ``tab`` open (the Map vs report tab and the water chain's
+    links are drawn only while their tab is open; the other tabs always)."""
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["tab"] = tab
+    at.run()
     if folder is not None:
         next(w for w in at.radio if w.label == "Workspace").set_value(
             "Folder on this machine").run()
@@ -91,7 +96,7 @@ def test_details_escape_every_value() -> None:
 
 
 def test_every_statement_shows_its_basis(demo) -> None:
-    at = _run(LANTO)
+    at = _run(LANTO, tab="Water chain")
     found = _expanders(at)
     shown = dict(found)
     judgements = [label for label, _ in found

@@ -98,8 +98,9 @@ def statement(label: str, basis: Basis | str | None, *, expanded: bool = False) 
 
 
 def legend() -> None:
-    """One caption saying what the five kinds mean."""
-    st.caption("What each statement rests on: "
-               + " · ".join(f"{badge(k)} {md(KIND_MEANING[k])}" for k in BASIS_KINDS)
-               + ". A statement is only as strong as its weakest input. Click a line to read "
-                 "its basis.")
+    """What the five kinds mean, folded (badges never sit in a caption: its faded text
+    would take them below a readable contrast)."""
+    with st.expander("What stated, derived, inferred, borrowed and assumed mean"):
+        st.markdown("\n".join(f"- {badge(k)} {md(KIND_MEANING[k])}" for k in BASIS_KINDS)
+                    + "\n\nA statement is only as strong as its weakest input. Click, tap or "
+                      "press Enter on a line to read what it rests on.")

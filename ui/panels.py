@@ -304,7 +304,8 @@ def water_chain(choice: state.Choice, scope: Any, *, draw: bool = True) -> None:
     """The water chain as a top-down diagram (Graphviz, rendered in the browser).
 
     ``draw=False`` (its tab is not open) skips the diagram: the browser lays Graphviz out
-    on its main thread, 0.2-2.5 s per site switch measured, delaying the map.
+    on its main thread, 0.2-2.5 s per site switch measured, delaying the map; and the
+    list of links with their bases (one expander each).
     """
     if not _need_site(choice, scope):
         return
@@ -324,7 +325,7 @@ def water_chain(choice: state.Choice, scope: Any, *, draw: bool = True) -> None:
             f"- {md(line)} · {basis_badge(basis)}" for line, basis in paths))
     for gap in chain.gaps:
         st.warning(md(gap))
-    if chain.edges:
+    if chain.edges and draw:  # one line per link: only while the tab is open
         names = {n.fid: n.name for n in chain.nodes}
         st.markdown(f"**Links ({len(chain.edges)}) and what each rests on**")
         basis_legend()
