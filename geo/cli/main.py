@@ -507,6 +507,14 @@ def scope(
         "--bands", help="IWRA proximity bands in km, e.g. 1,10,50 (default: the workspace's).",
         show_default=False)] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing files.")] = False,
+    engine: Annotated[str, typer.Option(
+        "--engine", help="With --all: columnar (one process, GeoParquet layers read in part), "
+        "dask (the joins on a dask.distributed cluster) or reference (every layer whole); "
+        "all give the same rows.")] = "columnar",
+    scheduler: Annotated[str | None, typer.Option(
+        "--scheduler", help="With --engine dask: the scheduler's address, e.g. "
+        "tcp://10.0.0.5:8786 (default: a local cluster for this run).",
+        show_default=False)] = None,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Physical scope of a site (AWS 1.1.1 checklist, one catchment, IWRAs, water chain).
@@ -517,7 +525,7 @@ def scope(
 
     run_scope_command(console, aws_ref=aws_ref, all_sites=all_sites, workspace=workspace,
                       as_json=as_json, output=output, md_path=md_path, csv_path=csv_path,
-                      bands=bands, overwrite=overwrite)
+                      bands=bands, overwrite=overwrite, engine=engine, scheduler=scheduler)
 
 
 @app.command(epilog=EXIT_CODES)

@@ -23,7 +23,7 @@ from geo.core.workspace import open_workspace
 from geo.export.spreadsheet import neutralise_formulas
 from geo.raster.zones import render_zonal, site_raster_stats, zonal_markdown, zonal_records
 from geo.scope.assess import assess_all, assess_site
-from geo.scope.portfolio import NOT_ASSESSED
+from geo.scope.portfolio import ENGINES, NOT_ASSESSED
 from geo.scope.report import md_cell, parse_bands, render_portfolio, render_scope, scope_markdown
 
 __all__ = ["run_scope_command"]
@@ -48,7 +48,15 @@ def _refuse_failed_sites(table: pd.DataFrame) -> None:
 
 
 def _check_inputs(aws_ref: str | None, all_sites: bool, as_json: bool, output: Path | None,
-                  md_path: str | None, csv_path: Path | None, overwrite: bool) -> None:
+                  md_path: str | None, csv_path: Path | None, overwrite: bool,
+                  engine: str = "columnar", scheduler: str | None = None) -> None:
+    if engine not in ENGINES:
+        raise ScopeError(f"Unknown --engine {engine!r}; use one of {', '.join(ENGINES)}.")
+    if not all_sites and (engine != "columnar" or scheduler is not None):
+        raise ScopeError("--engine and --scheduler choose how the portfolio is computed: use "
+                         "them with --all.")
+    if scheduler is not None and engine != "dask":
+        raise ScopeError("--scheduler is the address of a dask scheduler: add --engine dask.")
     if all_sites and aws_ref:
         raise ScopeError("Give either a site (e.g. AWS-000521) or --all, not both.")
     if not all_sites and not aws_ref:
@@ -81,7 +89,7 @@ def _emit_json(document: object, output: Path | None, overwrite: bool, console: 
 
 def _portfolio(console: Console, ws: object, band_values: tuple[float, ...] | None, *,
                as_json: bool, output: Path | None, csv_path: Path | None,
-               overwrite: bool) -> None:
+               overwrite: bool, engine: str = "columnar", scheduler: str | None = None) -> None:
     quiet = as_json and output is None
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=Console(stderr=True) if quiet else console,
@@ -91,7 +99,8 @@ def _portfolio(console: Console, ws: object, band_values: tuple[float, ...] | No
         def tick(done: int, total: int, message: str) -> None:
             progress.update(task, completed=done, total=total, description=f"Assessing {message}")
 
-        table = assess_all(ws, bands_km=band_values, progress=tick)  # type: ignore[arg-type]
+        table = assess_all(ws, bands_km=band_values, progress=tick,  # type: ignore[arg-type]
+                           engine=engine, scheduler=scheduler)
     if as_json:
         _emit_json(json.loads(table.to_json(orient="records", force_ascii=False)), output,
                    overwrite, console)
@@ -116,6 +125,8 @@ def run_scope_command(
     csv_path: Path | None = None,
     bands: str | None = None,
     overwrite: bool = False,
+    engine: str = "columnar",
+    scheduler: str | None = None,
 ) -> None:
     """What ``catchscope scope`` does: assess one site or all, print, write files.
 
@@ -130,11 +141,12 @@ def run_scope_command(
         with ``--all`` after the output when some sites could not be assessed.
     """
     band_values = parse_bands(bands)
-    _check_inputs(aws_ref, all_sites, as_json, output, md_path, csv_path, overwrite)
+    _check_inputs(aws_ref, all_sites, as_json, output, md_path, csv_path, overwrite, engine,
+                  scheduler)
     ws = open_workspace(workspace)
     if all_sites:
         _portfolio(console, ws, band_values, as_json=as_json, output=output,
-                   csv_path=csv_path, overwrite=overwrite)
+                   csv_path=csv_path, overwrite=overwrite, engine=engine, scheduler=scheduler)
         return
     assert aws_ref is not None
     scope = assess_site(ws, aws_ref, bands_km=band_values)

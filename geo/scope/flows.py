@@ -11,7 +11,10 @@ tolerance the chain records a *gap* — never a guess.  A river or lake that lin
 continues into the catchment-unit network (:mod:`geo.scope.network`, re-exported here) to the
 sink.  The workspace-wide links and the inference live in :mod:`geo.scope.flowgraph`
 (:class:`FlowGraph`, :func:`build_flow_graph`, re-exported here); this module walks
-them for one site.
+them for one site.  For many sites at once, :class:`UnitTails` builds each unit's way
+down to its sink once and every chain that reaches the unit shares it
+(``water_chain(..., tails=…)``): a portfolio does not walk the same ``next_down`` path
+once per site.
 
 All geometry here is EPSG:4326; distances are measured in the metric CRS of
 :func:`geo.core.crs.metric_crs`, one per UTM zone.
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
+import weakref
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -61,10 +65,12 @@ __all__ = [
     "FlowGraph",
     "Side",
     "UnitNetwork",
+    "UnitTails",
     "WaterChain",
     "build_flow_graph",
     "build_unit_network",
     "metric_groups",
+    "precompute_outlets",
     "split_refs",
     "units_intersecting",
     "water_chain",
@@ -187,6 +193,122 @@ def _outlet_unit(graph: FlowGraph, fid: str) -> tuple[str, str] | None:
     return outlet
 
 
+def precompute_outlets(graph: FlowGraph, fids: Iterable[str]) -> None:
+    """The outlet unit of many water bodies at once (one spatial query), into the cache.
+
+    The same answer as the chain's own look-up, one water body at a time: the most
+    downstream unit of the network the water body lies in, ties broken by unit id.
+    """
+    if graph.network is None or graph.units is None:
+        return
+    todo = [f for f in dict.fromkeys(fids)
+            if f not in graph._outlets and graph.geometry(f) is not None]
+    if not todo:
+        return
+    pairs = units_intersecting(gpd.GeoSeries([graph.geometry(f) for f in todo],
+                                             crs="EPSG:4326"), graph.units)
+    unit = pairs["unit"].to_numpy()
+    order = np.lexsort((np.asarray(graph.network.fids, dtype=object)[unit].astype(str),
+                        graph.network.depth[unit], pairs["geom"].to_numpy()))
+    best: dict[int, int] = {}
+    for g, u in zip(pairs["geom"].to_numpy()[order], unit[order], strict=True):
+        best.setdefault(int(g), int(u))
+    why = "catchment unit holding its outlet (most downstream unit it lies in)"
+    for k, fid in enumerate(todo):
+        graph._outlets[fid] = (graph.network.fids[best[k]], why) if k in best else None
+
+
+class UnitTails:
+    """Every unit's way down ``next_down`` to its sink, walked once for all chains.
+
+    A chain that reaches a catchment unit continues, unit by unit, to the sink: the same
+    nodes and edges for every site whose water reaches that unit.  With ``tails`` given,
+    :func:`water_chain` stops its walk at the first unit and takes the rest from here
+    (built on first use, each path once, sharing the downstream part of longer ones).
+
+    Only valid when nothing but ``next_down`` leads out of a unit (:meth:`applies`); the
+    portfolio checks it and walks unit by unit otherwise.
+    """
+
+    def __init__(self, graph: FlowGraph) -> None:
+        if graph.network is None:
+            raise ValueError("UnitTails needs a flow graph with catchment units.")
+        self.graph = graph
+        self.network: UnitNetwork = graph.network
+        self._paths: dict[int, tuple[int, ...]] = {}
+        self._nodes: dict[int, ChainNode] = {}
+        self._edges: dict[int, ChainEdge] = {}
+
+    @staticmethod
+    def applies(graph: FlowGraph) -> bool:
+        """Whether units lead only down ``next_down`` (no explicit link starts at a unit)."""
+        network = graph.network
+        if network is None:
+            return False
+        return not any(fid in network.index for fid in graph.out_edges) and not any(
+            fid in network.index for fid in graph.info)
+
+    def path(self, i: int) -> tuple[int, ...]:
+        """Positions of the units strictly downstream of unit ``i``, nearest first."""
+        if i in self._paths:
+            return self._paths[i]
+        parent = self.network.parent
+        walked: list[int] = []
+        j = int(parent[i])
+        while j >= 0 and j not in self._paths:
+            walked.append(j)
+            j = int(parent[j])
+        rest = () if j < 0 else (j, *self._paths[j])
+        path = (*walked, *rest)
+        self._paths[i] = path
+        return path
+
+    def node(self, i: int) -> ChainNode:
+        """The chain node of unit ``i`` (discharge side; the sink is the ultimate receiver)."""
+        node = self._nodes.get(i)
+        if node is None:
+            fid = self.network.fids[i]
+            info = self.graph.lookup(fid)
+            assert info is not None
+            role = ("ultimate receiving water body" if self.network.parent[i] < 0
+                    else "downstream catchment unit")
+            node = ChainNode(fid, info.name, info.kind, info.layer, role, "discharge",
+                             info.accuracy, info.aws_ref)
+            self._nodes[i] = node
+        return node
+
+    def edge(self, i: int) -> ChainEdge:
+        """The ``next_down`` edge out of unit ``i`` (not at a sink), with its basis."""
+        edge = self._edges.get(i)
+        if edge is None:
+            plain = ChainEdge(self.network.fids[i], self.network.fids[int(self.network.parent[i])],
+                              "explicit", "next_down")
+            edge = dataclasses.replace(plain, basis=edge_basis(self.graph, plain))
+            self._edges[i] = edge
+        return edge
+
+    def below(self, entries: Iterable[str], present: Iterable[str]
+              ) -> tuple[list[ChainNode], list[ChainEdge]]:
+        """Nodes downstream of ``entries`` not in ``present`` and every edge of the paths."""
+        index = self.network.index
+        seen = set(present)
+        nodes: list[ChainNode] = []
+        edges: list[ChainEdge] = []
+        done: set[int] = set()
+        for fid in entries:
+            i = index[fid]
+            for j in (i, *self.path(i)):
+                if j in done:
+                    break  # the rest of this path is already in
+                done.add(j)
+                if self.network.parent[j] >= 0:
+                    edges.append(self.edge(j))
+                if j != i and self.network.fids[j] not in seen:
+                    seen.add(self.network.fids[j])
+                    nodes.append(self.node(j))
+        return nodes, edges
+
+
 def _role(graph: FlowGraph, fid: str, side: Side, aws_ref: str, terminal: bool) -> str:
     kind = graph.kind(fid)
     if kind == "site":
@@ -259,7 +381,8 @@ def _walk_supply(graph: FlowGraph, aws_ref: str, edges: dict[tuple[str, str], Ch
 
 
 def _walk_discharge(graph: FlowGraph, aws_ref: str, edges: dict[tuple[str, str], ChainEdge],
-                    gaps: list[str], supply: set[str], extra_out: Extra) -> list[str]:
+                    gaps: list[str], supply: set[str], extra_out: Extra,
+                    stop_at_units: bool = False) -> list[str]:
     seen: list[str] = []
     queue = deque([aws_ref])
     tol = graph.tolerance_m
@@ -268,6 +391,8 @@ def _walk_discharge(graph: FlowGraph, aws_ref: str, edges: dict[tuple[str, str],
         kind = graph.kind(fid)
         if fid != aws_ref and kind == "site":
             continue
+        if stop_at_units and kind == "catchment_unit":
+            continue  # the rest of the way is the unit's shared tail
         outgoing = [e for e in [*graph.outgoing(fid), *extra_out.get(fid, [])]
                     if e.via != "supplies" and e.target not in supply
                     and graph.kind(e.target) not in ("site", "water_source")]
@@ -357,7 +482,22 @@ def _cycle_error(graph: FlowGraph, aws_ref: str, cycle: list[ChainEdge]) -> Flow
         f"{' / '.join(links) or 'link'} of one of these features.")
 
 
-def water_chain(graph: FlowGraph, aws_ref: str) -> WaterChain:
+#: Edges with their basis, per graph: many chains share an edge, and its basis is the same.
+_BASED: weakref.WeakKeyDictionary[FlowGraph, dict[ChainEdge, ChainEdge]] = \
+    weakref.WeakKeyDictionary()
+
+
+def _with_basis(graph: FlowGraph, edge: ChainEdge, based: dict[ChainEdge, ChainEdge]
+                ) -> ChainEdge:
+    out = based.get(edge)
+    if out is None:
+        out = dataclasses.replace(edge, basis=edge_basis(graph, edge))
+        based[edge] = out
+    return out
+
+
+def water_chain(graph: FlowGraph, aws_ref: str, *, tails: UnitTails | None = None
+                ) -> WaterChain:
     """Follow a site's water from its ultimate sources to its ultimate receiving bodies.
 
     Parameters
@@ -366,6 +506,10 @@ def water_chain(graph: FlowGraph, aws_ref: str) -> WaterChain:
         From :func:`build_flow_graph`.
     aws_ref : str
         The site's AWS reference (a key of ``graph.site_names``).
+    tails : UnitTails, optional
+        Shared unit paths (for many sites, where :meth:`UnitTails.applies`): the walk stops
+        at the first catchment unit and the units below it come from ``tails``.  The
+        chain has the same nodes, edges and gaps; the units below the first come last.
 
     Returns
     -------
@@ -381,8 +525,9 @@ def water_chain(graph: FlowGraph, aws_ref: str) -> WaterChain:
     gaps: list[str] = []
     extra_in: Extra = {}
     extra_out: Extra = {}
+    stop = tails is not None
     supply = _walk_supply(graph, aws_ref, edges, gaps, extra_in)
-    discharge = _walk_discharge(graph, aws_ref, edges, gaps, set(supply), extra_out)
+    discharge = _walk_discharge(graph, aws_ref, edges, gaps, set(supply), extra_out, stop)
     # `serves` is a fallback: a provider's plant serving the site that no other link brings
     # in.  The site's own facilities (e.g. on-site treatment and reuse with zero discharge)
     # join the chain only through their own links.
@@ -399,8 +544,13 @@ def water_chain(graph: FlowGraph, aws_ref: str) -> WaterChain:
         edges.clear()
         gaps.clear()
         supply = _walk_supply(graph, aws_ref, edges, gaps, extra_in)
-        discharge = _walk_discharge(graph, aws_ref, edges, gaps, set(supply), extra_out)
-    gaps += [p for p in graph.problems if any(f"({f})" in p for f in [*supply, *discharge])]
+        discharge = _walk_discharge(graph, aws_ref, edges, gaps, set(supply), extra_out, stop)
+    below: tuple[list[ChainNode], list[ChainEdge]] = ([], [])
+    if tails is not None:
+        entries = [f for f in discharge if graph.kind(f) == "catchment_unit"]
+        below = tails.below(entries, [*supply, aws_ref, *discharge])
+    reached = [*supply, *discharge, *(n.fid for n in below[0])]
+    gaps += [p for p in graph.problems if any(f"({f})" in p for f in reached)]
     nodes = list(dict.fromkeys([*supply, aws_ref, *discharge]))
     rank: dict[str, tuple[int, int]] = {}
     for k, fid in enumerate(reversed(supply)):
@@ -412,7 +562,7 @@ def water_chain(graph: FlowGraph, aws_ref: str) -> WaterChain:
         order = _flow_order(nodes, edges.values(), rank)
     except _Cycle as cycle:
         raise _cycle_error(graph, aws_ref, cycle.edges) from None
-    has_out = {e.source for e in edges.values()}
+    has_out = {e.source for e in edges.values()} | {e.source for e in below[1]}
     chain_nodes = []
     for fid in order:
         side: Side = "site" if fid == aws_ref else ("supply" if rank[fid][0] == 0 else "discharge")
@@ -426,8 +576,9 @@ def water_chain(graph: FlowGraph, aws_ref: str) -> WaterChain:
         chain_nodes.append(ChainNode(
             fid, info.name, info.kind, info.layer, _role(graph, fid, side, aws_ref, terminal),
             side, info.accuracy, info.aws_ref))
-    position = {fid: k for k, fid in enumerate(order)}
-    ordered_edges = sorted((dataclasses.replace(e, basis=edge_basis(graph, e))
-                            for e in edges.values()),
+    chain_nodes += below[0]
+    position = {n.fid: k for k, n in enumerate(chain_nodes)}
+    based = _BASED.setdefault(graph, {})
+    ordered_edges = sorted((*(_with_basis(graph, e, based) for e in edges.values()), *below[1]),
                            key=lambda e: (position[e.source], position[e.target]))
     return WaterChain(aws_ref, tuple(chain_nodes), tuple(ordered_edges), tuple(dict.fromkeys(gaps)))

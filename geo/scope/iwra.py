@@ -142,8 +142,11 @@ def _pairs(sites: gpd.GeoDataFrame, iwras: gpd.GeoDataFrame, max_distance_m: flo
     # to the nearest parcel, and each site is queried once.
     codes, refs = pd.factorize(sites["aws_ref"].astype(object))
     refs = np.asarray(refs, dtype=object)
+    # a site's parcels need not be next to each other in the layer (a Hilbert-sorted file)
+    order = np.argsort(codes, kind="stable")
     site_geoms = gpd.GeoSeries(
-        shapely.geometrycollections(np.asarray(sites.geometry.values), indices=codes),
+        shapely.geometrycollections(np.asarray(sites.geometry.values)[order],
+                                    indices=codes[order]),
         crs="EPSG:4326")
     iwra_geoms = iwras.geometry.reset_index(drop=True)
     parts = []

@@ -219,25 +219,34 @@ def build_unit_network(units: gpd.GeoDataFrame | pd.DataFrame) -> UnitNetwork:
         message names the units and the layer.
     """
     def column(name: str, default: str) -> list[str]:
+        """``str(value)``, or ``default`` where missing, for every unit (vectorised)."""
         if name not in units:
             return [default] * len(units)
-        return [default if v is None else str(v)
-                for v in units[name].astype(object).where(units[name].notna(), None).tolist()]
+        values = units[name]
+        present = values.notna().to_numpy()
+        given = values[present] if not present.all() else values
+        if pd.api.types.is_string_dtype(given):
+            texts = given.to_numpy(dtype=object)  # text already: str(v) is v
+        else:
+            texts = given.astype(object).map(str).to_numpy(dtype=object)
+        if present.all():
+            return texts.tolist()
+        out = np.full(len(units), default, dtype=object)
+        out[present] = texts
+        return out.tolist()
 
     fids = column("fid", "")
     names = column("name", "") if "name" in units else list(fids)
     layers = column("layer", "catchment units")
     levels = column("level", "")
-    index = {fid: i for i, fid in enumerate(fids)}
+    index = dict(zip(fids, range(len(fids)), strict=True))
     if len(index) < len(fids):
         twice = int(np.flatnonzero(pd.Index(fids, dtype=object).duplicated())[0])
         raise FlowNetworkError(
             f"Catchment unit id {fids[twice]!r} is used twice (layer {layers[twice]}); "
             "give every unit its own fid so next_down links are unambiguous.")
     n = len(fids)
-    raw = (units["next_down"].astype(object).where(units["next_down"].notna(), None).tolist()
-           if "next_down" in units else [None] * n)
-    targets = [str(v).split(",")[0].strip() if v is not None else "" for v in raw]
+    targets = [v.partition(",")[0].strip() for v in column("next_down", "")]
     parent = pd.Index(fids, dtype=object).get_indexer(
         pd.Index(targets, dtype=object)).astype(np.int64)
     dangling = [i for i in np.flatnonzero(parent < 0) if targets[i]]

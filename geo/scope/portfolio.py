@@ -1,47 +1,46 @@
 """The portfolio view: one summary row per site of a workspace (``catchscope scope --all``).
 
 :func:`assess_all` does the heavy spatial work once for all sites — parcels × catchment
-units, sites × IWRAs, inference of links — vectorised with one STRtree query per UTM
-zone, not by looping over sites; only the small graph walks of each site's water chain
-run site by site.  A site that cannot be assessed gets its row with the reason in
-``problem``; it does not stop the others.
+units, sites × IWRAs, inference of links — vectorised, not by looping over sites.  A site
+that cannot be assessed gets its row with the reason in ``problem``; it does not stop the
+others.  Three engines give the same rows (tests compare them row by row):
+
+``columnar`` (default)
+    :mod:`geo.scope.columnar`: GeoParquet layers read by bbox and row group, IWRA counts
+    in bounded memory, each unit's way to its sink walked once for all chains.
+``dask``
+    :mod:`geo.scope.distributed`: the same, with the reads and joins over partitioned
+    GeoParquet spread over a dask.distributed cluster.
+``reference``
+    Here: every layer loaded whole, one water chain walk per site through every unit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
-import geopandas as gpd
 import pandas as pd
 
-from geo.core.errors import GeoError
-from geo.core.records import certificate_validity
+from geo.core.errors import GeoError, ScopeError
 from geo.core.workspace import Workspace
-from geo.scope.checklist import STATUSES, score_text
-from geo.scope.flows import WaterChain, metric_groups, water_chain
-from geo.scope.iwra import band_label, count_iwras
+from geo.scope.flows import WaterChain, water_chain
+from geo.scope.iwra import count_iwras
 from geo.scope.scene import containing_catchments, load_scene, open_ws
-from geo.scope.units import (
-    judge_one_catchment,
-    parcel_unit_overlaps,
-    relied_on_affected,
-    site_checklist,
+from geo.scope.summary import (
+    NOT_ASSESSED,
+    PORTFOLIO_COLUMNS,
+    Progress,
+    areas_by_site,
+    overlaps_by_site,
+    portfolio_table,
 )
+from geo.scope.units import parcel_unit_overlaps, relied_on_affected
 
-__all__ = ["NOT_ASSESSED", "PORTFOLIO_COLUMNS", "Progress", "assess_all"]
+__all__ = ["ENGINES", "NOT_ASSESSED", "PORTFOLIO_COLUMNS", "Progress", "assess_all"]
 
-Progress = Callable[[int, int, str], None]
-
-
-#: Columns of :func:`assess_all`'s table; the band columns (``iwras_within_<b>km``,
-#: one per band) come after ``iwras_onsite``.
-PORTFOLIO_COLUMNS = ("aws_ref", "name", "certificate", "catchment_unit", "single_catchment",
-                     "checklist", "present", "partial", "missing", "not_applicable", "iwras_onsite",
-                     "chain_gaps", "problem")
-#: The ``checklist`` value of a site that could not be assessed (``problem`` says why).
-NOT_ASSESSED = "not assessed"
+#: The portfolio engines, the default first.
+ENGINES = ("columnar", "dask", "reference")
 
 
 def assess_all(
@@ -49,14 +48,16 @@ def assess_all(
     *,
     bands_km: Iterable[float] | None = None,
     progress: Progress | None = None,
+    engine: str = "columnar",
+    scheduler: str | None = None,
 ) -> pd.DataFrame:
     """One summary row per site of the workspace (the portfolio view).
 
     The spatial work — parcels × catchment units, sites × IWRAs — runs once for all sites
-    (vectorised, one STRtree query per UTM zone); only the small per-site graph walks of
-    the water chain run site by site.  A site whose own data is broken (e.g. its
-    ``flows_to`` links go round in a cycle) gets a row with ``checklist`` =
-    :data:`NOT_ASSESSED` and the message in ``problem``; the other sites are assessed.
+    (vectorised), and so do the walks along the catchment units.  A site whose own data
+    is broken (e.g. its ``flows_to`` links go round in a cycle) gets a row with
+    ``checklist`` = :data:`NOT_ASSESSED` and the message in ``problem``; the other sites
+    are assessed.
 
     Parameters
     ----------
@@ -66,6 +67,11 @@ def assess_all(
         Proximity bands; default the workspace's.
     progress : callable, optional
         Called as ``progress(done, total, message)`` while sites are assessed.
+    engine : str
+        One of :data:`ENGINES` (see the module docstring); all give the same rows.
+    scheduler : str, optional
+        With ``engine="dask"``: the address of a dask.distributed scheduler
+        (``tcp://host:8786``); None starts a local cluster for the run.
 
     Returns
     -------
@@ -80,9 +86,30 @@ def assess_all(
     ------
     GeoError
         Only for problems of the whole workspace (bad bands, a cycle in the catchment
-        units' ``next_down`` links), which no site could be assessed without.
+        units' ``next_down`` links, an unknown engine, a scheduler that cannot be
+        reached), which no site could be assessed without.
     """
+    if engine not in ENGINES:
+        raise ScopeError(f"Unknown portfolio engine {engine!r}; use one of "
+                         f"{', '.join(ENGINES)} (all give the same rows).")
+    if scheduler is not None and engine != "dask":
+        raise ScopeError("A scheduler address is for the dask engine: add --engine dask.")
     ws = open_ws(workspace)
+    if engine == "columnar":
+        from geo.scope.columnar import assess_portfolio
+
+        return assess_portfolio(ws, bands_km=bands_km, progress=progress)
+    if engine == "dask":
+        from geo.scope.distributed import assess_portfolio_dask
+
+        return assess_portfolio_dask(ws, bands_km=bands_km, progress=progress,
+                                     scheduler=scheduler)
+    return _assess_reference(ws, bands_km, progress)
+
+
+def _assess_reference(ws: Workspace, bands_km: Iterable[float] | None,
+                      progress: Progress | None) -> pd.DataFrame:
+    """The reference engine: every layer whole, one chain walk per site."""
     scene = load_scene(ws, bands_km, None)
     refs = sorted(scene.site_names)
     total = len(refs) + 3
@@ -93,10 +120,8 @@ def assess_all(
 
     tick(0, "catchment units")
     located = scene.parcels[scene.parcels["aws_ref"].notna()]
-    overlaps: dict[str, list[Any]] = {}
-    for pair in parcel_unit_overlaps(located, scene.level_units).itertuples(index=False):
-        overlaps.setdefault(str(pair.aws_ref), []).append(pair)
-    areas = _areas_by_site(located)
+    overlaps = overlaps_by_site(parcel_unit_overlaps(located, scene.level_units))
+    areas = areas_by_site(located)
     containing = containing_catchments(scene, located)
     tick(1, "IWRAs")
     counts = count_iwras(located, scene.iwras, bands_km=scene.bands_km,
@@ -118,53 +143,7 @@ def assess_all(
             failed[ref] = str(err)
         tick(3 + k, ref)
     units = relied_on_affected(scene, chains, walk=False)
-    rows = []
-    has_units = not scene.level_units.empty
-    band_columns = [band_label(b) for b in scene.bands_km]
-    for ref in refs:
-        one = judge_one_catchment(overlaps.get(ref, []), scene.level, has_units)
-        row: dict[str, Any] = {
-            "aws_ref": ref, "name": scene.site_names[ref],
-            "certificate": (certificate_validity(ws.records[ref]).short
-                            if ref in ws.records else "no record"),
-            "catchment_unit": ", ".join(one.unit_names),
-            "single_catchment": "yes" if one.ok else "no",
-            **counts[ref],
-        }
-        if ref in failed:
-            rows.append({**row, "checklist": NOT_ASSESSED,
-                         "problem": f"could not be assessed: {failed[ref]}"})
-            continue
-        relied_on, affected = units[ref]
-        checklist = site_checklist(scene, ref, ws.records.get(ref), areas.get(ref, 0.0),
-                                   chains[ref], relied_on, affected, one,
-                                   containing.get(ref, []))
-        statuses = [c.status for c in checklist]
-        rows.append({
-            **row,
-            "checklist": score_text(statuses),
-            **{s.replace(" ", "_"): statuses.count(s) for s in STATUSES},
-            "chain_gaps": len(chains[ref].gaps),
-            "problem": "" if ref in areas else "no parcels mapped",
-        })
+    table = portfolio_table(scene, refs, overlaps=overlaps, areas=areas, containing=containing,
+                            counts=counts, chains=chains, failed=failed, units=units)
     tick(total, "done")
-    columns = [*PORTFOLIO_COLUMNS[:11], *band_columns, *PORTFOLIO_COLUMNS[11:]]
-    table = pd.DataFrame(rows, columns=columns)
-    counted = ["present", "partial", "missing", "not_applicable", "chain_gaps"]
-    table[counted] = table[counted].astype("Int64")  # empty (not 0) where not assessed
     return table
-
-
-def _areas_by_site(parcels: gpd.GeoDataFrame) -> dict[str, float]:
-    """Mapped area of each site (union of its parcels, m²), per UTM zone at once."""
-    if parcels.empty:
-        return {}
-    out: dict[str, float] = {}
-    for mask, metric in metric_groups(parcels):
-        group = parcels[mask]
-        projected = gpd.GeoDataFrame({"aws_ref": group["aws_ref"].astype(str).to_numpy()},
-                                     geometry=group.geometry.to_crs(metric).to_numpy(),
-                                     crs=metric)
-        dissolved = projected.dissolve("aws_ref")
-        out.update({str(k): float(v) for k, v in dissolved.area.items()})
-    return out

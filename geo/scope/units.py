@@ -123,8 +123,9 @@ def parcel_unit_overlaps(parcels: gpd.GeoDataFrame, units: gpd.GeoDataFrame) -> 
             p_idx = np.array([], dtype=np.int64)
             u_idx = np.array([], dtype=np.int64)
         else:
+            # sorted: the units of a parcel in the layer's order, however the tree is built
             p_idx, u_idx = units.sindex.query(np.asarray(group.geometry.values),
-                                              predicate="intersects")
+                                              predicate="intersects", sort=True)
         needed = np.unique(u_idx)
         unit_m = np.empty(len(units), dtype=object)
         if len(needed):
