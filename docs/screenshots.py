@@ -3,9 +3,11 @@
 Run from the repository root: ``.venv/bin/python docs/screenshots.py`` (needs the
 ``[test]`` extra and Chromium at /usr/bin/chromium).  It starts the app on the bundled
 demo (offline, a temporary data folder), picks the demo site AWS-000522 and saves
-``docs/checklist.png`` and ``docs/site-record.png`` at 1280 px wide, and the page as a user
+``docs/checklist.png``, ``docs/site-record.png`` and ``docs/map-vs-report.png`` at 1280 px
+wide, and the page as a user
 first sees it (the map framed on the site, its legend, the layer list) on a 1280×720 screen
-(``docs/map-1280x720.png``) and a 390×844 phone (``docs/map-phone.png``).
+(``docs/map-1280x720.png``) and a 390×844 phone (``docs/map-phone.png``).  Name pictures
+to make only those: ``docs/screenshots.py map-vs-report.png checklist.png``.
 """
 
 from __future__ import annotations
@@ -26,14 +28,21 @@ from tests.test_browser import (  # noqa: E402
 )
 
 SITE = "AWS-000522"
-SHOTS = {"1.1.1 checklist": "checklist.png", "Site record": "site-record.png"}
+SHOTS = {"1.1.1 checklist": "checklist.png", "Site record": "site-record.png",
+         "Map vs report": "map-vs-report.png"}
 SCREENS = {(1280, 720): "map-1280x720.png", (390, 844): "map-phone.png"}
 MAP_FRAME = "iframe[src*='st_folium']"
 
 
-def main() -> None:
-    """Start the app, open each tab and save a screenshot of the tab's panel."""
+def main(only: set[str]) -> None:
+    """Start the app, open each tab and save a screenshot of the tab's panel.
+
+    ``only``: the file names to make (all when empty).
+    """
     from playwright.sync_api import sync_playwright
+
+    shots = {tab: name for tab, name in SHOTS.items() if not only or name in only}
+    screens = {size: name for size, name in SCREENS.items() if not only or name in only}
 
     with tempfile.TemporaryDirectory() as tmp, \
             streamlit_server(Path(tmp), {"XDG_DATA_HOME": f"{tmp}/xdg"}) as url, \
@@ -42,7 +51,7 @@ def main() -> None:
         pg = browser.new_page(viewport={"width": 1280, "height": 720})
         pg.goto(f"{url}/?site={SITE}")
         pg.get_by_role("heading", name=SITE, exact=False).wait_for(timeout=120_000)
-        for tab, name in SHOTS.items():
+        for tab, name in shots.items():
             panel = open_tab(pg, tab)
             panel.wait_for()
             _idle(pg)
@@ -56,7 +65,7 @@ def main() -> None:
             panel.screenshot(path=REPO / "docs" / name, animations="disabled")
             pg.set_viewport_size({"width": 1280, "height": 720})
             print(f"docs/{name}")
-        for (width, height), name in SCREENS.items():
+        for (width, height), name in screens.items():
             screen = browser.new_page(viewport={"width": width, "height": height})
             screen.goto(f"{url}/?site={SITE}")
             screen.wait_for_selector(MAP_FRAME, timeout=120_000)
@@ -74,4 +83,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(set(sys.argv[1:]))
