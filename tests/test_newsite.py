@@ -92,6 +92,7 @@ def test_a_new_site_from_its_report_and_a_typed_point(ws_root: Path) -> None:
                                    "discharge_points")} == {
         "sites": 1, "water_sources": 2, "facilities": 2, "discharge_points": 3}
     assert "iwras" not in layers  # candidates are never IWRAs without a person's word
+    assert ws.spec("discharge_points").style.marker == "circle"  # styled as the demo's
     parcel = ws.load("sites").iloc[0]
     assert parcel["aws_ref"] == REF and parcel["accuracy"] == "illustrative"
     area = gpd.GeoSeries([parcel.geometry], crs="EPSG:4326").to_crs("EPSG:32719").area

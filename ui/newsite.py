@@ -40,7 +40,6 @@ _POINT = "A point (longitude, latitude)"
 _FILE = "Parcels from a file (polygons)"
 _PARCEL_TYPES = ["geojson", "json", "zip", "gpkg", "kml", "kmz"]
 _ACCURACY = ["surveyed", "official", "derived", "illustrative"]
-_STATUS = {"present": "✅", "partial": "🟡", "missing": "❌", "not applicable": "⚪"}
 
 
 def _key(choice: state.Choice, name: str) -> str:
@@ -80,8 +79,10 @@ def new_site(choice: state.Choice) -> None:
 
 def _step_report(choice: state.Choice) -> Any:
     st.subheader("1 · The certification report", anchor=False)
+    # a new key after each save: the uploader starts empty for the next site
+    generation = st.session_state.get(_key(choice, "generation"), 0)
     upload = st.file_uploader("AWS certification report (PDF or text)", type=["pdf", "txt"],
-                              key=_key(choice, "upload"))
+                              key=_key(choice, f"upload:{generation}"))
     if upload is None:
         _reset(choice, "report", "place", "level", "draft")
         return None
@@ -97,7 +98,7 @@ def _step_report(choice: state.Choice) -> Any:
         st.session_state[_key(choice, "parsed")] = (upload.file_id, imported)
     confirmed = st.session_state.get(_key(choice, "report")) == upload.file_id
     record = imported.record
-    st.markdown(md(f"**{record.label}**"))
+    st.markdown(f"**{md(record.label)}**")
     if not confirmed:
         st.dataframe(pd.DataFrame(review_facts(record), columns=["fact", "read from the report"]),
                      hide_index=True, width="stretch")
@@ -265,7 +266,7 @@ def _step_draft(choice: state.Choice, imported: Any, placed: dict[str, Any],
     st.dataframe(_matches(draft), hide_index=True, width="stretch",
                  key=_key(choice, "match_table"))
     scope = draft.scope
-    st.markdown(md(f"**1.1.1 checklist once saved: {scope.score}**"))
+    st.markdown(f"**1.1.1 checklist once saved: {md(scope.score)}**")
     st.dataframe(_checklist(scope), hide_index=True, width="stretch",
                  key=_key(choice, "checklist_table"))
     if st.button(f"Create {draft.aws_ref}", key=_key(choice, "create"), type="primary"):
@@ -278,7 +279,9 @@ def _step_draft(choice: state.Choice, imported: Any, placed: dict[str, Any],
         except GeoError as err:
             st.error(md_lines(err))
             return
-        _reset(choice, "report", "place", "level", "draft", "confirm")
+        _reset(choice, "report", "place", "level", "draft", "confirm", "parsed")
+        generation = st.session_state.get(_key(choice, "generation"), 0)
+        st.session_state[_key(choice, "generation")] = generation + 1
         st.session_state[_key(choice, "saved")] = draft.aws_ref
         st.rerun()
 
@@ -300,7 +303,7 @@ def _matches(draft: Any) -> pd.DataFrame:
 def _checklist(scope: Any) -> pd.DataFrame:
     return pd.DataFrame({
         "element": [c.title for c in scope.checklist],
-        "status": [f"{_STATUS.get(c.status, '')} {c.status}" for c in scope.checklist],
+        "status": [c.status for c in scope.checklist],
         "what remains to map": ["\n".join(c.missing) or "—" for c in scope.checklist]})
 
 
@@ -315,6 +318,6 @@ def _show_saved(choice: state.Choice, aws_ref: str) -> None:
     except GeoError as err:
         st.error(md_lines(err))
         return
-    st.markdown(md(f"**1.1.1 checklist of {aws_ref}: {scope.score}**"))
+    st.markdown(f"**1.1.1 checklist of {md(aws_ref)}: {md(scope.score)}**")
     st.dataframe(_checklist(scope), hide_index=True, width="stretch",
                  key=_key(choice, "saved_checklist"))

@@ -297,7 +297,8 @@ def run_confirm_iwra(console: Console, err_console: Console, fids: Sequence[str]
         console.print(Text(f"Nothing to do: {', '.join(fids)} confirmed already."))
         return
     results = save_together(ws, [Addition(layer.layer_id, layer.kind, layer.title,
-                                           layer.frame, layer.evidences or None)],
+                                           layer.frame, layer.evidences or None,
+                                           None if layer.exists else layer.style)],
                             action="confirm-iwra", summary=f"confirmed for {site}: "
                             + ", ".join(layer.frame["candidate_of"]))
     for row in layer.frame.itertuples():

@@ -80,15 +80,26 @@ PLACEHOLDER_SIDE_M = 100.0
 CANDIDATE_COLUMNS = ("fid", "name", "layer", "category", "designation", "accuracy",
                      "classification", "distance_m", "band_km", "relation", "relation_via",
                      "named_as", "name_score", "confirmed")
-_DEFAULT_LAYERS = {
-    LayerKind.SITE: ("sites", "Site parcels", (AwsElement.SITE_BOUNDARIES,)),
+_DEFAULT_LAYERS: dict[LayerKind, tuple[str, str, tuple[AwsElement, ...], dict[str, Any]]] = {
+    LayerKind.SITE: ("sites", "Site parcels", (AwsElement.SITE_BOUNDARIES,),
+                     {"color": "#b2182b", "fill_color": "#ef8a62", "fill_opacity": 0.55,
+                      "weight": 2.5, "z": 10}),
     LayerKind.WATER_SOURCE: ("water_sources", "Water sources (intakes)",
-                             (AwsElement.SERVICE_PROVIDER,)),
+                             (AwsElement.SERVICE_PROVIDER,),
+                             {"color": "#08519c", "fill_color": "#4292c6", "fill_opacity": 0.9,
+                              "marker": "triangle", "radius": 8.0, "z": 12}),
     LayerKind.FACILITY: ("facilities", "Water and wastewater plants",
-                         (AwsElement.SERVICE_PROVIDER, AwsElement.DISCHARGE)),
+                         (AwsElement.SERVICE_PROVIDER, AwsElement.DISCHARGE),
+                         {"color": "#252525", "fill_color": "#969696", "fill_opacity": 0.9,
+                          "marker": "square", "radius": 8.0, "z": 12}),
     LayerKind.DISCHARGE_POINT: ("discharge_points", "Discharge points",
-                                (AwsElement.DISCHARGE,)),
-    LayerKind.IWRA: ("iwras", "Important water-related areas (confirmed)", ()),
+                                (AwsElement.DISCHARGE,),
+                                {"color": "#54278f", "fill_color": "#9e9ac8",
+                                 "fill_opacity": 0.9, "marker": "circle", "radius": 6.0,
+                                 "z": 13}),
+    LayerKind.IWRA: ("iwras", "Important water-related areas (confirmed)", (),
+                     {"color": "#238b45", "fill_color": "#74c476", "fill_opacity": 0.3,
+                      "weight": 2.0, "dash": "6 4", "z": 7}),
 }
 
 
@@ -102,6 +113,8 @@ class DraftLayer:
     frame: gpd.GeoDataFrame
     exists: bool
     evidences: tuple[AwsElement, ...] = ()
+    #: The ``[style]`` of the layer when it is new (as the demo's layers of the kind).
+    style: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, eq=False)
@@ -131,10 +144,11 @@ class SiteDraft:
         return self.record.aws_ref
 
     def additions(self) -> list[tuple[str, LayerKind, str, gpd.GeoDataFrame,
-                                      tuple[AwsElement, ...]]]:
-        """(layer id, kind, title, features, evidences) of every layer to add to."""
-        return [(d.layer_id, d.kind, d.title, d.frame.drop(columns=["layer", "kind"],
-                                                             errors="ignore"), d.evidences)
+                                      tuple[AwsElement, ...], dict[str, Any]]]:
+        """(layer id, kind, title, features, evidences, style) of every layer to add to."""
+        return [(d.layer_id, d.kind, d.title,
+                 d.frame.drop(columns=["layer", "kind"], errors="ignore"), d.evidences,
+                 {} if d.exists else d.style)
                 for d in self.layers if not d.frame.empty]
 
     def files(self, ws: Workspace) -> list[tuple[Path, bytes, bytes | None]]:
@@ -392,9 +406,9 @@ def confirm_iwras(ws: Workspace, aws_ref: str, fids: Sequence[str]) -> DraftLaye
         A fid that is no candidate of the workspace.
     """
     scene = load_scene(ws, None, None)
-    layer_id, title, exists, evidences = _target_layer(ws, LayerKind.IWRA)
+    target = _target_layer(ws, LayerKind.IWRA)
     frame = _confirmed_iwras(scene, ws.records.get(aws_ref), aws_ref, fids)
-    return DraftLayer(layer_id, LayerKind.IWRA, title, frame, exists, evidences)
+    return dataclasses.replace(target, frame=frame)
 
 
 # --- the draft ----------------------------------------------------------------------------
@@ -408,12 +422,14 @@ def _frame(rows: list[dict[str, Any]]) -> gpd.GeoDataFrame:
     return frame
 
 
-def _target_layer(ws: Workspace, kind: LayerKind) -> tuple[str, str, bool, tuple[AwsElement, ...]]:
-    default, title, evidences = _DEFAULT_LAYERS[kind]
+def _target_layer(ws: Workspace, kind: LayerKind) -> DraftLayer:
+    """The layer a kind of drafted feature goes to (empty): its own id, or a free one."""
+    default, title, evidences, style = _DEFAULT_LAYERS[kind]
     layer_id, k = default, 2
     while layer_id in ws.specs and ws.specs[layer_id].kind is not kind:
         layer_id, k = f"{default}_{k}", k + 1
-    return layer_id, title, layer_id in ws.specs, evidences
+    empty = gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs="EPSG:4326"), crs="EPSG:4326")
+    return DraftLayer(layer_id, kind, title, empty, layer_id in ws.specs, evidences, style)
 
 
 def _settings_text(ws: Workspace, level: str) -> str | None:
@@ -490,18 +506,17 @@ def draft_site(ws: Workspace, record: SiteRecord, parcels: gpd.GeoDataFrame, *,
         LayerKind.DISCHARGE_POINT: _frame(chain.outfalls),
     }
     targets = {kind: _target_layer(ws, kind) for kind in _DEFAULT_LAYERS}
-    preview = extend_scene(scene, {targets[k][0]: (k, f) for k, f in drafted.items()},
+    preview = extend_scene(scene, {targets[k].layer_id: (k, f) for k, f in drafted.items()},
                            workspace=at_level)
     scope = assess_scene(preview, record.aws_ref)
     candidate_table = _iwra_candidates(scene, preview, scope, record, confirm_iwras)
     confirmed = _confirmed_iwras(scene, record, record.aws_ref, confirm_iwras)
     if not confirmed.empty:
         drafted[LayerKind.IWRA] = confirmed
-        preview = extend_scene(scene, {targets[k][0]: (k, f) for k, f in drafted.items()},
-                               workspace=at_level)
+        preview = extend_scene(scene, {targets[k].layer_id: (k, f)
+                                       for k, f in drafted.items()}, workspace=at_level)
         scope = assess_scene(preview, record.aws_ref)
-    layers = tuple(DraftLayer(targets[kind][0], kind, targets[kind][1], frame,
-                              targets[kind][2], targets[kind][3])
+    layers = tuple(dataclasses.replace(targets[kind], frame=frame)
                    for kind, frame in drafted.items())
     notes = list(chain.notes)
     matched = set(candidate_table["named_as"]) if not candidate_table.empty else set()

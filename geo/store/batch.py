@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -30,7 +30,7 @@ from typing import Protocol
 import geopandas as gpd
 import pandas as pd
 
-from geo.core.catalogue import AwsElement, LayerKind, LayerSpec, load_layer_spec
+from geo.core.catalogue import AwsElement, LayerKind, LayerSpec, load_layer_spec, toml_value
 from geo.core.errors import CatalogueError, DataWriteError, GeoError
 from geo.core.io import atomic_write_bytes
 from geo.core.workspace import Workspace
@@ -49,7 +49,13 @@ from geo.store.gpkg import (
     store_path,
 )
 from geo.store.interface import SaveResult, _author, _new_layer, _NewLayer
-from geo.store.layer_files import STORE_FILE, _restore_file, _store_toml, _write_spec
+from geo.store.layer_files import (
+    STORE_FILE,
+    _check_spec,
+    _restore_file,
+    _store_toml,
+    _write_spec,
+)
 from geo.store.rows import Rows, Schema, _diff, _frame_to_rows, _write_table
 
 __all__ = ["Addition", "Batch", "FileWrite", "save_batch", "save_together"]
@@ -64,6 +70,8 @@ class Addition:
     title: str
     frame: gpd.GeoDataFrame
     evidences: tuple[AwsElement, ...] | None = None
+    #: The ``[style]`` table of a layer this creates (a layer that exists keeps its own).
+    style: Mapping[str, object] | None = None
 
 
 @dataclass(frozen=True)
@@ -79,8 +87,8 @@ class Batch(Protocol):
     """What :func:`save_batch` saves (e.g. :class:`geo.scope.sitedraft.SiteDraft`)."""
 
     def additions(self) -> Sequence[tuple[str, LayerKind, str, gpd.GeoDataFrame,
-                                          tuple[AwsElement, ...]]]:
-        """(layer id, kind, title, features, evidences) of each layer to add to."""
+                                          tuple[AwsElement, ...], Mapping[str, object]]]:
+        """(layer id, kind, title, features, evidences, style) of each layer to add to."""
         ...
 
     def files(self, ws: Workspace) -> Sequence[tuple[Path, bytes, bytes | None]]:
@@ -91,8 +99,9 @@ class Batch(Protocol):
 def save_batch(ws: Workspace, batch: Batch, *, action: str, summary: str,
                author: str | None = None) -> list[SaveResult]:
     """Save a batch's layers and files with :func:`save_together` (all or nothing)."""
-    additions = [Addition(layer_id, kind, title, frame, tuple(evidences) or None)
-                 for layer_id, kind, title, frame, evidences in batch.additions()]
+    additions = [Addition(layer_id, kind, title, frame, tuple(evidences) or None,
+                          dict(style) or None)
+                 for layer_id, kind, title, frame, evidences, style in batch.additions()]
     files = [FileWrite(Path(path), data, expected) for path, data, expected in batch.files(ws)]
     return save_together(ws, additions, files=files, action=action, summary=summary,
                          author=author)
@@ -181,7 +190,12 @@ def _prepare(ws: Workspace, addition: Addition) -> _Step:
     if addition.layer_id not in ws.specs and not path.exists():
         step.created = _new_layer(ws, addition.layer_id, addition.kind, title=addition.title,
                                   evidences=addition.evidences)
-        step.layer_file, step.layer_text = step.created.path, step.created.text
+        text = step.created.text
+        if addition.style:
+            text += "\n[style]\n" + "".join(f"{key} = {toml_value(value)}\n"
+                                            for key, value in addition.style.items())
+            _check_spec(step.created.path, text)  # a bad style refused before anything
+        step.layer_file, step.layer_text = step.created.path, text
         return step
     spec = _fresh_spec(ws, addition.layer_id)
     if spec.kind is not addition.kind:
