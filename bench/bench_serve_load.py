@@ -98,7 +98,9 @@ async def _map_drawn(pg, title: str) -> None:  # type: ignore[no-untyped-def]
         arg=title, timeout=180_000)
     await _idle(pg)
     frame = pg.frame_locator(MAP)
-    await frame.locator(".leaflet-overlay-pane path").nth(19).wait_for(timeout=180_000)
+    # attached: the map is framed on the site, and Leaflet empties paths out of view
+    await frame.locator(".leaflet-overlay-pane path").nth(19).wait_for(state="attached",
+                                                                       timeout=180_000)
 
 
 async def _session(browser, url: str, sites: list[str], until: float,  # type: ignore[no-untyped-def]
@@ -114,7 +116,7 @@ async def _session(browser, url: str, sites: list[str], until: float,  # type: i
         await pg.get_by_label("Password", exact=True).fill(PASSWORD)
         await pg.get_by_role("button", name="Sign in").click()
         await pg.frame_locator(MAP).locator(".leaflet-overlay-pane path").nth(19) \
-            .wait_for(timeout=180_000)
+            .wait_for(state="attached", timeout=180_000)
         await _idle(pg)
         results["first"].append(time.perf_counter() - started)
         turn = 0
