@@ -331,3 +331,30 @@ def test_a_record_saved_meanwhile_is_never_overwritten(ws_root: Path) -> None:
     with pytest.raises(DataWriteError, match="changed since this was reviewed"):
         save_draft(open_workspace(ws_root), draft)
     assert _tree(ws_root) == before
+
+
+def test_the_report_may_be_the_pdf_aws_publishes(ws_root: Path, tmp_path: Path) -> None:
+    from tests.test_reports import _text_pdf
+
+    pdf = tmp_path / "AO-009101.pdf"
+    pdf.write_bytes(_text_pdf(REPORT.read_text(encoding="utf-8")))
+    result = CliRunner().invoke(app, ["new-site", str(pdf), "--at", AT, "-w", str(ws_root),
+                                      "--yes", "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["aws_ref"] == REF and out["saved"]
+    provider = next(m for m in out["matches"] if m["role"] == "water service provider")
+    assert provider["match"]["feature_name"] == "Complejo Las Vizcachas"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["wdpa_123", "--site", REF], "not an IWRA candidate"),
+    (["wdpa_901001", "--site", "AWS-000001"], "No site record 'AWS-000001'"),
+])
+def test_confirm_iwra_refuses_bad_input_and_writes_nothing(ws_root: Path, args: list[str],
+                                                           message: str) -> None:
+    assert _new_site(ws_root, "--at", AT, "--yes").exit_code == 0
+    before = _tree(ws_root)
+    result = CliRunner().invoke(app, ["confirm-iwra", *args, "-w", str(ws_root)])
+    assert result.exit_code == 2 and message in result.stderr
+    assert _tree(ws_root) == before
