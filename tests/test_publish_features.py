@@ -549,6 +549,40 @@ def test_an_edit_saved_through_the_store_shows_without_restart(service: str,
         "Renamed in the app (2)"}
 
 
+
+def test_a_layer_added_while_serving_is_a_collection_without_restart(
+        gdal: None, tmp_path: Path) -> None:
+    """``catchscope import --layer NEW --kind ...`` while the service runs: GDAL reads it."""
+    root = copy_workspace(REPO, tmp_path / "demo")
+    wells = tmp_path / "wells.geojson"
+    wells.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"name": f"Monitoring well {i}"},
+         "geometry": {"type": "Point", "coordinates": [120.95 + i / 1000, 31.19]}}
+        for i in range(3)]}), encoding="utf-8")
+    with serve_features(root, tmp_path) as url:
+        before = [c["id"] for c in fetch(f"{url}/collections?f=json").json["collections"]]
+        assert "monitoring_wells" not in before
+        run = subprocess.run([str(CATCHSCOPE), "import", str(wells), "-w", str(root),
+                              "--layer", "monitoring_wells", "--kind", "water_source"],
+                             capture_output=True, text=True, timeout=120, check=False,
+                             env={**os.environ, "XDG_DATA_HOME": str(tmp_path / "xdg")})
+        assert run.returncode == 0, run.stdout + run.stderr
+        after = [c["id"] for c in fetch(f"{url}/collections?f=json").json["collections"]]
+        assert after == expected_collections(root) and "monitoring_wells" in after
+        items = fetch(f"{url}/collections/monitoring_wells/items?f=json")
+        assert items.status == 200 and len(items.json["features"]) == 3
+        assert "/collections/monitoring_wells/items" in json.dumps(
+            fetch(f"{url}/openapi?f=json").json["paths"])
+        listed = subprocess.run(["ogrinfo", "-ro", "-so", f"OAPIF:{url}/", "monitoring_wells"],
+                                capture_output=True, text=True, timeout=120, check=False)
+        assert listed.returncode == 0 and "Feature Count: 3" in listed.stdout, listed.stderr
+        # and removing a layer file takes it out again
+        (root / "layers" / "monitoring_wells.toml").unlink()
+        gone = [c["id"] for c in fetch(f"{url}/collections?f=json").json["collections"]]
+        assert "monitoring_wells" not in gone
+        assert fetch(f"{url}/collections/monitoring_wells/items?f=json").status == 404
+
+
 # --- binding --------------------------------------------------------------------------------------
 
 

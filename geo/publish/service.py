@@ -45,6 +45,7 @@ import re
 import signal
 import socket
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from email.utils import formatdate
 from pathlib import Path
@@ -161,22 +162,67 @@ def serve_features(
         port = sock.getsockname()[1]
         base = (url or f"http://{_url_host(host)}:{port}").rstrip("/")
         with tempfile.TemporaryDirectory(prefix="catchscope-features-") as folder:
-            app = _pygeoapi_app(source, Path(folder), url=base, host=host, port=port)
-            _run(Validated(app, source), sock, threads, lambda: announce and announce(base))
+            catalogue = Catalogue(source, Path(folder), url=base, host=host, port=port)
+            _run(Validated(catalogue.app, source, catalogue), sock, threads,
+                 lambda: announce and announce(base))
     finally:
         sock.close()
 
 
-def _pygeoapi_app(source: WorkspaceSource, folder: Path, *, url: str, host: str,
-                  port: int) -> Any:
-    """The pygeoapi Flask app over the config of ``source`` (written into ``folder``)."""
+class Catalogue:
+    """pygeoapi's app over ``source``, its collections following the workspace's catalogue.
+
+    pygeoapi reads its configuration once.  Before each request :meth:`refresh` stats the
+    catalogue (``catchscope.toml``, ``layers/*.toml``, the site records); when a layer or
+    a site was added, renamed or removed, the configuration and the OpenAPI document are
+    generated again and pygeoapi's API object is replaced, so the new collections are
+    served without a restart.  Requests under way finish on the API they started with.
+    """
+
+    def __init__(self, source: WorkspaceSource, folder: Path, *, url: str, host: str,
+                 port: int) -> None:
+        self.source, self.folder = source, folder
+        self.url, self.host, self.port = url, host, port
+        self._lock = threading.Lock()
+        self.state = source.catalogue_state()
+        self.app = _pygeoapi_app(source, folder, url=url, host=host, port=port)
+
+    def refresh(self) -> None:
+        """Rebuild pygeoapi's API if the catalogue changed since it was built."""
+        state = self.source.catalogue_state()
+        if state == self.state:
+            return
+        with self._lock:
+            if state == self.state:
+                return
+            config, openapi = _write_config(self.source, self.folder, url=self.url,
+                                            host=self.host, port=self.port)
+            import pygeoapi.flask_app as flask_app
+            from pygeoapi.api import API
+
+            flask_app.CONFIG, flask_app.OPENAPI = config, openapi
+            flask_app.api_ = API(config, openapi)
+            self.state = state
+
+
+def _write_config(source: WorkspaceSource, folder: Path, *, url: str, host: str,
+                  port: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The pygeoapi config and OpenAPI document of ``source``, also written into ``folder``."""
     config = pygeoapi_config(source, url=url, host=host, port=port)
     config_path = write_yaml(config, folder / "pygeoapi-config.yml")
     os.environ["PYGEOAPI_CONFIG"] = str(config_path)
     from pygeoapi.openapi import get_oas
 
-    openapi_path = write_yaml(get_oas(config), folder / "pygeoapi-openapi.yml")
+    openapi = get_oas(config)
+    openapi_path = write_yaml(openapi, folder / "pygeoapi-openapi.yml")
     os.environ["PYGEOAPI_OPENAPI"] = str(openapi_path)
+    return config, openapi
+
+
+def _pygeoapi_app(source: WorkspaceSource, folder: Path, *, url: str, host: str,
+                  port: int) -> Any:
+    """The pygeoapi Flask app over the config of ``source`` (written into ``folder``)."""
+    _write_config(source, folder, url=url, host=host, port=port)
     import pygeoapi.api as api
     import pygeoapi.api.itemtypes as itemtypes
     from pygeoapi.flask_app import APP
@@ -234,12 +280,18 @@ class Validated:
     same URL are different representations.
     """
 
-    def __init__(self, app: Any, source: WorkspaceSource) -> None:
+    def __init__(self, app: Any, source: WorkspaceSource,
+                 catalogue: Catalogue | None = None) -> None:
         self.app = app
         self.source = source
+        self.catalogue = catalogue
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         """Answer one request (the WSGI interface)."""
+        if self.catalogue is not None:
+            # a layer file broken mid-edit: the last good catalogue is served meanwhile
+            with contextlib.suppress(GeoError):
+                self.catalogue.refresh()
         match = _COLLECTION_PATH.match(environ.get("PATH_INFO", ""))
         if environ.get("REQUEST_METHOD") not in ("GET", "HEAD") or match is None:
             return self.app(environ, start_response)

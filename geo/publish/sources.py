@@ -152,6 +152,10 @@ class WorkspaceSource:
                 self._public = None
             return self._workspace
 
+    def catalogue_state(self) -> _State:
+        """What the list of collections rests on (stats of the catalogue and the records)."""
+        return self._catalogue_state()
+
     def _catalogue_state(self) -> _State:
         paths = [self.root / "catchscope.toml", *sorted((self.root / "layers").glob("*.toml")),
                  *sorted((self.root / "data" / "sites").glob("*.json"))]
