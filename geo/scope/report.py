@@ -304,9 +304,9 @@ def render_scope(scope: SiteScope, console: Console) -> None:
         stress = Table(title="Baseline water stress", caption=STRESS_SOURCE)
         for column in ("unit", "in the scope as", "water stress"):
             stress.add_column(column)
-        for u in scope.water_stress:
-            stress.add_row(Text(f"{u.name} ({u.fid})"),
-                           Text(_ROLE_WORDS.get(u.role, u.role)), Text(u.text()))
+        for row in scope.water_stress:
+            stress.add_row(Text(f"{row.name} ({row.fid})"),
+                           Text(_ROLE_WORDS.get(row.role, row.role)), Text(row.text()))
         console.print(stress)
     _render_iwras(scope, console)
     console.print(Text("Water chain (→ stated link, ⇢ inferred)", style="bold"))
