@@ -165,8 +165,14 @@ def build(root: Path, n_sites: int, n_units: int, n_iwras: int,
             "rivers": n_rivers, "plants": n_plants}
 
 
-def run_command(root: Path, engine: str, scheduler: str | None) -> tuple[float, float, int, str]:
-    """``catchscope scope --all --csv`` in a fresh process: wall s, peak RSS GiB, rows."""
+def run_command(root: Path, engine: str, scheduler: str | None
+                ) -> tuple[float, float, float, int, str]:
+    """``catchscope scope --all --csv`` in a fresh process: wall s, CPU s, peak RSS GiB, rows.
+
+    CPU is the command's own (user + system, its threads included; a dask engine's local
+    workers are processes of their own and not counted), so it says what the run costs
+    when the machine is shared and wall time says mostly how busy it is.
+    """
     exe = Path(sys.executable).with_name("catchscope")
     csv = root.parent / f"portfolio-{engine}.csv"
     command = [str(exe), "scope", "--all", "--csv", str(csv), "--overwrite", "-w", str(root),
@@ -182,7 +188,8 @@ def run_command(root: Path, engine: str, scheduler: str | None) -> tuple[float, 
     rows = len(pd.read_csv(csv)) if csv.exists() else 0
     code = os.waitstatus_to_exitcode(status)
     # ru_maxrss is in KiB on Linux
-    return took, usage.ru_maxrss / 2**20, rows, "" if code == 0 else f"exit {code}: {stderr[-800:]}"
+    return (took, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 2**20, rows,
+            "" if code == 0 else f"exit {code}: {stderr[-800:]}")
 
 
 def run_duckdb(root: Path, bands_km: tuple[float, ...] = (1.0, 10.0, 50.0),
@@ -223,10 +230,12 @@ def one_run(args: argparse.Namespace, n_sites: int, n_units: int, n_iwras: int,
     print(f"built {counts} over lon {extent[0]:g}–{extent[2]:g}, lat {extent[1]:g}–"
           f"{extent[3]:g}{f', {partitions} partitions' if partitions else ''} in "
           f"{time.perf_counter() - t0:.1f} s (not timed)", flush=True)
-    took, rss, rows, problem = run_command(root, engine, args.scheduler)
-    print(f"`catchscope scope --all --csv --engine {engine}` in a fresh process: {took:.2f} s, "
-          f"peak RSS {rss:.2f} GiB, {rows} CSV rows (load average {os.getloadavg()[0]:.1f} on "
-          f"{os.cpu_count()} cores)" + (f"\n{problem}" if problem else ""), flush=True)
+    load = os.getloadavg()[0]
+    took, cpu, rss, rows, problem = run_command(root, engine, args.scheduler)
+    print(f"`catchscope scope --all --csv --engine {engine}` in a fresh process: {took:.2f} s "
+          f"({cpu:.1f} s CPU), peak RSS {rss:.2f} GiB, {rows} CSV rows (load average "
+          f"{load:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} cores)"
+          + (f"\n{problem}" if problem else ""), flush=True)
     if args.compare == "duckdb":
         print("DuckDB spatial: the same joins on the same files…", flush=True)
         duck_s, duck = run_duckdb(root)
@@ -236,7 +245,7 @@ def one_run(args: argparse.Namespace, n_sites: int, n_units: int, n_iwras: int,
         print(f"ratio catchscope/duckdb = {took / duck_s:.2f}")
     if args.keep is None:
         shutil.rmtree(root.parent, ignore_errors=True)
-    return took, rss, rows
+    return took, cpu, rss, rows
 
 
 def scaled_extent(n_sites: int, base: tuple[float, float, float, float]) -> tuple[float, ...]:
@@ -273,13 +282,15 @@ def main() -> None:
     for n_sites, n_units, n_iwras in CURVE:
         engine = "dask" if n_sites >= 50_000 else args.engine
         grown = scaled_extent(n_sites, extent)  # type: ignore[arg-type]
-        took, rss, done = one_run(args, n_sites, n_units, n_iwras, grown, engine)  # type: ignore[arg-type]
-        rows.append((n_sites, n_units, n_iwras, engine, took, rss, done))
+        took, cpu, rss, done = one_run(args, n_sites, n_units, n_iwras, grown,  # type: ignore[arg-type]
+                                       engine)
+        rows.append((n_sites, n_units, n_iwras, engine, took, cpu, rss, done))
     print("\nscale curve (fresh process each, `catchscope scope --all --csv`):")
-    print(f"{'sites':>8} {'units':>10} {'IWRAs':>10} {'engine':>9} {'wall s':>8} {'peak GiB':>9}")
-    for n_sites, n_units, n_iwras, engine, took, rss, done in rows:
-        print(f"{n_sites:>8,} {n_units:>10,} {n_iwras:>10,} {engine:>9} {took:>8.1f} {rss:>9.2f}"
-              + ("" if done == n_sites else f"  ({done} rows!)"))
+    print(f"{'sites':>8} {'units':>10} {'IWRAs':>10} {'engine':>9} {'wall s':>8} {'CPU s':>7} "
+          f"{'peak GiB':>9}")
+    for n_sites, n_units, n_iwras, engine, took, cpu, rss, done in rows:
+        print(f"{n_sites:>8,} {n_units:>10,} {n_iwras:>10,} {engine:>9} {took:>8.1f} {cpu:>7.1f} "
+              f"{rss:>9.2f}" + ("" if done == n_sites else f"  ({done} rows!)"))
 
 
 if __name__ == "__main__":

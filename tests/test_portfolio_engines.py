@@ -16,7 +16,6 @@ import pandas as pd
 import pytest
 
 from geo.core.errors import FlowNetworkError
-from geo.core.geoparquet import write_geoparquet
 from geo.core.workspace import copy_workspace, default_workspace_path, open_workspace
 from geo.scope.columnar import load_portfolio_scene
 from geo.scope.flows import UnitTails, water_chain
@@ -111,21 +110,24 @@ def test_shared_unit_tails_give_each_site_its_reference_chain(portfolio: Path) -
 
 
 def _demo_in_parquet(root: Path) -> Path:
-    """A copy of the demo whose catchment units and IWRAs are GeoParquet."""
-    copy = copy_workspace(default_workspace_path(), root)
-    ws = open_workspace(copy)
-    for layer_id in ("catchment_units", "iwras"):
-        spec = ws.spec(layer_id)
-        from geo.core.io import read_layer
+    """A copy of the demo whose catchment units and IWRAs are GeoParquet (by the CLI)."""
+    from tests.test_scope import run_cli
 
-        frame = read_layer(ws.source_path(spec), layer=spec.layer)
-        write_geoparquet(frame, copy / "data" / f"{layer_id}.parquet", row_group_size=4)
-        toml = copy / "layers" / f"{layer_id}.toml"
-        text = toml.read_text(encoding="utf-8").replace(spec.source, f"{layer_id}.parquet")
-        if spec.layer:
-            text = "\n".join(line for line in text.splitlines()
-                             if not line.startswith("layer =")) + "\n"
-        toml.write_text(text, encoding="utf-8")
+    copy = copy_workspace(default_workspace_path(), root)
+    before = (copy / "layers" / "catchment_units.toml").read_text(encoding="utf-8")
+    result = run_cli("to-geoparquet", "catchment_units", "-w", str(copy))
+    assert result.exit_code == 0, result.output
+    assert "catchment_units.parquet" in result.output and "is kept" in result.output
+    after = (copy / "layers" / "catchment_units.toml").read_text(encoding="utf-8")
+    assert 'source = "reference/catchment_units.parquet"' in after
+    assert "\nlayer =" not in after and after.count("#") == before.count("#")  # comments kept
+    result = run_cli("to-geoparquet", "iwras", "--partitions", "2", "-w", str(copy))
+    assert result.exit_code == 0, result.output
+    assert len(list((copy / "data" / "demo" / "iwras.parquet").iterdir())) == 2
+    # refused: a raster, a second time, a layer of the edit store
+    assert "is a raster" in run_cli("to-geoparquet", "dem_sample", "-w", str(copy)).output
+    again = run_cli("to-geoparquet", "iwras", "-w", str(copy))
+    assert again.exit_code == 1 and "GeoParquet already" in again.output
     return copy
 
 

@@ -155,6 +155,27 @@ def layers(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> No
     console.print(table)
 
 
+@app.command("to-geoparquet", epilog=EXIT_CODES)
+@friendly_errors
+def to_geoparquet(
+    layer: Annotated[str, typer.Argument(help="Layer id, e.g. catchment_units.")],
+    partitions: Annotated[int | None, typer.Option(
+        "--partitions", help="Write a folder of N parts (one dask partition each) instead "
+        "of one file.", show_default=False)] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing "
+                                            "GeoParquet file.")] = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Store a big layer as GeoParquet (Hilbert-sorted, bbox columns) for the portfolio.
+
+    The layer file then points at data/<name>.parquet; the old data file is kept.
+    """
+    from geo.cli.parquet_cmd import convert_to_geoparquet
+
+    convert_to_geoparquet(console, layer_id=layer, workspace=workspace, partitions=partitions,
+                          overwrite=overwrite)
+
+
 @app.command(epilog=EXIT_CODES)
 @friendly_errors
 def sites(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:

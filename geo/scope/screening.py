@@ -120,10 +120,20 @@ def _reach(coords: np.ndarray, index: np.ndarray, points: np.ndarray) -> np.ndar
     Every point of a geometry lies in the convex hull of its vertices, so within ``r``.
     """
     out = np.zeros((len(points), 3))
+    out[:, :2] = points
     reach = np.hypot(coords[:, 0] - points[index, 0], coords[:, 1] - points[index, 1])
-    radius = np.zeros(len(points))
-    np.maximum.at(radius, index, reach)
-    out[:, :2], out[:, 2] = points, radius
+    out[:, 2] = _per_geometry(np.maximum, reach, index, len(points), 0.0)
+    return out
+
+
+def _per_geometry(ufunc: np.ufunc, values: np.ndarray, owner: np.ndarray, n: int,
+                  empty: float) -> np.ndarray:
+    """``ufunc``-reduce ``values`` per owner (``owner`` sorted); ``empty`` where none."""
+    out = np.full(n, empty)
+    if not len(values):
+        return out
+    starts = np.flatnonzero(np.concatenate([[True], owner[1:] != owner[:-1]]))
+    out[owner[starts]] = ufunc.reduceat(values, starts)
     return out
 
 
@@ -134,7 +144,6 @@ def _to_edges(coords: np.ndarray, index: np.ndarray, points: np.ndarray, n: int)
     to the next too), so this is at most the distance to the boundary: a disc of that
     radius about a point inside the geometry lies inside it.
     """
-    out = np.full(n, np.inf)
     same = np.flatnonzero(index[1:] == index[:-1])
     if not len(same):
         return np.zeros(n)
@@ -146,8 +155,7 @@ def _to_edges(coords: np.ndarray, index: np.ndarray, points: np.ndarray, n: int)
     t = np.clip(np.divide(px * ex + py * ey, length, out=np.zeros_like(length),
                           where=length > 0), 0.0, 1.0)
     dist = np.hypot(px - t * ex, py - t * ey)
-    np.minimum.at(out, owner, dist)
-    return np.where(np.isfinite(out), out, 0.0)
+    return _per_geometry(np.minimum, dist, owner, n, 0.0)
 
 
 def prepare_sites(parcels: gpd.GeoDataFrame) -> SiteGeometries:
@@ -304,32 +312,30 @@ def count_pairs(sites: SiteGeometries, iwras: gpd.GeoSeries, thresholds_m: Seque
     reach = float(thresholds.max())
     lonlat = gpd.GeoSeries(geoms, crs="EPSG:4326")
     lonlat_tree = shapely.STRtree(geoms)
-    jobs = []
-    for zone in sites.zones:
+
+    def prepare(zone: _Zone) -> list[tuple[_Zone, np.ndarray, shapely.STRtree, _Shapes]]:
+        """The zone's IWRAs projected, and its sites cut into chunks of bounded pairs."""
         # candidates: the IWRAs in the zone's sites' box, widened by the largest band
         zone_box = np.concatenate([sites.lonlat_bounds[zone.sites, :2].min(axis=0),
                                    sites.lonlat_bounds[zone.sites, 2:].max(axis=0)])
         near = lonlat_tree.query(query_boxes_of(zone_box[None, :], reach)[0])
         if not len(near):
-            continue
+            return []
         shapes = _Shapes.of(np.asarray(lonlat.iloc[near].to_crs(zone.crs).values))
         tree = shapely.STRtree(shapes.geoms)
         per_site = max(1.0, len(tree.query(shapely.box(*_sample_box(zone, reach)))))
         step = int(max(16, min(len(zone.sites), _CHUNK_PAIRS / per_site)))
-        for start in range(0, len(zone.sites), step):
-            rows = np.arange(start, min(start + step, len(zone.sites)))
-            jobs.append((zone, rows, tree, shapes))
+        return [(zone, np.arange(start, min(start + step, len(zone.sites))), tree, shapes)
+                for start in range(0, len(zone.sites), step)]
 
     def run(job: tuple[_Zone, np.ndarray, shapely.STRtree, _Shapes]
             ) -> tuple[np.ndarray, np.ndarray]:
         zone, rows = job[0], job[1]
         return zone.sites[rows], _count_chunk(*job, thresholds)
 
-    if workers > 1 and len(jobs) > 1:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            results: Iterable[tuple[np.ndarray, np.ndarray]] = list(pool.map(run, jobs))
-    else:
-        results = map(run, jobs)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        jobs = [job for part in pool.map(prepare, sites.zones) for job in part]
+        results: Iterable[tuple[np.ndarray, np.ndarray]] = list(pool.map(run, jobs))
     for positions, part in results:
         counts[positions] += part
     out = np.empty_like(counts)
