@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -368,14 +369,25 @@ def run_portfolio(portfolio: PortfolioScene, progress: Progress | None = None, *
 
     tick(0, "catchment units")
     located = scene.parcels[scene.parcels["aws_ref"].notna()]
-    overlaps = overlaps_by_site(parcel_unit_overlaps(located, scene.level_units))
-    areas = areas_by_site(located)
-    containing = containing_catchments(scene, located)
-    tick(1, "IWRAs")
-    counts = counter(scene, located, refs)
-    tick(2, "water chains")
-    chains, failed = _chains(scene, refs, lambda k, ref: tick(3 + k, ref))
-    units = relied_on_affected(scene, chains, walk=False)
+    # the spatial joins (mostly in GEOS and numpy, which let go of the GIL) run in a thread
+    # of their own while this one walks the chains (Python): two cores, both busy
+    for frame in (scene.level_units, scene.graph.units):
+        if frame is not None and not frame.empty:
+            _ = frame.sindex  # built once, here, not by two threads at once
+
+    def joins() -> tuple[dict[str, list[Any]], dict[str, float], dict[str, dict[str, int]]]:
+        overlaps = overlaps_by_site(parcel_unit_overlaps(located, scene.level_units))
+        areas = areas_by_site(located)
+        return overlaps, areas, counter(scene, located, refs)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        spatial = pool.submit(joins)
+        containing = containing_catchments(scene, located)
+        tick(1, "IWRAs")
+        tick(2, "water chains")
+        chains, failed = _chains(scene, refs, lambda k, ref: tick(3 + k, ref))
+        units = relied_on_affected(scene, chains, walk=False)
+        overlaps, areas, counts = spatial.result()
     table = portfolio_table(scene, refs, overlaps=overlaps, areas=areas, containing=containing,
                             counts=counts, chains=chains, failed=failed, units=units)
     tick(total, "done")

@@ -19,6 +19,8 @@ from functools import lru_cache
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyproj
 import shapely
 from shapely.geometry import Point
@@ -246,15 +248,18 @@ def build_unit_network(units: gpd.GeoDataFrame | pd.DataFrame) -> UnitNetwork:
             f"Catchment unit id {fids[twice]!r} is used twice (layer {layers[twice]}); "
             "give every unit its own fid so next_down links are unambiguous.")
     n = len(fids)
-    targets = [v.partition(",")[0].strip() for v in column("next_down", "")]
-    parent = pd.Index(fids, dtype=object).get_indexer(
-        pd.Index(targets, dtype=object)).astype(np.int64)
-    dangling = [i for i in np.flatnonzero(parent < 0) if targets[i]]
-    if dangling:
+    # the first id of next_down, stripped (Arrow's trim is Python's strip, for every
+    # character), looked up among the fids: all in Arrow's kernels, not a Python loop
+    first = pc.utf8_trim_whitespace(pc.list_element(pc.split_pattern(
+        pa.array(column("next_down", ""), type=pa.large_string()), ",", max_splits=1), 0))
+    parent = pc.index_in(first, value_set=pa.array(fids, type=pa.large_string())) \
+        .fill_null(-1).to_numpy().astype(np.int64)
+    dangling = np.flatnonzero((parent < 0) & (pc.utf8_length(first).to_numpy() > 0))
+    if len(dangling):
         i = int(dangling[0])
         raise FlowNetworkError(
             f"Catchment unit {names[i]} ({fids[i]}, layer {layers[i]}): next_down "
-            f"{targets[i]!r} names no catchment unit. Use the fid of the unit downstream, "
+            f"{first[i].as_py()!r} names no catchment unit. Use the fid of the unit downstream, "
             "or leave next_down empty at the outlet to the sea or a terminal lake.")
     # Children in CSR form, so the Euler tour and upstream walks are array lookups.
     has_parent = parent >= 0

@@ -333,11 +333,12 @@ def count_pairs(sites: SiteGeometries, iwras: gpd.GeoSeries, thresholds_m: Seque
         zone, rows = job[0], job[1]
         return zone.sites[rows], _count_chunk(*job, thresholds)
 
+    # one zone at a time (its projected IWRAs are the memory), its chunks in parallel
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        jobs = [job for part in pool.map(prepare, sites.zones) for job in part]
-        results: Iterable[tuple[np.ndarray, np.ndarray]] = list(pool.map(run, jobs))
-    for positions, part in results:
-        counts[positions] += part
+        for zone in sites.zones:
+            results: Iterable[tuple[np.ndarray, np.ndarray]] = pool.map(run, prepare(zone))
+            for positions, part in results:
+                counts[positions] += part
     out = np.empty_like(counts)
     out[:, order] = counts
     return out

@@ -41,7 +41,8 @@ NOT_ASSESSED = "not assessed"
 def overlaps_by_site(overlaps: pd.DataFrame) -> dict[str, list[Any]]:
     """The rows of :func:`geo.scope.units.parcel_unit_overlaps`, grouped by site."""
     out: dict[str, list[Any]] = {}
-    for pair in overlaps.itertuples(index=False):
+    # object columns: itertuples over Arrow-backed strings is slow
+    for pair in overlaps.astype(object).itertuples(index=False):
         out.setdefault(str(pair.aws_ref), []).append(pair)
     return out
 
