@@ -7,7 +7,7 @@ the time is up. Prints per-session errors, the time to map (sign-in to the map d
 and site switch to the new site's map drawn: p50 / p95 / max) and the server's resident
 memory at the start and the end (the Streamlit process and its children).
 
-    .venv/bin/python bench/bench_serve_load.py                  # 20 viewers, 60 s
+    .venv/bin/python bench/bench_serve_load.py                  # 20 viewers, 60 s (started over 10 s)
     .venv/bin/python bench/bench_serve_load.py --sessions 5 --seconds 20
 """
 
@@ -104,14 +104,16 @@ async def _map_drawn(pg, title: str) -> None:  # type: ignore[no-untyped-def]
 
 
 async def _session(browser, url: str, sites: list[str], until: float,  # type: ignore[no-untyped-def]
-                   results: dict[str, list], turns: int = 0) -> None:
+                   results: dict[str, list], turns: int = 0, delay: float = 0.0) -> None:
     context = await browser.new_context(viewport={"width": 1280, "height": 800})
     pg = await context.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
     try:
+        await asyncio.sleep(delay)  # people arrive over a few seconds, not in one instant
         started = time.perf_counter()
-        await pg.goto(url)
+        # a person waits for the page rather than 30 s (Playwright's default): 180 s
+        await pg.goto(url, wait_until="domcontentloaded", timeout=180_000)
         await pg.get_by_label("User name").fill("viewer")
         await pg.get_by_label("Password", exact=True).fill(PASSWORD)
         await pg.get_by_role("button", name="Sign in").click()
@@ -148,7 +150,7 @@ def _pcts(values: list[float]) -> str:
 
 
 async def _run(url: str, sessions: int, seconds: float, sites: list[str],
-               pid: int) -> tuple[dict[str, list], dict[str, list], float]:
+               pid: int, ramp: float = 10.0) -> tuple[dict[str, list], dict[str, list], float]:
     """Warm the server up with one session (every site once), then run the load."""
     from playwright.async_api import async_playwright
 
@@ -160,8 +162,9 @@ async def _run(url: str, sessions: int, seconds: float, sites: list[str],
         await _session(browser, url, sites, 0.0, warm, turns=len(sites))
         rss_warm = _rss_mib(pid)
         until = time.monotonic() + seconds
-        await asyncio.gather(*(_session(browser, url, sites, until, results)
-                               for _ in range(sessions)))
+        await asyncio.gather(*(_session(browser, url, sites, until, results,
+                                        delay=index * ramp / max(sessions, 1))
+                               for index in range(sessions)))
         await browser.close()
     return warm, results, rss_warm
 
@@ -170,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--ramp", type=float, default=10.0,
+                        help="seconds over which the sessions start (default 10)")
     args = parser.parse_args(argv)
     labels = {ref: record.label for ref, record in sorted(open_workspace().records.items())}
     sites = list(labels.values())
@@ -182,14 +187,15 @@ def main(argv: list[str] | None = None) -> int:
             rss_idle = _rss_mib(proc.pid)
             began = time.perf_counter()
             warm, results, rss_start = asyncio.run(_run(
-                f"http://127.0.0.1:{port}", args.sessions, args.seconds, sites, proc.pid))
+                f"http://127.0.0.1:{port}", args.sessions, args.seconds, sites, proc.pid,
+                args.ramp))
             wall = time.perf_counter() - began
             rss_end = _rss_mib(proc.pid)
         finally:
             proc.terminate()
             proc.wait(timeout=20)
-    print(f"sessions {args.sessions} for {args.seconds:.0f} s (wall {wall:.0f} s), "
-          f"sites {len(sites)}")
+    print(f"sessions {args.sessions} (started over {args.ramp:.0f} s) for {args.seconds:.0f} s "
+          f"(wall {wall:.0f} s), sites {len(sites)}")
     print(f"warm-up (one session, cold server): sign-in to map {_pcts(warm['first'])}; "
           f"each site once {_pcts(warm['switch'])}; errors {len(warm['errors'])}")
     print(f"errors {len(results['errors'])}" + "".join(f"\n  {e}" for e in results["errors"]))
