@@ -249,13 +249,16 @@ def load_portfolio_scene(ws: Workspace, bands_km: Iterable[float] | None, *,
     chain = of(*_CHAIN_KINDS)
     near_units = np.concatenate([np.asarray(located.geometry.values),
                                  np.asarray(chain.geometry.values)])
-    units = _units(ws, small, big, near_units, reader)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # IWRAs read while the units are
+        reading = pool.submit(_iwras, ws, small, big if read_iwras else {}, located,
+                              max(bands) * 1000.0, reader)
+        units = _units(ws, small, big, near_units, reader)
+        iwras = reading.result()
     level = ws.settings.catchment_level
     level_units = units
     if not units.empty and (units["level"] == level).any() and not (
             units["level"] == level).all():
         level_units = units[units["level"] == level].reset_index(drop=True)
-    iwras = _iwras(ws, small, big if read_iwras else {}, located, max(bands) * 1000.0, reader)
     # evidence and site names from every layer, big ones included, in catalogue order
     owned_frames = []
     for spec in ws.specs.values():
