@@ -169,9 +169,9 @@ def run_command(root: Path, engine: str, scheduler: str | None
                 ) -> tuple[float, float, float, int, str]:
     """``catchscope scope --all --csv`` in a fresh process: wall s, CPU s, peak RSS GiB, rows.
 
-    CPU is the command's own (user + system, its threads included; a dask engine's local
-    workers are processes of their own and not counted), so it says what the run costs
-    when the machine is shared and wall time says mostly how busy it is.
+    CPU is user + system of the command, its threads and its reaped children included (so
+    with the dask engine's local cluster, its worker processes too): what the run costs,
+    where wall time on a shared machine says as much about how busy the machine is.
     """
     exe = Path(sys.executable).with_name("catchscope")
     csv = root.parent / f"portfolio-{engine}.csv"
