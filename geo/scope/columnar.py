@@ -378,21 +378,22 @@ def run_portfolio(portfolio: PortfolioScene, progress: Progress | None = None, *
         if frame is not None and not frame.empty:
             _ = frame.sindex  # built once, here, not by two threads at once
 
-    def joins() -> tuple[dict[str, list[Any]], dict[str, float], dict[str, dict[str, int]]]:
-        overlaps = overlaps_by_site(parcel_unit_overlaps(located, scene.level_units))
-        areas = areas_by_site(located)
-        return overlaps, areas, counter(scene, located, refs)
+    def joins() -> tuple[dict[str, list[Any]], dict[str, float]]:
+        return (overlaps_by_site(parcel_unit_overlaps(located, scene.level_units)),
+                areas_by_site(located))
 
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    with ThreadPoolExecutor(max_workers=2) as pool:
         spatial = pool.submit(joins)
+        counting = pool.submit(counter, scene, located, refs)
         containing = containing_catchments(scene, located)
         tick(1, "IWRAs")
         tick(2, "water chains")
         chains, failed = _chains(scene, refs, lambda k, ref: tick(3 + k, ref))
         units = relied_on_affected(scene, chains, walk=False)
-        overlaps, areas, counts = spatial.result()
-    table = portfolio_table(scene, refs, overlaps=overlaps, areas=areas, containing=containing,
-                            counts=counts, chains=chains, failed=failed, units=units)
+        overlaps, areas = spatial.result()
+        table = portfolio_table(scene, refs, overlaps=overlaps, areas=areas,
+                                containing=containing, counts=counting.result, chains=chains,
+                                failed=failed, units=units)
     tick(total, "done")
     return table
 

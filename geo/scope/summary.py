@@ -24,10 +24,12 @@ from geo.scope.iwra import band_label
 from geo.scope.scene import Scene
 from geo.scope.units import UnitPair, judge_one_catchment, site_checklist
 
-__all__ = ["NOT_ASSESSED", "PORTFOLIO_COLUMNS", "Progress", "areas_by_site", "overlaps_by_site",
-           "portfolio_table"]
+__all__ = ["NOT_ASSESSED", "PORTFOLIO_COLUMNS", "Counts", "Progress", "areas_by_site",
+           "overlaps_by_site", "portfolio_table"]
 
 Progress = Callable[[int, int, str], None]
+#: IWRA counts per site: AWS reference → {column: count}.
+Counts = dict[str, dict[str, int]]
 
 #: Columns of the portfolio table; the band columns (``iwras_within_<b>km``, one per
 #: band) come after ``iwras_onsite``.
@@ -67,12 +69,14 @@ def areas_by_site(parcels: gpd.GeoDataFrame) -> dict[str, float]:
 
 def portfolio_table(scene: Scene, refs: Sequence[str], *, overlaps: dict[str, list[Any]],
                     areas: dict[str, float], containing: dict[str, list[Evidence]],
-                    counts: dict[str, dict[str, int]], chains: dict[str, WaterChain],
+                    counts: Counts | Callable[[], Counts], chains: dict[str, WaterChain],
                     failed: dict[str, str], units: dict[str, UnitPair]) -> pd.DataFrame:
     """One row per site from the engine's intermediate results (see the module docstring).
 
-    An engine that reads a layer only in part still gives the scene a frame with every
-    row of its catchment units (geometry only where read), so ``scene.units`` and
+    ``counts`` (the IWRA columns per site) may be a function giving them: it is called
+    once the other columns are built, so an engine can still be counting meanwhile.  An
+    engine that reads a layer only in part still gives the scene a frame with every row
+    of its catchment units (geometry only where read), so ``scene.units`` and
     ``scene.level_units`` say whether there are units at all.
     """
     ws = scene.workspace
@@ -87,7 +91,6 @@ def portfolio_table(scene: Scene, refs: Sequence[str], *, overlaps: dict[str, li
                             if ref in ws.records else "no record"),
             "catchment_unit": ", ".join(one.unit_names),
             "single_catchment": "yes" if one.ok else "no",
-            **counts[ref],
         }
         if ref in failed:
             rows.append({**row, "checklist": NOT_ASSESSED,
@@ -106,6 +109,9 @@ def portfolio_table(scene: Scene, refs: Sequence[str], *, overlaps: dict[str, li
             "problem": "" if ref in areas else "no parcels mapped",
         })
     columns = [*PORTFOLIO_COLUMNS[:11], *band_columns, *PORTFOLIO_COLUMNS[11:]]
+    per_site = counts() if callable(counts) else counts
+    for row in rows:
+        row.update(per_site[row["aws_ref"]])
     table = pd.DataFrame(rows, columns=columns)
     counted = ["present", "partial", "missing", "not_applicable", "chain_gaps"]
     table[counted] = table[counted].astype("Int64")  # empty (not 0) where not assessed
