@@ -111,6 +111,21 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
+def _codes(values: pd.Series | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """A units column as codes into its few distinct values, not a million objects.
+
+    The values are as ``to_numpy(dtype=object)`` gives them; the last one stands for a
+    missing value.
+    """
+    if values is None:
+        return np.full(n, 0, dtype=np.int64), np.array([None], dtype=object)
+    codes, uniques = pd.factorize(values)
+    missing = values[values.isna()]
+    gap = missing.iloc[:1].to_numpy(dtype=object)[0] if len(missing) else None
+    table = np.append(np.asarray(uniques, dtype=object), np.array([gap], dtype=object))
+    return np.where(codes < 0, len(table) - 1, codes), table
+
+
 def _infos(frame: pd.DataFrame) -> dict[str, _Info]:
     n = len(frame)
 
@@ -163,15 +178,16 @@ class FlowGraph:
         if info is None and self.network is not None and fid in self.network.index \
                 and self.units is not None:
             if not self._unit_columns:
-                self._unit_columns.update({
-                    c: self.units[c].to_numpy(dtype=object) if c in self.units else
-                    np.full(len(self.units), None, dtype=object)
-                    for c in ("layer", "accuracy")})
+                for c in ("layer", "accuracy"):
+                    self._unit_columns[c], self._unit_columns[f"{c} values"] = _codes(
+                        self.units.get(c), len(self.units))
                 self._unit_columns["geometry"] = np.asarray(self.units.geometry.values)
             i = self.network.index[fid]
             cols = self._unit_columns
-            info = _Info(self.network.names[i], "catchment_unit", str(cols["layer"][i] or ""),
-                         _text(cols["accuracy"][i]), None, "", cols["geometry"][i])
+            layer = cols["layer values"][cols["layer"][i]]
+            accuracy = cols["accuracy values"][cols["accuracy"][i]]
+            info = _Info(self.network.names[i], "catchment_unit", str(layer or ""),
+                         _text(accuracy), None, "", cols["geometry"][i])
             self.info[fid] = info
         return info
 

@@ -220,11 +220,19 @@ def build_unit_network(units: gpd.GeoDataFrame | pd.DataFrame) -> UnitNetwork:
         If a fid is repeated, a ``next_down`` names no unit, or links form a cycle; the
         message names the units and the layer.
     """
-    def column(name: str, default: str) -> list[str]:
-        """``str(value)``, or ``default`` where missing, for every unit (vectorised)."""
+    def column(name: str, default: str, few: bool = False) -> list[str]:
+        """``str(value)``, or ``default`` where missing, for every unit (vectorised).
+
+        With ``few`` (a level, a layer: a handful of values for a million units) the
+        distinct values are converted once and shared, not a million strings made.
+        """
         if name not in units:
             return [default] * len(units)
         values = units[name]
+        if few:
+            codes, uniques = pd.factorize(values)
+            texts = np.array([str(v) for v in uniques] + [default], dtype=object)
+            return texts[np.where(codes < 0, len(texts) - 1, codes)].tolist()
         present = values.notna().to_numpy()
         given = values[present] if not present.all() else values
         if pd.api.types.is_string_dtype(given):
@@ -239,8 +247,8 @@ def build_unit_network(units: gpd.GeoDataFrame | pd.DataFrame) -> UnitNetwork:
 
     fids = column("fid", "")
     names = column("name", "") if "name" in units else list(fids)
-    layers = column("layer", "catchment units")
-    levels = column("level", "")
+    layers = column("layer", "catchment units", few=True)
+    levels = column("level", "", few=True)
     index = dict(zip(fids, range(len(fids)), strict=True))
     if len(index) < len(fids):
         twice = int(np.flatnonzero(pd.Index(fids, dtype=object).duplicated())[0])
