@@ -1,7 +1,8 @@
 """The ground floor of the pipeline.
 
 Errors, CRS and datums, the layer catalogue and the grammar of its style values
-(``styles``), escaping per output context (``markup``), file I/O, site records, the
+(``styles``), escaping per output context (``markup``), the interface's translations
+(``i18n``, catalogues in ``locale/``), file I/O, site records, the
 workspace and its validation (``catchscope check``), and the read side of a shared PostGIS
 edit store (``postgis``: the setting, masked passwords, the layers it holds).
 

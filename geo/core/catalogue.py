@@ -35,6 +35,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from geo.core.errors import CatalogueError, LayerNotFoundError
+from geo.core.i18n import N_
 from geo.core.styles import _shown, parse_colour, parse_dash
 
 __all__ = [
@@ -87,20 +88,20 @@ class AwsElement(StrEnum):
 
 #: Human wording of each 1.1.1 element, as the indicator text has it.
 AWS_ELEMENTS: dict[AwsElement, str] = {
-    AwsElement.SITE_BOUNDARIES: "Site boundaries",
-    AwsElement.INFRASTRUCTURE: (
+    AwsElement.SITE_BOUNDARIES: N_("Site boundaries"),
+    AwsElement.INFRASTRUCTURE: N_(
         "Water-related infrastructure, including piping network, owned or managed by the "
         "site or its parent organisation"
     ),
-    AwsElement.OWNED_WATER_SOURCES: (
+    AwsElement.OWNED_WATER_SOURCES: N_(
         "Water sources providing water to the site that are owned or managed by the site "
         "or its parent organisation"
     ),
-    AwsElement.SERVICE_PROVIDER: "Water service provider and its ultimate water source",
-    AwsElement.DISCHARGE: (
+    AwsElement.SERVICE_PROVIDER: N_("Water service provider and its ultimate water source"),
+    AwsElement.DISCHARGE: N_(
         "Discharge points, wastewater service provider and ultimate receiving water body"
     ),
-    AwsElement.CATCHMENTS: "Catchment(s) that the site affects and is reliant upon for water",
+    AwsElement.CATCHMENTS: N_("Catchment(s) that the site affects and is reliant upon for water"),
 }
 
 

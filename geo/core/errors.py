@@ -39,6 +39,7 @@ __all__ = [
     "SuspectedDatumWarning",
     "SuspectedGCJ02Warning",
     "SwappedAxesWarning",
+    "UnknownLanguageError",
     "UnsafeInputError",
     "WorkspaceError",
 ]
@@ -117,6 +118,10 @@ class ReportError(GeoError, ValueError):
 
 class UnsafeInputError(GeoError, ValueError):
     """User input was refused because it is unsafe (a path, URL, archive trick...)."""
+
+
+class UnknownLanguageError(GeoError, LookupError):
+    """No translation of the interface exists for the language asked for."""
 
 
 class DelineationError(GeoError, ValueError):

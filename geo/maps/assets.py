@@ -21,6 +21,7 @@ import folium
 
 from geo.core.catalogue import Datum
 from geo.core.errors import GeoError
+from geo.core.i18n import N_
 
 __all__ = ["BASEMAPS", "GCJ02_NOTE", "STATIC_DIR", "Basemap", "localise_assets", "map_html"]
 
@@ -35,7 +36,7 @@ class Basemap:
     """A background tile layer the user can pick."""
 
     key: str
-    label: str
+    label: str  # English; the app shows it translated (geo.core.i18n)
     tiles: str
     attribution: str
     datum: Datum = Datum.WGS84
@@ -46,26 +47,26 @@ class Basemap:
 
 #: The basemaps offered, keyed by the name :func:`build_map` takes.
 BASEMAPS: dict[str, Basemap] = {
-    "none": Basemap("none", "No basemap (offline)", _NO_TILES, "", online=False),
+    "none": Basemap("none", N_("No basemap (offline)"), _NO_TILES, "", online=False),
     "osm": Basemap(
         "osm", "OpenStreetMap", "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
         '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
     ),
     "light": Basemap(
-        "light", "Light (CARTO Positron)",
+        "light", N_("Light (CARTO Positron)"),
         "https://{s}.basemaps.cartocdn.com/light_all/{z}/{x}/{y}{r}.png",
         '&copy; OpenStreetMap contributors &copy; <a href="https://carto.com/attributions">CARTO</a>',
         subdomains="abcd", max_zoom=20,
     ),
     "satellite": Basemap(
-        "satellite", "Satellite (Esri World Imagery)",
+        "satellite", N_("Satellite (Esri World Imagery)"),
         "https://server.arcgisonline.com/ArcGIS/rest/services/World_Imagery/MapServer/tile/{z}/{y}/{x}",
         "Tiles &copy; Esri &mdash; Source: Esri, Maxar, Earthstar Geographics, and the GIS "
         "User Community",
         max_zoom=18,
     ),
     "amap": Basemap(
-        "amap", "Amap / Gaode (GCJ-02)",
+        "amap", N_("Amap / Gaode (GCJ-02)"),
         "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8"
         "&x={x}&y={y}&z={z}",
         "&copy; AutoNavi / Amap (GCJ-02)", datum=Datum.GCJ02, subdomains="1234", max_zoom=18,
@@ -73,7 +74,7 @@ BASEMAPS: dict[str, Basemap] = {
 }
 
 #: Shown on the map whenever data is shifted to GCJ-02 for display.
-GCJ02_NOTE = (
+GCJ02_NOTE = N_(
     "Display only: the data are shifted from WGS84 to GCJ-02 to sit on the Amap tiles. "
     "Stored data and every export stay WGS84. Maps of China converted between GCJ-02 and "
     "WGS84 may not be published without approval under Chinese surveying and mapping law; "

@@ -38,6 +38,7 @@ import folium
 import folium.plugins
 
 from geo.core.catalogue import Datum, LayerKind
+from geo.core.i18n import translator
 from geo.core.workspace import Workspace
 from geo.maps.assets import BASEMAPS, GCJ02_NOTE, STATIC_DIR, Basemap, localise_assets, map_html
 from geo.maps.data import (
@@ -223,6 +224,7 @@ def render_map(data: MapData, *, for_export: bool = False,
     ``layer_control=False`` leaves out Leaflet's layer switcher: the app switches layers
     and basemaps in its sidebar, one switcher for both (the standalone export keeps it).
     """
+    _ = translator(data.lang)  # the controls' words; data is drawn as it is
     fmap = folium.Map(location=_centre(data.bounds), zoom_start=12, tiles=None,
                       control_scale=True, prefer_canvas=False)
     figure: Any = fmap.get_root()
@@ -234,26 +236,28 @@ def render_map(data: MapData, *, for_export: bool = False,
 
         add_raster_overlays(fmap, data.rasters)
     for layer in data.layers:
-        _add_layer(fmap, layer, for_export=for_export)
+        _add_layer(fmap, layer, for_export=for_export, lang=data.lang)
     if data.chain:
-        _add_chain(fmap, data.chain)
+        _add_chain(fmap, data.chain, data.lang)
     if data.pins:
-        _add_pins(fmap, data.pins)
+        _add_pins(fmap, data.pins, data.lang)
     if layer_control:
         folium.LayerControl(collapsed=True, position="topright").add_to(fmap)
-    folium.plugins.Fullscreen(position="topleft", title="Full screen",
-                              title_cancel="Exit full screen").add_to(fmap)
+    folium.plugins.Fullscreen(position="topleft", title=_("Full screen"),
+                              title_cancel=_("Exit full screen")).add_to(fmap)
     folium.plugins.MeasureControl(position="topleft", primary_length_unit="kilometers",
                                   secondary_length_unit="meters",
                                   primary_area_unit="hectares").add_to(fmap)
-    prefix = "lat, lon (GCJ-02 display):" if data.display_datum is Datum.GCJ02 else "lat, lon:"
+    prefix = _("lat, lon (GCJ-02 display):") if data.display_datum is Datum.GCJ02 \
+        else _("lat, lon:")
     folium.plugins.MousePosition(position="bottomleft", separator=" , ", prefix=prefix,
                                  num_digits=6, empty_string=" ").add_to(fmap)
     if data.notes:  # top right, in one column: layer control, notes, legend
-        _Note(" ".join(escape_text(n) for n in data.notes)).add_to(fmap)
+        _Note(" ".join(escape_text(_(n) if n == GCJ02_NOTE else n)
+                       for n in data.notes)).add_to(fmap)
     _Legend(_legend_html(data)).add_to(fmap)
     _FitView(data).add_to(fmap)  # after the legend: keeps the data clear of it
-    _Print().add_to(fmap)
+    _Print(_("Print this view")).add_to(fmap)
     return fmap
 
 

@@ -125,6 +125,9 @@ class MapData:
     view_key: str | None = None
     #: The ``ref`` of a feature to highlight when the map opens (found by the app's search).
     selected: str | None = None
+    #: The language of the legend and the map's controls (a key of
+    #: ``geo.core.i18n.LANGUAGES``); data (titles, names) is drawn as it is.
+    lang: str = "en"
 
 
 

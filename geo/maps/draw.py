@@ -8,6 +8,7 @@ value pasted into CSS or SVG here is checked again at the paste (:func:`_css`,
 
 from __future__ import annotations
 
+from string import Formatter
 from typing import Any
 
 import branca.element
@@ -18,6 +19,8 @@ from jinja2 import Template
 
 from geo.core.catalogue import Datum
 from geo.core.crs import gcj02_to_wgs84
+from geo.core.i18n import translator
+from geo.core.markup import html_text
 from geo.core.styles import css_colour, svg_dash
 from geo.maps.assets import BASEMAPS, _data_uri
 from geo.maps.data import _ILLUSTRATIVE_DASH, ChainLine, LayerData, MapData
@@ -26,6 +29,20 @@ from geo.maps.stress import stress_legend_html
 __all__: list[str] = []  # private helpers of geo.maps.build.render_map
 
 _OFFLINE_BACKGROUND = "#eef1f4"
+
+def _fill(template: str, **markup: str) -> str:
+    """A translated ``template`` as HTML: its text escaped, its ``{fields}`` set to ``markup``.
+
+    ``markup`` values are HTML already (our own tags, escaped data, numbers); the text of
+    the template itself, whatever a translator wrote, is escaped like data.
+    """
+    parts = []
+    for literal, field, _spec, _conversion in Formatter().parse(template):
+        parts.append(html_text(literal))
+        if field is not None:
+            parts.append(markup[field])
+    return "".join(parts)
+
 
 def _centre(bounds: tuple[tuple[float, float], tuple[float, float]]) -> tuple[float, float]:
     return ((bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2)
@@ -90,8 +107,9 @@ _MARKER_GLYPHS = {"square": "■", "triangle": "▲", "diamond": "◆", "star": 
 
 
 
-def _add_layer(fmap: folium.Map, layer: LayerData, *, for_export: bool) -> None:
-    group = folium.FeatureGroup(name=_layer_label(layer), show=layer.show, overlay=True)
+def _add_layer(fmap: folium.Map, layer: LayerData, *, for_export: bool,
+               lang: str = "en") -> None:
+    group = folium.FeatureGroup(name=_layer_label(layer, lang), show=layer.show, overlay=True)
     group.add_to(fmap)
     container: folium.MacroElement = group
     if layer.cluster:
@@ -126,8 +144,10 @@ def _add_layer(fmap: folium.Map, layer: LayerData, *, for_export: bool) -> None:
     geojson.add_to(container)
 
 
-def _layer_label(layer: LayerData) -> str:
-    extra = f" — {layer.n_illustrative} illustrative" if layer.n_illustrative else ""
+def _layer_label(layer: LayerData, lang: str = "en") -> str:
+    _ = translator(lang)
+    extra = _fill(_(" — {count} illustrative"), count=str(layer.n_illustrative)) \
+        if layer.n_illustrative else ""
     return f"{layer.title} ({layer.n_features}){extra}"
 
 
@@ -245,11 +265,13 @@ class _Styler:
         return style
 
 
-def _add_chain(fmap: folium.Map, chain: list[ChainLine]) -> None:
-    group = folium.FeatureGroup(name="Water chain (direction of flow)", show=True, overlay=True)
+def _add_chain(fmap: folium.Map, chain: list[ChainLine], lang: str = "en") -> None:
+    _ = translator(lang)
+    group = folium.FeatureGroup(name=html_text(_("Water chain (direction of flow)")), show=True,
+                                overlay=True)
     group.add_to(fmap)
     for line in chain:
-        tooltip = line.label or "water chain"
+        tooltip = line.label or html_text(_("water chain"))
         polyline = folium.PolyLine([line.start, line.end], color="#0b5394", weight=3,
                                    opacity=0.9, dash_array="8 6", tooltip=tooltip)
         polyline.add_to(group)
@@ -259,8 +281,9 @@ def _add_chain(fmap: folium.Map, chain: list[ChainLine]) -> None:
         ).add_to(group)
 
 
-def _add_pins(fmap: folium.Map, pins: list[tuple[float, float, str]]) -> None:
-    group = folium.FeatureGroup(name="Site location", show=True, overlay=True)
+def _add_pins(fmap: folium.Map, pins: list[tuple[float, float, str]], lang: str = "en") -> None:
+    _ = translator(lang)
+    group = folium.FeatureGroup(name=html_text(_("Site location")), show=True, overlay=True)
     group.add_to(fmap)
     # Neighbouring sites (the demo's two are 2 km apart) would print their labels over
     # each other: from west to east, every other label goes on the left of its star.
@@ -316,34 +339,40 @@ def _svg_symbol(layer: LayerData) -> str:
 
 
 def _legend_html(data: MapData) -> str:
+    _ = translator(data.lang)  # the legend's own words; titles and names are data
     rows = []
     for layer in data.layers:
         extra = ""
         if layer.n_illustrative:
-            share = ("" if layer.n_illustrative == layer.n_features
-                     else f"{layer.n_illustrative} of {layer.n_features} ")
-            extra = f' <i class="cs-ill">({share}illustrative)</i>'
+            share = (_fill(_("(illustrative)")) if layer.n_illustrative == layer.n_features
+                     else _fill(_("({count} of {total} illustrative)"),
+                                count=str(layer.n_illustrative), total=str(layer.n_features)))
+            extra = f' <i class="cs-ill">{share}</i>'
         rows.append(f'<div class="row">{_svg_symbol(layer)}<span>{layer.title}{extra}</span>'
                     "</div>")
     if data.pins:
         rows.append('<div class="row"><svg width="18" height="14"><text x="1" y="13" '
-                    'fill="#d62728" font-size="15">★</text></svg><span>Site location '
-                    "(AWS reference)</span></div>")
+                    'fill="#d62728" font-size="15">★</text></svg><span>'
+                    + _fill(_("Site location (AWS reference)")) + "</span></div>")
     if data.chain:
         rows.append('<div class="row"><svg width="18" height="14"><line x1="1" y1="7" x2="13" '
                     'y2="7" stroke="#0b5394" stroke-width="3" stroke-dasharray="4 3"/>'
-                    '<text x="10" y="11" fill="#0b5394" font-size="10">►</text></svg>'
-                    "<span>Water chain (direction of flow): source → site → discharge → "
-                    "receiving water</span></div>")
+                    '<text x="10" y="11" fill="#0b5394" font-size="10">►</text></svg><span>'
+                    + _fill(_("Water chain (direction of flow): source → site → discharge → "
+                              "receiving water")) + "</span></div>")
     if any(layer.n_illustrative for layer in data.layers):
+        dotted = _fill(_("{dotted} outline, line or frame: {illustrative} — placed plausibly "
+                         "from report facts, not surveyed"),
+                       dotted="<b>" + _fill(_("Dotted")) + "</b>",
+                       illustrative="<b>" + _fill(_("illustrative")) + "</b>")
         rows.append('<div class="row cs-ill-row"><svg width="18" height="14"><rect x="1.5" '
                     'y="2" width="15" height="10" fill="none" stroke="#333" stroke-width="2" '
                     f'stroke-linecap="round" stroke-dasharray="{_ILLUSTRATIVE_DASH}"/></svg>'
-                    "<span><b>Dotted</b> outline, line or frame: <b>illustrative</b> — placed "
-                    "plausibly from report facts, not surveyed</span></div>")
-    rows.append(stress_legend_html(data.water_stress))  # empty without Aqueduct data
-    return (f'<details open><summary><b>Legend</b> · {data.title}</summary>' + "".join(rows)
-            + "</details>")
+                    f"<span>{dotted}</span></div>")
+    # empty without Aqueduct data
+    rows.append(stress_legend_html(data.water_stress, gettext=_))
+    return ("<details open><summary><b>" + _fill(_("Legend")) + f"</b> · {data.title}</summary>"
+            + "".join(rows) + "</details>")
 
 
 class _FitView(_RawMacro):
@@ -420,11 +449,11 @@ class _FitView(_RawMacro):
             control.onAdd = function () {
                 var div = L.DomUtil.create("div", "leaflet-bar cs-zoomto");
                 var select = L.DomUtil.create("select", "", div);
-                select.setAttribute("aria-label", "Zoom to");
-                select.title = "Zoom to the site, the water chain or a layer";
+                select.setAttribute("aria-label", {{ this.words.zoom_to|tojson }});
+                select.title = {{ this.words.title|tojson }};
                 var first = document.createElement("option");
                 first.value = "";
-                first.textContent = "Zoom to\u2026";
+                first.textContent = {{ this.words.first|tojson }};
                 select.appendChild(first);
                 extents.forEach(function (entry, index) {
                     var option = document.createElement("option");
@@ -491,10 +520,31 @@ class _FitView(_RawMacro):
         super().__init__()
         self._name = "FitView"
         self.fit = [list(b) for b in (data.fit or data.bounds)]
-        self.extents = [[label, [list(b[0]), list(b[1])]] for _, label, b in data.extents]
+        self.extents = [[_extent_label(data, entry, label), [list(b[0]), list(b[1])]]
+                        for entry, label, b in data.extents]
+        _ = translator(data.lang)
+        self.words = {"zoom_to": _("Zoom to"),
+                      "title": _("Zoom to the site, the water chain or a layer"),
+                      "first": _("Zoom to…")}
         self.key = data.view_key
         self.selected = data.selected
         self.shift = _display_shift(data)
+
+
+def _extent_label(data: MapData, entry: str, label: str) -> str:
+    """The "Zoom to" label of an extent in the map's language (escaped HTML)."""
+    if data.lang == "en":
+        return label  # as prepared (geo.maps.data._extents)
+    _ = translator(data.lang)
+    fixed = {"site": _("The site"), "all": _("All layers"),
+             "chain": _("Water chain") if any(e[0] == "site" for e in data.extents)
+             else _("The sites' water chains")}
+    if entry in fixed:
+        return html_text(fixed[entry])
+    titles = {f"layer:{layer.layer_id}": layer.title for layer in data.layers}  # escaped
+    if entry in titles:
+        return _fill(_("Layer: {title}"), title=titles[entry])
+    return label
 
 
 def _display_shift(data: MapData) -> list[float]:
@@ -527,8 +577,8 @@ class _Print(_RawMacro):
                 var button = L.DomUtil.create("a", "", div);
                 button.href = "#";
                 button.setAttribute("role", "button");
-                button.setAttribute("aria-label", "Print this view");
-                button.title = "Print this view";
+                button.setAttribute("aria-label", {{ this.label|tojson }});
+                button.title = {{ this.label|tojson }};
                 button.innerHTML = '<svg width="16" height="16" viewBox="0 0 16 16" ' +
                     'aria-hidden="true" style="vertical-align:middle"><path fill="#333" ' +
                     'd="M4 1h8v4H4zM2 6h12a1 1 0 0 1 1 1v5h-3v3H4v-3H1V7a1 1 0 0 1 1-1zm3 ' +
@@ -547,9 +597,10 @@ class _Print(_RawMacro):
         {% endmacro %}
     """)
 
-    def __init__(self) -> None:
+    def __init__(self, label: str = "Print this view") -> None:
         super().__init__()
         self._name = "Print"
+        self.label = label
 
 
 class _Legend(_RawMacro):

@@ -10,7 +10,7 @@ prepares the rows (every value escaped with :func:`geo.core.markup.html_text`), 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from geo.core.markup import html_text
@@ -21,8 +21,12 @@ __all__ = ["STRESS_COLOURS", "stress_legend_html", "stress_rows"]
 STRESS_COLOURS = {0: "#ffff99", 1: "#ffe600", 2: "#ff9900", 3: "#ff1900", 4: "#990000",
                   -1: "#808080"}
 _NO_DATA = "#4e4e4e"
-_LABELS = {"site": "Where the site lies", "relied on": "Most stressed relied on",
-           "affected": "Most stressed affected"}
+def _(message: str) -> str:  # marks the labels for extraction; translated in the legend
+    return message
+
+
+_LABELS = {"site": _("Where the site lies"), "relied on": _("Most stressed relied on"),
+           "affected": _("Most stressed affected")}
 
 
 def _category(unit: Any) -> int | None:
@@ -52,8 +56,22 @@ def stress_rows(scope: Any) -> list[tuple[str, str]]:
     return rows
 
 
-def stress_legend_html(rows: Iterable[tuple[str, str]]) -> str:
-    """The legend block of :func:`stress_rows` (empty when there are none)."""
+def _localised(text: str, gettext: Callable[[str], str]) -> str:
+    """A row's text with its leading label (one of ours, see :func:`stress_rows`) translated."""
+    for label in _LABELS.values():
+        prefix = f"{html_text(label)}: "
+        if text.startswith(prefix):
+            return html_text(gettext(label)) + ": " + text[len(prefix):]
+    return text
+
+
+def stress_legend_html(rows: Iterable[tuple[str, str]],
+                       gettext: Callable[[str], str] = str) -> str:
+    """The legend block of :func:`stress_rows` (empty when there are none).
+
+    ``gettext`` translates the block's own words (``geo.core.i18n.translator``); the
+    units' names and Aqueduct's labels are data and stay as they are.
+    """
     rows = list(rows)
     if not rows:
         return ""
@@ -61,6 +79,8 @@ def stress_legend_html(rows: Iterable[tuple[str, str]]) -> str:
     body = "".join(
         f'<div class="row"><svg width="18" height="14"><rect x="1" y="2" width="16" '
         f'height="10" fill="{colour if colour in allowed else _NO_DATA}" stroke="#555" '
-        f'stroke-width="0.5"/></svg><span>{text}</span></div>' for colour, text in rows)
-    return ('<div class="row cs-ill-row"><span><b>Baseline water stress</b> (WRI Aqueduct '
-            "4.0)</span></div>" + body)
+        f'stroke-width="0.5"/></svg><span>{_localised(text, gettext)}</span></div>'
+        for colour, text in rows)
+    heading = html_text(gettext("Baseline water stress"))
+    return ('<div class="row cs-ill-row"><span><b>' + heading
+            + "</b> (WRI Aqueduct 4.0)</span></div>" + body)
