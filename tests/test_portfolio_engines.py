@@ -158,7 +158,7 @@ def cluster() -> Iterator[str]:
     """A dask.distributed LocalCluster of two worker processes, for this module's tests."""
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None, silence_logs=logging.ERROR) as local:
+                                  dashboard_address=":0", silence_logs=logging.ERROR) as local:
         yield local.scheduler_address
 
 
@@ -170,24 +170,28 @@ def test_dask_engine_gives_the_reference_rows(portfolio: Path, reference: pd.Dat
     assert_same_rows(reference, assess_all(portfolio, engine="dask", scheduler=cluster))
 
 
-def test_cli_scope_all_on_a_scheduler_writes_the_same_csv(portfolio: Path, cluster: str,
-                                                          tmp_path: Path) -> None:
+def test_cli_scope_all_on_its_own_local_cluster_writes_the_same_csv(portfolio: Path,
+                                                                     tmp_path: Path) -> None:
     from tests.test_scope import run_cli
 
     single, spread = tmp_path / "columnar.csv", tmp_path / "dask.csv"
     assert run_cli("scope", "--all", "--csv", str(single), "-w", str(portfolio)).exit_code == 1
-    result = run_cli("scope", "--all", "--engine", "dask", "--scheduler", cluster,
-                     "--csv", str(spread), "-w", str(portfolio))
+    # no --scheduler: the command starts (and stops) a LocalCluster of its own
+    result = run_cli("scope", "--all", "--engine", "dask", "--csv", str(spread),
+                     "-w", str(portfolio))
     assert result.exit_code == 1, result.output  # 1: the sites whose chains go round
     assert "could not be assessed" in result.output and "Traceback" not in result.output
     assert spread.read_bytes() == single.read_bytes()
 
 
 def test_unreachable_scheduler_and_misplaced_options_are_refused(portfolio: Path) -> None:
+    import dask
+
     from tests.test_scope import run_cli
 
-    result = run_cli("scope", "--all", "--engine", "dask", "--scheduler", "tcp://127.0.0.1:9",
-                     "-w", str(portfolio))
+    with dask.config.set({"catchscope.scheduler-timeout": "1s"}):
+        result = run_cli("scope", "--all", "--engine", "dask", "--scheduler",
+                         "tcp://127.0.0.1:9", "-w", str(portfolio))
     assert result.exit_code == 1 and "Cannot reach the dask scheduler at tcp://127.0.0.1:9" \
         in " ".join(result.output.split())
     result = run_cli("scope", "AWS-500001", "--engine", "dask", "-w", str(portfolio))

@@ -58,19 +58,25 @@ class SchedulerError(ScopeError):
 def dask_client(scheduler: str | None) -> Iterator[Any]:
     """A distributed Client: to ``scheduler``, or to a local cluster started for the run.
 
+    The time to wait for a scheduler is dask's configuration value
+    ``catchscope.scheduler-timeout`` (default ``"10s"``; from the environment:
+    ``DASK_CATCHSCOPE__SCHEDULER_TIMEOUT=60s``).
+
     Raises
     ------
     SchedulerError
-        If the scheduler does not answer within 10 s, or dask is not installed.
+        If the scheduler does not answer in time, or dask is not installed.
     """
     try:
+        import dask
         from distributed import Client, LocalCluster
     except ImportError as err:
         raise SchedulerError("The dask engine needs dask[distributed] and dask-geopandas: "
                              "pip install -e '.[scale]'.") from err
     if scheduler is not None:
         try:
-            client = Client(scheduler, timeout="10s")
+            client = Client(scheduler,
+                            timeout=dask.config.get("catchscope.scheduler-timeout", "10s"))
         except (OSError, TimeoutError) as err:
             raise SchedulerError(
                 f"Cannot reach the dask scheduler at {scheduler} ({err}). Start one with "
@@ -81,7 +87,7 @@ def dask_client(scheduler: str | None) -> Iterator[Any]:
         return
     workers = max(1, min(os.cpu_count() or 1, 4))
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
+                      dashboard_address=":0", silence_logs=logging.ERROR) as cluster, \
             Client(cluster) as client:
         yield client
 
