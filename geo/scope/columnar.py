@@ -33,6 +33,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pyproj
 import shapely
 
@@ -61,8 +62,8 @@ from geo.scope.screening import count_site_iwras, query_boxes_of
 from geo.scope.summary import Progress, areas_by_site, overlaps_by_site, portfolio_table
 from geo.scope.units import parcel_unit_overlaps, relied_on_affected
 
-__all__ = ["BIG_KINDS", "PortfolioScene", "assess_portfolio", "load_portfolio_scene",
-           "run_portfolio"]
+__all__ = ["BIG_KINDS", "PortfolioScene", "assess_portfolio", "big_layer_columns",
+           "load_portfolio_scene", "run_portfolio"]
 
 #: Layer kinds read in part when stored as GeoParquet (the others are small).
 BIG_KINDS = (LayerKind.CATCHMENT_UNIT, LayerKind.IWRA)
@@ -107,8 +108,17 @@ def _parquet(ws: Workspace, spec: LayerSpec) -> ParquetLayer | None:
     return open_parquet_layer(ws.source_path(spec))
 
 
-def _raw_columns(spec: LayerSpec, layer: ParquetLayer, extra: Iterable[str]) -> list[str]:
-    """The file columns the standard columns (and ``extra``) are made of."""
+def big_layer_columns(spec: LayerSpec, layer: ParquetLayer, extra: Iterable[str]) -> list[str]:
+    """The file columns a big layer's standard columns (and ``extra``) are made of.
+
+    First the checks its loader makes: the id field, a unit's next_down and level, no
+    feature without geometry.
+
+    Raises
+    ------
+    CatalogueError, DataReadError
+        As :meth:`geo.core.workspace.Workspace.load` would for the whole layer.
+    """
     where = f"layer {spec.id!r} ({spec.source})"
     if spec.id_field not in layer.columns:
         raise CatalogueError(
@@ -126,9 +136,7 @@ def _raw_columns(spec: LayerSpec, layer: ParquetLayer, extra: Iterable[str]) -> 
 
 
 def _null_geometries(layer: ParquetLayer) -> list[str]:
-    """Row positions (as text) of the first features without geometry, from statistics."""
-    import pyarrow.parquet as pq
-
+    """Where the first features without geometry are, from the files' statistics."""
     found: list[str] = []
     for part in layer.parts:
         meta = pq.ParquetFile(part.path).metadata
@@ -181,7 +189,7 @@ def _owned_rows(spec: LayerSpec, layer: ParquetLayer) -> gpd.GeoDataFrame | None
     """A big layer's features that carry a site's aws_ref (evidence of that site)."""
     if not spec.site_field or spec.site_field not in layer.columns:
         return None
-    columns = _raw_columns(spec, layer, ())
+    columns = big_layer_columns(spec, layer, ())
     table = read_geoparquet_columns(layer, columns).to_pandas()
     frame = _standard(table, spec, np.full(len(table), _EMPTY, dtype=object), "EPSG:4326")
     owned = frame[frame["aws_ref"].notna()]
@@ -314,7 +322,7 @@ def _units(ws: Workspace, small: dict[str, gpd.GeoDataFrame], big: dict[str, Par
             frames.append(small[spec.id])
         elif spec.id in big:
             layer = big[spec.id]
-            columns = _raw_columns(spec, layer, ("next_down", "level"))
+            columns = big_layer_columns(spec, layer, ("next_down", "level"))
             table = read_geoparquet_columns(layer, columns).to_pandas()
             geometry = np.full(len(table), _EMPTY, dtype=object)
             if len(near):
@@ -338,7 +346,7 @@ def _iwras(ws: Workspace, small: dict[str, gpd.GeoDataFrame], big: dict[str, Par
             frames.append(small[spec.id])
         elif spec.id in big and len(boxes):
             layer = big[spec.id]
-            found, _ = _rows_near(spec, layer, boxes, 0.0, _raw_columns(spec, layer, ()),
+            found, _ = _rows_near(spec, layer, boxes, 0.0, big_layer_columns(spec, layer, ()),
                                   reader)
             frames.append(_standard(pd.DataFrame(found.drop(columns="geometry")), spec,
                                     found.geometry.to_numpy(), "EPSG:4326"))

@@ -39,7 +39,7 @@ from geo.core.geoparquet import ParquetLayer, Reach
 from geo.core.workspace import Workspace
 from geo.scope.columnar import (
     PortfolioScene,
-    _raw_columns,
+    big_layer_columns,
     load_portfolio_scene,
     run_portfolio,
 )
@@ -163,7 +163,7 @@ class _Cluster:
             tasks = []
             for layer_id, layer in portfolio.iwra_layers.items():
                 spec = self.ws.spec(layer_id)
-                _raw_columns(spec, layer, ())  # the checks the single-process read makes
+                big_layer_columns(spec, layer, ())  # the checks the single-process read makes
                 tasks += [dask.delayed(_count_part)(part, spec, shared, thresholds)
                           for part in _partitions(layer, [])]
             for part in dask.compute(*tasks):
