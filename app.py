@@ -16,6 +16,7 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 from geo.core.errors import GeoError
+from geo.core.i18n import N_
 from geo.maps.build import BASEMAPS, STATIC_DIR
 from geo.serve.accounts import Action, Identity
 from ui import (
@@ -25,6 +26,7 @@ from ui import (
     edit,
     exports,
     finder,
+    i18n,
     layerpanel,
     mapview,
     newsite,
@@ -34,6 +36,7 @@ from ui import (
     state,
     versus,
 )
+from ui.i18n import _
 
 st.set_page_config(page_title="Catchscope", page_icon="💧", layout="wide")
 
@@ -43,7 +46,7 @@ _STATIC = components.declare_component("catchscope_static", path=str(STATIC_DIR)
 # Relative to the st_folium iframe (/component/streamlit_folium.st_folium/index.html).
 STATIC_URL = f"../{_STATIC.name}/"
 
-ALL_SITES = "All sites"
+ALL_SITES = N_("All sites")  # an option value (and URL-free): shown translated
 MAP_KEY = "catchscope_map"
 
 
@@ -53,20 +56,21 @@ def _workspace(who: Identity) -> tuple[state.Workspace, str | None]:
     config = auth.server_config()
     if not who.can(Action.LOCAL_FOLDERS) and config is not None and config.workspaces:
         entries = {entry.name: entry for entry in config.workspaces}
-        name = sb.selectbox("Workspace", list(entries), key="ws", bind="query-params",
+        name = sb.selectbox(_("Workspace"), list(entries), key="ws", bind="query-params",
                             format_func=lambda n: entries[n].label)
         return state.listed_workspace(entries[name].path), str(entries[name].path)
     if not who.can(Action.LOCAL_FOLDERS):
         return state.workspace(None), None  # a server that lists none serves the demo
-    source = sb.radio("Workspace", ["Bundled demo", "Folder on this machine"], key="ws_source")
+    source = sb.radio(_("Workspace"), [N_("Bundled demo"), N_("Folder on this machine")],
+                      key="ws_source", format_func=i18n.gettext())
     path: str | None = None
     if source == "Folder on this machine":
-        path = sb.text_input("Workspace folder", key="ws_path",
-                             placeholder="/path/to/workspace (holds layers/ and data/)",
-                             help="A folder with layers/*.toml and data/; "
-                                  "create one with `catchscope init PATH`.").strip() or None
+        path = sb.text_input(_("Workspace folder"), key="ws_path",
+                             placeholder=_("/path/to/workspace (holds layers/ and data/)"),
+                             help=_("A folder with layers/*.toml and data/; "
+                                    "create one with `catchscope init PATH`.")).strip() or None
         if path is None:
-            sb.info("Type the path of a workspace folder.")
+            sb.info(_("Type the path of a workspace folder."))
             st.stop()
     return state.workspace(path), path
 
@@ -117,19 +121,21 @@ def _copy_link() -> None:
     base = (st.context.url or "").split("?", 1)[0]
     query = urlencode([(k, v) for k in st.query_params for v in st.query_params.get_all(k)],
                       safe=",")
-    with st.sidebar.expander("Link to this view", expanded=False):
+    with st.sidebar.expander(_("Link to this view"), expanded=False):
         st.code(f"{base}?{query}" if query else base, language=None, wrap_lines=True)
-        st.caption("Copy it (the icon at the right) to send this site, layers, map mode and "
-                   "tab. Whoever opens it signs in first, and sees what their role allows.")
+        st.caption(_("Copy it (the icon at the right) to send this site, layers, map mode, "
+                     "tab and language. Whoever opens it signs in first, and sees what their "
+                     "role allows."))
 
 
 def _sidebar(who: Identity) -> tuple[Any, state.Choice]:
     sb = st.sidebar
     sb.title("Catchscope")
+    i18n.selector(sb)
     auth.sign_out_button(who)
     ws, path = _workspace(who)
     sites = state.site_choices(ws)
-    labels = {ALL_SITES: ALL_SITES, **sites}
+    labels = {ALL_SITES: _(ALL_SITES), **sites}
     default = ws.settings.default_site if ws.settings.default_site in sites else None
     options = list(labels)
     index = options.index(default) if default else (1 if len(options) > 1 else 0)
@@ -140,33 +146,36 @@ def _sidebar(who: Identity) -> tuple[Any, state.Choice]:
     # widget created in this session starts from the URL's value when the workspace has it
     # (anything else in the URL is ignored), and the URL follows every change.
     url_site = _from_url("site", options)
-    site = sb.selectbox("Site", options, format_func=labels.__getitem__, key="site",
+    site = sb.selectbox(_("Site"), options, format_func=labels.__getitem__, key="site",
                         index=options.index(url_site) if url_site else index)
     find_slot = sb.container()  # the feature search, filled once the scope is known
     url_basemap = _from_url("basemap", list(BASEMAPS))
-    basemap = sb.selectbox("Basemap", list(BASEMAPS), format_func=lambda k: BASEMAPS[k].label,
+    shown = i18n.gettext()  # (format_func may be called outside this run)
+    basemap = sb.selectbox(_("Basemap"), list(BASEMAPS),
+                           format_func=lambda k: shown(BASEMAPS[k].label),
                            key="basemap", index=list(BASEMAPS).index(url_basemap or "none"),
-                           help="Only 'No basemap' works offline. Amap shifts the data to "
-                                "GCJ-02 for display only.")
+                           help=_("Only 'No basemap' works offline. Amap shifts the data to "
+                                  "GCJ-02 for display only."))
     default_layers = [spec.id for spec in ws.specs.values() if not spec.is_raster and spec.visible]
-    with sb.expander("Layers", expanded=True):
-        st.caption("The top of the list is drawn on top.")
+    with sb.expander(_("Layers"), expanded=True):
+        st.caption(_("The top of the list is drawn on top."))
         view = layerpanel.layer_panel(ws, wkey, layer_ids,
                                       _url_list("layers", layer_ids) or default_layers)
     drawn = [lid for lid in layer_ids if lid in view.layers]  # catalogue order, for the URL
     bands = state.parse_bands(
-        sb.text_input("IWRA buffer bands (km)", key=f"bands:{wkey}",
+        sb.text_input(_("IWRA buffer bands (km)"), key=f"bands:{wkey}",
                       value=", ".join(f"{b:g}" for b in ws.settings.scope.buffer_bands_km),
-                      help="Distances from the site that band the IWRA table, e.g. 1, 10, 50."),
+                      help=_("Distances from the site that band the IWRA table, "
+                             "e.g. 1, 10, 50.")),
         ws.settings.scope.buffer_bands_km,
     )
     modes = state.allowed_modes(who)
     if len(modes) > 1:
         url_mode = _from_url("mode", modes)
-        mode = sb.radio("Map mode", modes, format_func=state.MAP_MODES.__getitem__,
+        mode = sb.radio(_("Map mode"), modes, format_func=lambda m: shown(state.MAP_MODES[m]),
                         key="mode", index=modes.index(url_mode or "inspect"), horizontal=False,
-                        help="What a click on the map does: show a feature, draw and edit "
-                             "features, or place a catchment outlet on a DEM.")
+                        help=_("What a click on the map does: show a feature, draw and edit "
+                               "features, or place a catchment outlet on a DEM."))
     else:
         mode = modes[0]
     if mode not in modes:  # whatever the widget state says, the role decides
@@ -179,6 +188,7 @@ def _sidebar(who: Identity) -> tuple[Any, state.Choice]:
     return find_slot, state.Choice(workspace=ws, path=path, site=site_ref,
                         basemap=basemap, layers=view.layers, bands=bands, mode=mode,
                         public=not who.can(Action.EXPORT_FULL), opacity=view.opacity,
+                        lang=i18n.current(),
                         chain=view.chain, pins=view.pins, zoom=finder.request(wkey, site_ref))
 
 
@@ -192,6 +202,7 @@ def _map(choice: state.Choice, scope: object | None,
 
 def run() -> None:
     started = time.perf_counter()
+    i18n.start()  # the language of this run, before anything is drawn (the sign-in page too)
     who = auth.identity()  # served: the sign-in page until someone signs in
     find_slot, choice = _sidebar(who)
     raster_choice = rasters.sidebar(choice)
@@ -212,17 +223,17 @@ def run() -> None:
             shown = finder.pick_among(choice, scope, finder.clicked(choice, returned))
             panels.selection(choice, shown, scope)
     # on_change="rerun": the app knows the open tab (tab.open) and skips hidden heavy content
-    names = ["1.1.1 checklist", "IWRAs", "Water chain", "Map vs report", "Portfolio",
-             "Site record", "Attribute table", "Export"]
+    # (English names, also the URL's ?tab=; shown in the user's language by i18n.tabs)
+    names = [N_("1.1.1 checklist"), N_("IWRAs"), N_("Water chain"), N_("Map vs report"),
+             N_("Portfolio"), N_("Site record"), N_("Attribute table"), N_("Export")]
     if who.can(Action.IMPORT_REPORT):
-        names.append("Import report")
-    names.append("Rasters")
+        names.append(N_("Import report"))
+    names.append(N_("Rasters"))
     if who.can(Action.EDIT):
-        names += ["Add data", "New site"]
+        names += [N_("Add data"), N_("New site")]
     if who.can(Action.ADMIN) and not who.local:
-        names.append("Admin")
-    tabs = dict(zip(names, st.tabs(names, key="tab", on_change="rerun", bind="query-params"),
-                    strict=True))
+        names.append(N_("Admin"))
+    tabs = i18n.tabs(names, key="tab")
     with tabs["1.1.1 checklist"]:
         panels.checklist(choice, scope)
     with tabs["IWRAs"]:

@@ -20,6 +20,8 @@ from geo.core.errors import GeoError
 from geo.serve.accounts import Action, Identity, SignInThrottle, authenticate, local_identity
 from geo.serve.config import ServerConfig, load_server_config
 from geo.serve.launch import SERVER_CONFIG_ENV
+from ui import i18n
+from ui.i18n import _
 
 __all__ = ["SERVER_CONFIG_ENV", "current", "identity", "require", "server_config",
            "sign_out_button"]
@@ -47,7 +49,7 @@ def server_config() -> ServerConfig | None:
         return _load(path, Path(path).stat().st_mtime)
     except (GeoError, OSError) as err:
         # Never fall back to local mode on a broken config: that would open everything.
-        st.error(f"This server's configuration cannot be used: {err}")
+        st.error(_("This server's configuration cannot be used: {error}").format(error=err))
         st.stop()
         raise  # unreachable: st.stop() ends the script run
 
@@ -56,9 +58,9 @@ def _still_valid(who: Identity, config: ServerConfig) -> str | None:
     """Why a signed-in session must end now (None when it may go on)."""
     account = config.accounts.get(who.username)
     if who.expired():
-        return "Your session has expired. Sign in again."
+        return _("Your session has expired. Sign in again.")
     if account is None or account.disabled or account.role is not who.role:
-        return "Your account was changed on the server. Sign in again."
+        return _("Your account was changed on the server. Sign in again.")
     return None
 
 
@@ -105,30 +107,32 @@ def _clear_session() -> None:
 
 def _sign_in_page(config: ServerConfig) -> None:
     st.title("Catchscope")
-    st.caption("Water-stewardship sites in their catchments. Sign in to continue.")
+    i18n.selector(st.sidebar)  # the sign-in page speaks the user's language too
+    st.caption(_("Water-stewardship sites in their catchments. Sign in to continue."))
     why = st.session_state.pop("signed_out_because", None)
     if why:
         st.info(why)
     with st.form("sign_in", clear_on_submit=False):
-        username = st.text_input("User name", key="sign_in_user", autocomplete="username")
-        password = st.text_input("Password", type="password", key="sign_in_password",
+        username = st.text_input(_("User name"), key="sign_in_user", autocomplete="username")
+        password = st.text_input(_("Password"), type="password", key="sign_in_password",
                                  autocomplete="current-password")
-        submitted = st.form_submit_button("Sign in", type="primary")
+        submitted = st.form_submit_button(_("Sign in"), type="primary")
     if not submitted:
         return
     name = username.strip().lower()
     throttle = _throttle()
     wait = throttle.wait_s(name)
     if wait > 0:
-        st.error(f"Too many failed sign-ins for this user name: try again in {wait:.0f} s.")
+        st.error(_("Too many failed sign-ins for this user name: try again in {seconds} s.")
+                 .format(seconds=f"{wait:.0f}"))
         return
     who = authenticate(config, name, password)
     if who is None:
         throttle.failed(name)
-        st.error("Wrong user name or password.")
+        st.error(_("Wrong user name or password."))
         return
     throttle.succeeded(name)
-    _clear_session()
+    _clear_session()  # (the language stays: the URL has it, see ui.i18n.selector)
     st.session_state[_KEY] = who
     st.rerun()
 
@@ -140,9 +144,11 @@ def sign_out_button(who: Identity) -> None:
     sb = st.sidebar
     from ui.panels import md
 
-    sb.caption(f"Signed in as **{md(who.name)}** ({md(who.username)}, {who.role.value})")
-    if sb.button("Sign out", key="sign_out"):
+    sb.caption(_("Signed in as {name} ({username}, {role})").format(
+        name=f"**{md(who.name)}**", username=md(who.username), role=who.role.value))
+    if sb.button(_("Sign out"), key="sign_out"):
+        why = _("You have signed out.")  # (before the session, and its language, is cleared)
         _clear_session()
-        st.session_state["signed_out_because"] = "You have signed out."
+        st.session_state["signed_out_because"] = why
         st.rerun()
 

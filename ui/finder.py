@@ -18,7 +18,8 @@ import shapely
 import streamlit as st
 
 from ui import state
-from ui.panels import md
+from ui.i18n import _
+from ui.panels import LOCAL_NAME_FIELDS, local_name, md
 
 __all__ = ["attribute_table", "clicked", "overlapping", "pick_among", "request", "search"]
 
@@ -84,19 +85,22 @@ def _frame(choice: state.Choice, scope: Any, layer_id: str) -> gpd.GeoDataFrame:
 
 
 def _label(row: pd.Series, fallback: str) -> str:
+    """The feature's name, with its local name (Chinese) where the data has one."""
     name = row.get("name")
     if name is None or (isinstance(name, float) and name != name) or str(name).strip() == "":
-        return fallback
-    return str(name)
+        name = fallback
+    local = local_name(row, name)
+    return f"{name} {local}" if local else str(name)
 
 
 def search(choice: state.Choice, scope: Any, container: Any) -> None:
     """A search box over the names (and ids) of every drawn layer's features."""
     wkey = str(choice.workspace.root)
     query = container.text_input(
-        "Find a feature", key=f"find:{wkey}", placeholder="name, e.g. Baijiadang",
-        help="Searches the names and ids of the features in the layers drawn (offline: no "
-             "address search). Pick a result to frame it on the map.").strip()
+        _("Find a feature"), key=f"find:{wkey}", placeholder=_("name, e.g. Baijiadang"),
+        help=_("Searches the names (also the Chinese ones) and ids of the features in the "
+               "layers drawn (offline: no address search). Pick a result to frame it on the "
+               "map.")).strip()
     if not query:
         return
     needle = query.casefold()
@@ -108,35 +112,45 @@ def search(choice: state.Choice, scope: Any, container: Any) -> None:
             else pd.Series([""] * len(frame), dtype="string")
         fids = frame["fid"].astype("string").fillna("") if "fid" in frame \
             else pd.Series([""] * len(frame), dtype="string")
-        folded, folded_ids = names.str.casefold(), fids.str.casefold()
-        found = folded.str.contains(needle, regex=False) | (folded_ids == needle)
+        # every name of a feature: English and, where the data has them, local (白家荡)
+        spellings = [names] + [frame[f].astype("string").fillna("")
+                               for f in LOCAL_NAME_FIELDS if f in frame]
+        folded_ids = fids.str.casefold()
+        folded = [s.str.casefold() for s in spellings]
+        found = folded_ids == needle
+        for spelling in folded:
+            found = found | spelling.str.contains(needle, regex=False)
         for position in np.flatnonzero(found.to_numpy(dtype=bool)):
-            rank = 0 if folded.iloc[position] == needle else \
-                1 if folded.iloc[position].startswith(needle) else 2
+            forms = [spelling.iloc[position] for spelling in folded]
+            rank = 0 if needle in forms else \
+                1 if any(form.startswith(needle) for form in forms) else 2
             hits.append((rank, _label(frame.iloc[position], str(fids.iloc[position])), title,
                          f"{layer_id}:{position}"))
     if not hits:
-        container.caption(md(f"No feature in the layers drawn is named like “{query}”."))
+        container.caption(md(_("No feature in the layers drawn is named like “{query}”.")
+                             .format(query=query)))
         return
     hits.sort(key=lambda hit: (hit[0], hit[1].casefold()))
     shown = hits[:_RESULTS]
-    container.caption(f"{len(hits)} found" + (f", first {_RESULTS} shown" if len(hits) > _RESULTS
-                                               else "") + " — pick one to frame it:")
-    for _, label, title, ref in shown:
+    container.caption(
+        (_("{count} found, first {shown} shown — pick one to frame it:") if len(hits) > _RESULTS
+         else _("{count} found — pick one to frame it:")).format(count=len(hits),
+                                                                 shown=_RESULTS))
+    for _rank, label, title, ref in shown:
         if container.button(f"{md(label)} · {md(title)}", key=f"hit:{wkey}:{ref}",
                             width="stretch", type="tertiary"):
             _go_to(choice, scope, ref)
 
 
 def _go_to(choice: state.Choice, scope: Any, ref: str) -> None:
-    layer_id, _, position = ref.partition(":")
+    layer_id, _sep, position = ref.partition(":")
     frame = _frame(choice, scope, layer_id)
     if not position.isdigit() or int(position) >= len(frame):
-        st.warning("That feature is not in the layer any more; search again.")
+        st.warning(_("That feature is not in the layer any more; search again."))
         return
     geometry = frame.geometry.iloc[int(position)]
     if geometry is None or geometry.is_empty:
-        st.warning("That feature has no geometry to frame.")
+        st.warning(_("That feature has no geometry to frame."))
         return
     _ask(str(choice.workspace.root), choice.site, ref, geometry)
     st.rerun()
@@ -146,19 +160,20 @@ def attribute_table(choice: state.Choice, scope: Any) -> None:
     """One layer's features as a table; selecting a row frames and shows that feature."""
     wkey = str(choice.workspace.root)
     if not choice.layers:
-        st.info("No layer is drawn: switch one on under Layers in the sidebar.")
+        st.info(_("No layer is drawn: switch one on under Layers in the sidebar."))
         return
     specs = choice.workspace.specs
     top_first = list(reversed(choice.layers))
-    layer_id = st.selectbox("Layer to list", top_first, key=f"table_layer:{wkey}",
+    layer_id = st.selectbox(_("Layer to list"), top_first, key=f"table_layer:{wkey}",
                             format_func=lambda lid: specs[lid].title)
     frame = _frame(choice, scope, layer_id)
     table = pd.DataFrame(frame.drop(columns=frame.geometry.name))
     for column in table.columns:  # one type per column for Arrow; shown as text
         if table[column].dtype == object:
             table[column] = table[column].map(lambda v: None if v is None else str(v))
-    st.caption(md(f"{len(frame)} features in {specs[layer_id].title}. Select a row to frame "
-                  "the feature on the map and show it beside the map."))
+    st.caption(md(_("{count} features in {layer}. Select a row to frame the feature on the "
+                    "map and show it beside the map.").format(count=len(frame),
+                                                             layer=specs[layer_id].title)))
     event = st.dataframe(table, key=f"table:{wkey}:{layer_id}", hide_index=True,
                          width="stretch", height=min(420, 38 + 35 * max(len(table), 1)),
                          on_select="rerun", selection_mode="single-row")
@@ -172,7 +187,7 @@ def attribute_table(choice: state.Choice, scope: Any) -> None:
 
 def overlapping(choice: state.Choice, scope: Any, ref: str) -> list[tuple[str, str]]:
     """Other point features of the drawn layers within a few metres of the clicked one."""
-    layer_id, _, position = ref.partition(":")
+    layer_id, _sep, position = ref.partition(":")
     if layer_id not in choice.layers or not position.isdigit():
         return []
     frame = _frame(choice, scope, layer_id)
@@ -194,7 +209,8 @@ def overlapping(choice: state.Choice, scope: Any, ref: str) -> list[tuple[str, s
         title = choice.workspace.specs[other_id].title
         for index in near:
             row_position = int(other.index.get_loc(points.index[index]))
-            label = _label(other.iloc[row_position], f"feature {row_position + 1}")
+            label = _label(other.iloc[row_position],
+                           _("feature {number}").format(number=row_position + 1))
             found.append((f"{other_id}:{row_position}", f"{label} · {title}"))
     return found if len(found) > 1 else []
 
@@ -207,9 +223,9 @@ def pick_among(choice: state.Choice, scope: Any, returned: dict | None) -> dict 
     here = overlapping(choice, scope, ref)
     if not here:
         return returned
-    refs = [r for r, _ in here]
+    refs = [r for r, _label_text in here]
     labels = dict(here)
-    chosen = st.radio(f"{len(here)} features at this spot — show:", refs,
+    chosen = st.radio(_("{count} features at this spot — show:").format(count=len(here)), refs,
                       index=refs.index(ref) if ref in refs else 0,
                       format_func=lambda r: md(labels[r]), key=f"pick:{ref}")
     return {"last_active_drawing": {"properties": {"ref": chosen}}}

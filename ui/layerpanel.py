@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from geo.core.workspace import Workspace
+from ui.i18n import _
 from ui.panels import md
 
 __all__ = ["LayerView", "layer_panel"]
@@ -62,25 +63,25 @@ def layer_panel(ws: Workspace, wkey: str, layer_ids: Sequence[str],
                             if ws.specs[layer_id].description else None)]
     kept: dict[str, int] = st.session_state.setdefault(f"opacities:{wkey}", {})
     if not order:
-        st.caption("This workspace has no vector layers yet (Add data adds one).")
+        st.caption(_("This workspace has no vector layers yet (Add data adds one)."))
         return LayerView(layers=(), opacity=(), chain=True, pins=True)
-    with st.popover("Opacity and order", icon=":material/tune:", width="stretch",
+    with st.popover(_("Opacity and order"), icon=":material/tune:", width="stretch",
                     key=f"style_menu:{wkey}"):
-        layer_id = st.selectbox("Layer to style", order, key=f"style_layer:{wkey}",
+        layer_id = st.selectbox(_("Layer to style"), order, key=f"style_layer:{wkey}",
                                 format_func=lambda lid: ws.specs[lid].title)
         position = order.index(layer_id)
         widget = f"opacity:{wkey}:{layer_id}"
-        st.slider("Opacity", 0, 100, kept.get(layer_id, 100), step=5, format="%d %%",
+        st.slider(_("Opacity"), 0, 100, kept.get(layer_id, 100), step=5, format="%d %%",
                   key=widget, on_change=lambda: kept.__setitem__(
                       layer_id, int(st.session_state[widget])))
         up, down = st.columns(2)
-        up.button("Move up", key=f"up:{wkey}", disabled=position == 0, on_click=_move,
+        up.button(_("Move up"), key=f"up:{wkey}", disabled=position == 0, on_click=_move,
                   args=(wkey, layer_id, -1), width="stretch", icon=":material/arrow_upward:")
-        down.button("Move down", key=f"down:{wkey}", disabled=position == len(order) - 1,
+        down.button(_("Move down"), key=f"down:{wkey}", disabled=position == len(order) - 1,
                     on_click=_move, args=(wkey, layer_id, 1), width="stretch",
                     icon=":material/arrow_downward:")
     opacity = [(lid, kept[lid]) for lid in order if kept.get(lid, 100) != 100]
-    chain = st.checkbox("Water chain (direction of flow)", value=True, key=f"chain:{wkey}")
-    pins = st.checkbox("Site location (AWS reference)", value=True, key=f"pins:{wkey}")
+    chain = st.checkbox(_("Water chain (direction of flow)"), value=True, key=f"chain:{wkey}")
+    pins = st.checkbox(_("Site location (AWS reference)"), value=True, key=f"pins:{wkey}")
     return LayerView(layers=tuple(reversed(drawn)), opacity=tuple(opacity), chain=chain,
                      pins=pins)

@@ -28,6 +28,7 @@ from geo.core.errors import GeoError
 from geo.maps.build import MapData
 from geo.serve.accounts import Action
 from ui import auth, democopy, state
+from ui.i18n import _
 from ui.panels import md, md_lines
 
 __all__ = ["RasterChoice", "delineate_panel", "map_layers", "rasters_tab", "sidebar"]
@@ -63,15 +64,15 @@ def sidebar(choice: state.Choice) -> RasterChoice:
     ws = choice.workspace
     wkey = str(ws.root)
     default = [i for i in ids if ws.specs[i].visible]
-    with st.sidebar.expander("Rasters", expanded=False):
+    with st.sidebar.expander(_("Rasters"), expanded=False):
         chosen = st.multiselect(
-            "Rasters drawn", ids, default=default, key=f"rasters:{wkey}",
+            _("Rasters drawn"), ids, default=default, key=f"rasters:{wkey}",
             format_func=lambda lid: ws.specs[lid].title,
-            help="Raster layers drawn under the vector layers. A large raster is sent "
-                 "to the browser only around the map view, at most 1024 px a side.")
-        opacity = st.slider("Raster opacity", 0, 100, 70, step=5, format="%d%%",
+            help=_("Raster layers drawn under the vector layers. A large raster is sent "
+                   "to the browser only around the map view, at most 1024 px a side."))
+        opacity = st.slider(_("Raster opacity"), 0, 100, 70, step=5, format="%d%%",
                             key="raster_opacity",
-                            help="The legend on the map has a slider too (no rerun).")
+                            help=_("The legend on the map has a slider too (no rerun)."))
     st.session_state["rasters_drawn"] = tuple(chosen)  # the "map as shown" HTML export
     return RasterChoice(layers=tuple(chosen), opacity=opacity / 100)
 

@@ -19,11 +19,13 @@ import streamlit as st
 
 from geo.core.catalogue import Datum
 from geo.core.errors import GeoError, UnsafeInputError
+from geo.core.i18n import N_
 from geo.core.records import AWS_REF_RE
 from geo.core.workspace import Workspace, open_workspace, shared_store_stamp
 from geo.maps.build import LayerData, MapData, display_bounds, prepare_map
 from geo.scope.assess import SiteScope, assess_all, assess_site
 from geo.serve.accounts import Action, Identity
+from ui.i18n import _
 
 __all__ = [
     "MAP_MODES",
@@ -48,9 +50,9 @@ __all__ = [
 #: clicked feature's attributes; ``edit`` adds drawing tools and the edit panel;
 #: ``delineate`` turns a click into a catchment outlet.
 MAP_MODES: dict[str, str] = {
-    "inspect": "Inspect features",
-    "edit": "Draw and edit",
-    "delineate": "Delineate a catchment",
+    "inspect": N_("Inspect features"),
+    "edit": N_("Draw and edit"),
+    "delineate": N_("Delineate a catchment"),
 }
 
 
@@ -88,6 +90,9 @@ class Choice:
     pins: bool = True
     #: A "zoom to" the app asked for (a feature from the search or the attribute table).
     zoom: ZoomRequest | None = None
+    #: The language of the interface (a key of ``geo.core.i18n.LANGUAGES``): the map's
+    #: legend and controls are drawn in it.
+    lang: str = "en"
 
     @property
     def key(self) -> tuple[str, tuple[tuple[str, float], ...]]:
@@ -185,8 +190,8 @@ def parse_bands(text: str, default: tuple[float, ...]) -> tuple[float, ...]:
         bands = ()
     if not bands or any(b <= 0 for b in bands) or list(bands) != sorted(set(bands)):
         st.sidebar.warning(
-            "Buffer bands must be increasing positive distances in km, e.g. '1, 10, 50'; "
-            f"using {', '.join(f'{b:g}' for b in default)}."
+            _("Buffer bands must be increasing positive distances in km, e.g. '1, 10, 50'; "
+              "using {bands}.").format(bands=", ".join(f"{b:g}" for b in default))
         )
         return tuple(default)
     return bands
@@ -211,7 +216,8 @@ def scope(choice: Choice) -> SiteScope | None:
     except GeoError as err:
         from ui.panels import md_lines  # (ui.panels imports this module)
 
-        st.warning(md_lines(f"The scope of {choice.site} could not be assessed: {err}"))
+        st.warning(md_lines(_("The scope of {site} could not be assessed: {error}").format(
+            site=choice.site, error=err)))
         return None
 
 
@@ -233,9 +239,9 @@ def _all_layers(key: tuple[Any, ...], _ws: Workspace, site: str | None, basemap:
 
 
 def map_key(choice: Choice) -> tuple[Any, ...]:
-    """Cache key of the map: workspace files, site, basemap, layers, bands, mode, view."""
+    """Cache key of the map: workspace files, site, basemap, layers, bands, mode, view, language."""
     return (choice.key, choice.site, choice.basemap, choice.layers, choice.bands, choice.mode,
-            choice.opacity, choice.chain, choice.pins, choice.zoom, choice.public)
+            choice.opacity, choice.chain, choice.pins, choice.zoom, choice.public, choice.lang)
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -286,7 +292,7 @@ def map_data(choice: Choice, current_scope: Any | None) -> MapData:
     return replace(data, layers=layers, extents=extents, fit=fit, selected=selected,
                    chain=data.chain if choice.chain else [],
                    pins=data.pins if choice.pins else [],
-                   view_key=f"{choice.workspace.root}|{choice.site}|{token}")
+                   view_key=f"{choice.workspace.root}|{choice.site}|{token}", lang=choice.lang)
 
 
 def _faded(layer: LayerData, percent: int) -> LayerData:
