@@ -198,3 +198,15 @@ def test_unreachable_scheduler_and_misplaced_options_are_refused(portfolio: Path
     assert result.exit_code == 1 and "use them with --all" in result.output
     result = run_cli("scope", "--all", "--scheduler", "tcp://127.0.0.1:9", "-w", str(portfolio))
     assert result.exit_code == 1 and "add --engine dask" in result.output
+
+
+def test_a_link_out_of_a_unit_makes_the_engine_walk_unit_by_unit(tmp_path: Path) -> None:
+    from tests.test_scope import RECORD, RECORD2, build_workspace, layers
+
+    ws_layers = layers()
+    kind, sources, extra = ws_layers["sources"]
+    ws_layers["sources"] = (kind, sources.assign(water_body="u_x"), extra)  # unit → intake
+    root = build_workspace(tmp_path / "ws", ws_layers, [RECORD, RECORD2])
+    scene = load_portfolio_scene(open_workspace(root), None).scene
+    assert not UnitTails.applies(scene.graph)
+    assert_same_rows(assess_all(root, engine="reference"), assess_all(root, engine="columnar"))
