@@ -6,8 +6,9 @@ demo (offline, a temporary data folder), picks the demo site AWS-000522 and save
 ``docs/checklist.png``, ``docs/site-record.png`` and ``docs/map-vs-report.png`` at 1280 px
 wide, and the page as a user
 first sees it (the map framed on the site, its legend, the layer list) on a 1280×720 screen
-(``docs/map-1280x720.png``) and a 390×844 phone (``docs/map-phone.png``).  Name pictures
-to make only those: ``docs/screenshots.py map-vs-report.png checklist.png``.
+(``docs/map-1280x720.png``) and a 390×844 phone (``docs/map-phone.png``), and in Chinese
+(``?lang=zh-CN``) on a 1280×800 screen (``docs/map-zh-CN.png``).  Name pictures to make only
+those: ``docs/screenshots.py map-vs-report.png checklist.png``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ from tests.test_browser import (  # noqa: E402
 SITE = "AWS-000522"
 SHOTS = {"1.1.1 checklist": "checklist.png", "Site record": "site-record.png",
          "Map vs report": "map-vs-report.png"}
-SCREENS = {(1280, 720): "map-1280x720.png", (390, 844): "map-phone.png"}
+#: (width, height, interface language or None for the default) -> picture
+SCREENS = {(1280, 720, None): "map-1280x720.png", (390, 844, None): "map-phone.png",
+           (1280, 800, "zh-CN"): "map-zh-CN.png"}
 MAP_FRAME = "iframe[src*='st_folium']"
 
 
@@ -65,9 +68,9 @@ def main(only: set[str]) -> None:
             panel.screenshot(path=REPO / "docs" / name, animations="disabled")
             pg.set_viewport_size({"width": 1280, "height": 720})
             print(f"docs/{name}")
-        for (width, height), name in screens.items():
+        for (width, height, lang), name in screens.items():
             screen = browser.new_page(viewport={"width": width, "height": height})
-            screen.goto(f"{url}/?site={SITE}")
+            screen.goto(f"{url}/?site={SITE}" + (f"&lang={lang}" if lang else ""))
             screen.wait_for_selector(MAP_FRAME, timeout=120_000)
             frame = screen.frame_locator(MAP_FRAME)
             frame.locator(".cs-layer-sites").first.wait_for(timeout=120_000)
