@@ -227,26 +227,7 @@ def load_portfolio_scene(ws: Workspace, bands_km: Iterable[float] | None, *,
     tolerance = cfg.onsite_tolerance_m
     if not np.isfinite(tolerance) or tolerance < 0:
         raise ScopeError(f"The on-site tolerance must be ≥ 0 m, got {tolerance}.")
-    small: dict[str, gpd.GeoDataFrame] = {}
-    big: dict[str, ParquetLayer] = {}
-    declared: dict[str, list[str]] = {}
-    empty: dict[str, list[str]] = {}
-    for spec in ws.specs.values():
-        if spec.is_raster:
-            continue
-        declared.setdefault(spec.kind.value, []).append(spec.id)
-        layer = _parquet(ws, spec)
-        if layer is not None:
-            if layer.num_rows == 0:
-                empty.setdefault(spec.kind.value, []).append(spec.id)
-            else:
-                big[spec.id] = layer
-            continue
-        frame = ws.load(spec.id)
-        if frame.empty:
-            empty.setdefault(spec.kind.value, []).append(spec.id)
-        else:
-            small[spec.id] = frame
+    small, big, declared, empty = _open_layers(ws)
     features = _concat(list(small.values()))
 
     def of(*kinds: LayerKind) -> gpd.GeoDataFrame:
@@ -267,19 +248,7 @@ def load_portfolio_scene(ws: Workspace, bands_km: Iterable[float] | None, *,
     if not units.empty and (units["level"] == level).any() and not (
             units["level"] == level).all():
         level_units = units[units["level"] == level].reset_index(drop=True)
-    # evidence and site names from every layer, big ones included, in catalogue order
-    owned_frames = []
-    for spec in ws.specs.values():
-        if spec.id in small:
-            frame = small[spec.id]
-            owned_frames.append(frame[frame["aws_ref"].notna()])
-        elif spec.id in big and spec.kind == LayerKind.CATCHMENT_UNIT:
-            owned_frames.append(units[(units["layer"] == spec.id) & units["aws_ref"].notna()])
-        elif spec.id in big:
-            extra = _owned_rows(spec, big[spec.id])
-            if extra is not None:
-                owned_frames.append(extra)
-    owned = _concat([f for f in owned_frames if not f.empty])
+    owned = _owned(ws, small, big, units)
     site_names = {ref: rec.site_name for ref, rec in ws.records.items()}
     for ref in owned["aws_ref"].dropna().astype(str).unique():
         site_names.setdefault(ref, ref)
@@ -299,6 +268,49 @@ def load_portfolio_scene(ws: Workspace, bands_km: Iterable[float] | None, *,
                                          "fid"].astype(object).tolist())
     return PortfolioScene(scene, {k: v for k, v in big.items()
                                   if ws.spec(k).kind == LayerKind.IWRA})
+
+
+def _open_layers(ws: Workspace) -> tuple[dict[str, gpd.GeoDataFrame], dict[str, ParquetLayer],
+                                          dict[str, list[str]], dict[str, list[str]]]:
+    """Small layers loaded whole, big GeoParquet ones opened; declared and empty ids."""
+    small: dict[str, gpd.GeoDataFrame] = {}
+    big: dict[str, ParquetLayer] = {}
+    declared: dict[str, list[str]] = {}
+    empty: dict[str, list[str]] = {}
+    for spec in ws.specs.values():
+        if spec.is_raster:
+            continue
+        declared.setdefault(spec.kind.value, []).append(spec.id)
+        layer = _parquet(ws, spec)
+        if layer is not None:
+            if layer.num_rows == 0:
+                empty.setdefault(spec.kind.value, []).append(spec.id)
+            else:
+                big[spec.id] = layer
+            continue
+        frame = ws.load(spec.id)
+        if frame.empty:
+            empty.setdefault(spec.kind.value, []).append(spec.id)
+        else:
+            small[spec.id] = frame
+    return small, big, declared, empty
+
+
+def _owned(ws: Workspace, small: dict[str, gpd.GeoDataFrame], big: dict[str, ParquetLayer],
+           units: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Every feature carrying a site's aws_ref, big layers included, in catalogue order."""
+    frames = []
+    for spec in ws.specs.values():
+        if spec.id in small:
+            frame = small[spec.id]
+            frames.append(frame[frame["aws_ref"].notna()])
+        elif spec.id in big and spec.kind == LayerKind.CATCHMENT_UNIT:
+            frames.append(units[(units["layer"] == spec.id) & units["aws_ref"].notna()])
+        elif spec.id in big:
+            extra = _owned_rows(spec, big[spec.id])
+            if extra is not None:
+                frames.append(extra)
+    return _concat([f for f in frames if not f.empty])
 
 
 def _concat(frames: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
