@@ -212,20 +212,41 @@ def test_edit_history_rows_wrap(server: str, page: Any, edited: tuple[Path, str]
     assert watch.external == [] and watch.errors == [], (watch.external, watch.errors)
 
 
+#: Record, on every change of the panel, whether it shows the progress note and which
+#: download buttons it shows (in ``window.__exportStates``).
+_WATCH_STATES = """panel => {
+    window.__exportStates = [];
+    const record = () => {
+        const text = panel.innerText;
+        window.__exportStates.push({
+            preparing: text.includes('the prepared files come back here'),
+            downloads: [...panel.querySelectorAll('[data-testid=stDownloadButton]')]
+                .filter(b => b.checkVisibility()).map(b => b.innerText.trim())});
+    };
+    new MutationObserver(record).observe(panel, {subtree: true, childList: true,
+                                                 characterData: true, attributes: true});
+}"""
+
+
 def test_export_clears_the_old_download_while_preparing(server: str, page: Any) -> None:
     pg, watch = page
     _site(pg, server)
-    open_tab(pg, "Export")
+    panel = open_tab(pg, "Export")
     choose(pg, "Format", "GeoJSON")
     pg.get_by_role("button", name="Prepare download: GeoJSON").click()
     old = pg.get_by_role("button", name=re.compile(rf"^Download {REF}-scope\.geojson"))
     old.wait_for(timeout=60_000)
     choose(pg, "Format", "PDF")
+    # Every state of the panel from the click on, as the page shows it: the sheet renders
+    # in about a second, a window a polling check can miss on a loaded machine.
+    panel.evaluate(_WATCH_STATES)
     pg.get_by_role("button", name="Prepare download: PDF map sheet").click()
-    # while the sheet renders: the progress is shown and no download button at all
-    pg.get_by_text("the prepared files come back here", exact=False).wait_for(timeout=30_000)
-    assert old.count() == 0 or not old.is_visible()
     new = pg.get_by_role("button", name=re.compile(rf"^Download {REF}-sheet-a4\.pdf"))
     new.wait_for(timeout=120_000)
     old.wait_for(timeout=30_000)  # the GeoJSON comes back, still valid
+    states = panel.evaluate("() => window.__exportStates")
+    # while the sheet renders: the progress is shown and no download button at all
+    preparing = [s for s in states if s["preparing"]]
+    assert preparing, states
+    assert not [s for s in preparing if s["downloads"]], preparing
     assert watch.external == [] and watch.errors == [], (watch.external, watch.errors)
