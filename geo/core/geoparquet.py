@@ -48,6 +48,7 @@ __all__ = [
     "DEFAULT_ROW_GROUP_SIZE",
     "PARQUET_SUFFIXES",
     "ParquetLayer",
+    "Reach",
     "is_parquet_path",
     "open_parquet_layer",
     "read_geoparquet",
@@ -294,7 +295,7 @@ def read_geoparquet(path: Path | ParquetLayer, *, columns: Sequence[str] | None 
         If the file cannot be read or a column does not exist.
     """
     layer = path if isinstance(path, ParquetLayer) else open_parquet_layer(path)
-    reach = None if bbox is None else _Reach.of(np.array([shapely.box(*bbox)]), 0.0)
+    reach = None if bbox is None else Reach.of(np.array([shapely.box(*bbox)]), 0.0)
     return _select(layer, columns, reach)[0]
 
 
@@ -331,7 +332,7 @@ def read_geoparquet_near(path: Path | ParquetLayer, geometries: Sequence[Any] | 
     geoms = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))] if len(geoms) else geoms
     if not len(geoms):
         return _concat(layer, [], [], _wanted(layer, columns))
-    return _select(layer, columns, _Reach.of(geoms, float(distance)))
+    return _select(layer, columns, Reach.of(geoms, float(distance)))
 
 
 def _pieces(geoms: np.ndarray, length: float) -> np.ndarray:
@@ -352,7 +353,7 @@ def _pieces(geoms: np.ndarray, length: float) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class _Reach:
+class Reach:
     """Where query geometries reach, for "does this box come near any of them?".
 
     The geometries' boxes, widened by the distance, are marked on a grid of cells about
@@ -374,7 +375,8 @@ class _Reach:
     _DENSE = 64_000_000  # grid cells kept as a bitmap
 
     @classmethod
-    def of(cls, geoms: np.ndarray, distance: float) -> _Reach:
+    def of(cls, geoms: np.ndarray, distance: float) -> Reach:
+        """Where ``geoms`` reach, widened by ``distance`` (their CRS units)."""
         geoms = np.asarray(geoms, dtype=object)
         bounds = shapely.bounds(geoms)
         usable = ~np.isnan(bounds).any(axis=1)
@@ -415,7 +417,7 @@ class _Reach:
         for geom in geoms:
             if shapely.get_dimensions(geom) < 2:
                 continue
-            gx0, gy0, gx1, gy1 = _Reach._span(shapely.bounds(geom)[None, :], cell, x0, y0)
+            gx0, gy0, gx1, gy1 = Reach._span(shapely.bounds(geom)[None, :], cell, x0, y0)
             xs = np.arange(max(int(gx0[0]), 0), min(int(gx1[0]), nx - 1) + 1)
             ys = np.arange(max(int(gy0[0]), 0), min(int(gy1[0]), ny - 1) + 1)
             if len(xs) * len(ys) > 4_000_000:  # too many to test: take the whole box
@@ -482,7 +484,7 @@ class _Reach:
 
 
 def _select(layer: ParquetLayer, columns: Sequence[str] | None,
-            reach: _Reach | None) -> tuple[gpd.GeoDataFrame, np.ndarray]:
+            reach: Reach | None) -> tuple[gpd.GeoDataFrame, np.ndarray]:
     wanted = _wanted(layer, columns)
     hit = None if reach is None else reach.hits(layer.extents())
     tables, rows = [], []
