@@ -44,7 +44,9 @@ def _import_tab(pg: Any, server: str, workspace: Path) -> None:
 
 
 def _upload(pg: Any, name: str, data: bytes, mime: str = "text/plain") -> None:
-    uploader = pg.locator("[data-testid=stFileUploader]").filter(has_text="Certification report")
+    # the Import report tab's uploader (the New site tab has one for reports too)
+    uploader = pg.locator("[data-testid=stFileUploader]").filter(
+        has=pg.get_by_text("Certification report", exact=True))
     uploader.locator(UPLOAD).set_input_files({"name": name, "mimeType": mime, "buffer": data})
 
 
