@@ -436,7 +436,8 @@ def _chains(scene: Scene, refs: list[str], tick: Callable[[int, str], None]
             chains[ref] = water_chain(graph, ref, tails=tails)
         except GeoError as err:  # this site's links are broken; the others go on
             failed[ref] = str(err)
-        tick(k, ref)
+        if k % 64 == 0 or k == len(refs) - 1:  # a progress bar needs no 10,000 redraws
+            tick(k, ref)
     return chains, failed
 
 
