@@ -141,9 +141,10 @@ def parcel_unit_overlaps(parcels: gpd.GeoDataFrame, units: gpd.GeoDataFrame) -> 
             "parcel_fid": group["fid"].astype(str).to_numpy()[rows],
             "parcel_name": group["name"].astype(str).to_numpy()[rows],
             "parcel_area_m2": parcel_area[rows],
-            "unit_fid": np.concatenate([units["fid"].astype(str).to_numpy()[u_idx],
+            # the pairs' units only: a million units are not all converted per zone
+            "unit_fid": np.concatenate([units["fid"].iloc[u_idx].astype(str).to_numpy(),
                                         np.full(len(lonely), None, dtype=object)]),
-            "unit_name": np.concatenate([units["name"].astype(str).to_numpy()[u_idx],
+            "unit_name": np.concatenate([units["name"].iloc[u_idx].astype(str).to_numpy(),
                                          np.full(len(lonely), None, dtype=object)]),
             "area_m2": np.concatenate([area, np.zeros(len(lonely))]),
         }))
@@ -279,13 +280,14 @@ def relied_on_affected(scene: Scene, chains: dict[str, WaterChain], *,
              for seed in _seed_geometries(scene, chain)]
     pairs = units_intersecting(gpd.GeoSeries([g for *_, g in seeds], crs="EPSG:4326"),
                                scene.level_units)
-    unit_fids = scene.level_units["fid"].astype(object).to_numpy()
+    # the fids of the units the seeds lie in (not of a million units)
+    unit_fids = scene.level_units["fid"].iloc[pairs["unit"].to_numpy()].astype(object).tolist()
     found: dict[str, dict[str, dict[str, ScopeUnit]]] = {
         ref: {"relied": {}, "affected": {}} for ref in chains}
     names = {ref: {n.fid: (n.role, n.name) for n in chain.nodes} for ref, chain in chains.items()}
-    for g, u in zip(pairs["geom"].tolist(), pairs["unit"].tolist(), strict=True):
+    for g, fid_of_unit in zip(pairs["geom"].tolist(), unit_fids, strict=True):
         ref, side, fid, _ = seeds[g]
-        unit = str(unit_fids[u])
+        unit = str(fid_of_unit)
         if unit not in found[ref][side]:
             role, name = names[ref][fid]
             found[ref][side][unit] = _scope_unit(network, unit,
