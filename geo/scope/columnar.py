@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,7 +58,13 @@ from geo.scope.flows import (
     water_chain,
 )
 from geo.scope.scene import Scene, _bands, containing_catchments
-from geo.scope.screening import count_site_iwras, query_boxes_of
+from geo.scope.screening import (
+    count_pairs,
+    count_site_iwras,
+    counts_table,
+    prepare_sites,
+    query_boxes_of,
+)
 from geo.scope.summary import Progress, areas_by_site, overlaps_by_site, portfolio_table
 from geo.scope.units import parcel_unit_overlaps, relied_on_affected
 
@@ -100,6 +106,8 @@ class PortfolioScene:
 
     scene: Scene
     iwra_layers: dict[str, ParquetLayer] = field(default_factory=dict)
+    #: The IWRA counts, begun as soon as the IWRAs were read: (site refs, counts).
+    counting: Future[tuple[np.ndarray, np.ndarray]] | None = None
 
 
 def _parquet(ws: Workspace, spec: LayerSpec) -> ParquetLayer | None:
@@ -238,11 +246,16 @@ def load_portfolio_scene(ws: Workspace, bands_km: Iterable[float] | None, *,
     chain = of(*_CHAIN_KINDS)
     near_units = np.concatenate([np.asarray(located.geometry.values),
                                  np.asarray(chain.geometry.values)])
-    with ThreadPoolExecutor(max_workers=1) as pool:  # IWRAs read while the units are
-        reading = pool.submit(_iwras, ws, small, big if read_iwras else {}, located,
-                              max(bands) * 1000.0, reader)
-        units = _units(ws, small, big, near_units, reader)
-        iwras = reading.result()
+    # the IWRAs are read, and counted, in a thread while this one reads the units and
+    # builds their network (Python): the counts are ready when the portfolio needs them
+    pool = ThreadPoolExecutor(max_workers=1)
+    reading = pool.submit(_iwras, ws, small, big if read_iwras else {}, located,
+                          max(bands) * 1000.0, reader)
+    counting = pool.submit(_count_read, reading, located, bands, tolerance) \
+        if read_iwras else None
+    pool.shutdown(wait=False)
+    units = _units(ws, small, big, near_units, reader)
+    iwras = reading.result()
     level = ws.settings.catchment_level
     level_units = units
     if not units.empty and (units["level"] == level).any() and not (
@@ -267,7 +280,7 @@ def load_portfolio_scene(ws: Workspace, bands_km: Iterable[float] | None, *,
     scene.non_polygons = set(parcels.loc[~parcels.geom_type.isin(["Polygon", "MultiPolygon"]),
                                          "fid"].astype(object).tolist())
     return PortfolioScene(scene, {k: v for k, v in big.items()
-                                  if ws.spec(k).kind == LayerKind.IWRA})
+                                  if ws.spec(k).kind == LayerKind.IWRA}, counting)
 
 
 def _open_layers(ws: Workspace) -> tuple[dict[str, gpd.GeoDataFrame], dict[str, ParquetLayer],
@@ -368,6 +381,21 @@ def _iwras(ws: Workspace, small: dict[str, gpd.GeoDataFrame], big: dict[str, Par
 Counter = Callable[[Scene, gpd.GeoDataFrame, list[str]], dict[str, dict[str, int]]]
 
 
+def _thresholds(bands: Iterable[float], tolerance: float) -> tuple[list[float], list[float]]:
+    """The bands sorted, and the distances counted (as geo.scope.iwra.count_iwras does)."""
+    ordered = sorted(float(b) for b in bands)
+    return ordered, [min(tolerance, ordered[-1] * 1000.0), *(b * 1000.0 for b in ordered)]
+
+
+def _count_read(reading: Future[gpd.GeoDataFrame], located: gpd.GeoDataFrame,
+                bands: Iterable[float], tolerance: float) -> tuple[np.ndarray, np.ndarray]:
+    """In the reading thread: the IWRAs just read, counted per site and threshold."""
+    sites = prepare_sites(located)
+    _, thresholds = _thresholds(bands, tolerance)
+    return sites.refs, count_pairs(sites, reading.result().geometry, thresholds,
+                                   workers=min(2, os.cpu_count() or 1))
+
+
 def _count_local(scene: Scene, located: gpd.GeoDataFrame,
                  refs: list[str]) -> dict[str, dict[str, int]]:
     workers = min(2, os.cpu_count() or 1)
@@ -385,6 +413,13 @@ def run_portfolio(portfolio: PortfolioScene, progress: Progress | None = None, *
     scene = portfolio.scene
     refs = sorted(scene.site_names)
     total = len(refs) + 3
+    begun = portfolio.counting
+    if counter is _count_local and begun is not None:  # the counts begun at loading
+
+        def counter(scene: Scene, located: gpd.GeoDataFrame,
+                    refs: list[str]) -> dict[str, dict[str, int]]:
+            bands, _ = _thresholds(scene.bands_km, scene.onsite_tolerance_m)
+            return counts_table(*begun.result(), bands, refs).to_dict(orient="index")
 
     def tick(done: int, message: str) -> None:
         if progress is not None:
