@@ -295,6 +295,14 @@ def test_the_urls_tab_stays_english_in_chinese_and_back() -> None:
     assert "场所" in _labels(at.sidebar.selectbox)
     assert _value(at.query_params, "lang") == "zh-CN"
     assert at.session_state["tab:zh-CN"] == "供排水链"
+    # the first tab in Chinese (no tab in the URL), then English: the first tab again
+    at.session_state["tab:zh-CN"] = "1.1.1 清单"
+    at.run()
+    assert "tab" not in at.query_params
+    selector = next(s for s in at.sidebar.selectbox if s.label == "Language / 语言")
+    selector.set_value("en").run()
+    assert not at.exception, at.exception
+    assert at.session_state["tab"] == "1.1.1 checklist" and "tab" not in at.query_params
 
 
 def _value(params: Any, key: str) -> str:

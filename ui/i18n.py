@@ -104,8 +104,8 @@ def tabs(names: Sequence[str], *, key: str = "tab") -> dict[str, Any]:
     switched = st.session_state.get(_BEFORE) != language
     wanted = st.query_params.get(key)
     if language == DEFAULT_LANGUAGE:
-        if switched and wanted in names:  # back from another language: the URL's tab
-            st.session_state[key] = wanted
+        if switched:  # back from another language: the URL's tab (none: the first)
+            st.session_state[key] = wanted if wanted in names else names[0]
         containers = st.tabs(names, key=key, on_change="rerun", bind="query-params")
         return dict(zip(names, containers, strict=True))
     labels = [_(name) for name in names]
