@@ -7,7 +7,7 @@ the time is up. Prints per-session errors, the time to map (sign-in to the map d
 and site switch to the new site's map drawn: p50 / p95 / max) and the server's resident
 memory at the start and the end (the Streamlit process and its children).
 
-    .venv/bin/python bench/bench_serve_load.py                  # 20 viewers, 60 s (started over 10 s)
+    .venv/bin/python bench/bench_serve_load.py     # 20 viewers for 60 s, started over 10 s
     .venv/bin/python bench/bench_serve_load.py --sessions 5 --seconds 20
 """
 

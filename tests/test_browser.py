@@ -124,9 +124,16 @@ class Watch:
         self.external: list[str] = []
 
 
-@pytest.fixture
-def page(browser: Any) -> Iterator[tuple[Any, Watch]]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+@contextlib.contextmanager
+def offline_page(browser: Any, *, console: bool = True,
+                 **options: Any) -> Iterator[tuple[Any, Watch]]:
+    """A page in its own context (``options``: viewport, touch…) that cannot leave the machine.
+
+    Requests beyond this machine are aborted and listed in ``watch.external``; script
+    errors (and, with ``console``, console errors) go to ``watch.errors``, dialogs to
+    ``watch.dialogs`` (dismissed).
+    """
+    context = browser.new_context(**options)
     watch = Watch()
 
     def route(route: Any) -> None:
@@ -139,11 +146,24 @@ def page(browser: Any) -> Iterator[tuple[Any, Watch]]:
 
     context.route("**/*", route)
     pg = context.new_page()
-    pg.on("console", lambda m: watch.errors.append(m.text) if m.type == "error" else None)
+    if console:
+        pg.on("console", lambda m: watch.errors.append(m.text) if m.type == "error" else None)
     pg.on("pageerror", lambda e: watch.errors.append(str(e)))
-    pg.on("dialog", lambda d: (watch.dialogs.append(d.message), d.dismiss()))
-    yield pg, watch
-    context.close()
+    def dialog(d: Any) -> None:
+        watch.dialogs.append(d.message)
+        d.dismiss()
+
+    pg.on("dialog", dialog)
+    try:
+        yield pg, watch
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[tuple[Any, Watch]]:
+    with offline_page(browser, viewport={"width": 1400, "height": 1000}) as opened:
+        yield opened
 
 
 def _map(pg: Any, min_paths: int = 1) -> Any:

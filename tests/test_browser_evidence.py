@@ -13,17 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlparse
 
 import pytest
 
 from tests.test_browser import (  # noqa: F401  (fixtures)
-    LOCAL_HOSTS,
     Watch,
     _idle,
     _map,
     browser,
     choose,
+    offline_page,
     open_tab,
     page,
     server,
@@ -143,25 +142,9 @@ def test_each_statement_has_a_badge_and_opens_its_basis(server: str, page: Any) 
 @pytest.fixture
 def touch_page(browser: Any) -> Iterator[tuple[Any, Watch]]:
     """A 390×844 touch screen (a phone), offline like the page fixture."""
-    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True,
-                                  is_mobile=True)
-    watch = Watch()
-
-    def route(route: Any) -> None:
-        host = urlparse(route.request.url).hostname or ""
-        if route.request.url.startswith(("data:", "blob:")) or host in LOCAL_HOSTS:
-            route.continue_()
-        else:
-            watch.external.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", route)
-    pg = context.new_page()
-    pg.on("console", lambda m: watch.errors.append(m.text) if m.type == "error" else None)
-    pg.on("pageerror", lambda e: watch.errors.append(str(e)))
-    pg.on("dialog", lambda d: (watch.dialogs.append(d.message), d.dismiss()))
-    yield pg, watch
-    context.close()
+    with offline_page(browser, viewport={"width": 390, "height": 844}, has_touch=True,
+                      is_mobile=True) as opened:
+        yield opened
 
 
 def test_a_borrowed_fact_says_whose_it_is_on_a_touch_screen(server: str,

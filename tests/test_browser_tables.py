@@ -14,12 +14,10 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import pytest
 
 from tests.test_browser import (  # noqa: F401  (fixtures)
-    LOCAL_HOSTS,
     MAP_FRAME,
     REPO,
     Watch,
@@ -29,6 +27,7 @@ from tests.test_browser import (  # noqa: F401  (fixtures)
     _zoom_to_site,
     browser,
     choose,
+    offline_page,
     open_tab,
     server,
 )
@@ -62,22 +61,9 @@ _SIDEWAYS = """root => {
 @pytest.fixture
 def page(browser: Any) -> Iterator[tuple[Any, Watch]]:
     """A 1280×720 page (a laptop), offline: requests leaving the machine are aborted."""
-    context = browser.new_context(viewport={"width": 1280, "height": 720})
-    watch = Watch()
-
-    def route(route: Any) -> None:
-        host = urlparse(route.request.url).hostname or ""
-        if route.request.url.startswith(("data:", "blob:")) or host in LOCAL_HOSTS:
-            route.continue_()
-        else:
-            watch.external.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", route)
-    pg = context.new_page()
-    pg.on("pageerror", lambda e: watch.errors.append(str(e)))
-    yield pg, watch
-    context.close()
+    # script errors only: console errors are not counted here
+    with offline_page(browser, console=False, viewport={"width": 1280, "height": 720}) as opened:
+        yield opened
 
 
 def _site(pg: Any, server: str, site: str = REF) -> None:
