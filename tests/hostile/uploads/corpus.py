@@ -521,26 +521,61 @@ def _count(root: Path, layer: str) -> int:
         return -1
 
 
-def run(entry: Entry, scratch: Path) -> Outcome:
-    """Import ``entry`` with ``catchscope import`` (a real process) into a fresh demo copy."""
+def run(entry: Entry, scratch: Path, *, in_process: bool = False) -> Outcome:
+    """Import ``entry`` with ``catchscope import`` into a fresh demo copy.
+
+    By default in a real process, as a user runs it.  ``in_process`` runs the same command
+    (its Typer app, the arguments, the error handling of its entry point) in this
+    interpreter instead, which spares the interpreter start and the imports; an exception
+    escaping the command counts as the traceback a process would have printed.
+    """
     scratch.mkdir(parents=True, exist_ok=True)
     workspace = demo_copy(scratch / "workspace")
     path = materialise(entry, scratch)
     before = tree_hash(workspace)
     layer_before = _count(workspace, entry.layer) if entry.kind is None else 0
-    command = [*_command(), "import", str(path), "--layer", entry.layer, "--site", SITE,
-               *(["--kind", entry.kind] if entry.kind else []), *entry.args,
-               "-w", str(workspace)]
-    environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8",
-                   "COLUMNS": "400", "HOME": str(scratch)}
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO,
-                          env=environment, check=False)
+    arguments = ["import", str(path), "--layer", entry.layer, "--site", SITE,
+                 *(["--kind", entry.kind] if entry.kind else []), *entry.args,
+                 "-w", str(workspace)]
+    if in_process:
+        returncode, stdout, stderr = _invoke(arguments)
+    else:
+        environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8",
+                       "COLUMNS": "400", "HOME": str(scratch)}
+        done = subprocess.run([*_command(), *arguments], capture_output=True, text=True,
+                              timeout=600, cwd=REPO, env=environment, check=False)
+        returncode, stdout, stderr = done.returncode, done.stdout, done.stderr
     changed = tree_hash(workspace) != before
-    added = _count(workspace, entry.layer) - layer_before if done.returncode == 0 else None
+    added = _count(workspace, entry.layer) - layer_before if returncode == 0 else None
     if entry.generated:
         path.unlink()
-    return Outcome(entry, done.returncode, done.stdout, done.stderr, changed,
-                   "Traceback (most recent call last)" in done.stdout + done.stderr, added)
+    return Outcome(entry, returncode, stdout, stderr, changed,
+                   "Traceback (most recent call last)" in stdout + stderr, added)
+
+
+def _invoke(arguments: list[str]) -> tuple[int, str, str]:
+    """``catchscope ARGUMENTS`` in this interpreter: exit code, stdout, stderr."""
+    import traceback
+
+    from typer.testing import CliRunner
+
+    from geo.cli import main as cli
+    from geo.core.errors import GeoError
+
+    widths = cli.console.width, cli.err_console.width
+    cli.console.width = cli.err_console.width = 400  # as COLUMNS=400 in a process
+    try:
+        result = CliRunner().invoke(cli.app, arguments, catch_exceptions=True)
+    finally:
+        cli.console.width, cli.err_console.width = widths
+    stdout, stderr, code = result.stdout, result.stderr, result.exit_code
+    error = result.exception
+    if isinstance(error, GeoError):  # what main() does with one
+        stderr += f"error: {error}\n"
+        code = 1
+    elif error is not None and not isinstance(error, SystemExit) and result.exc_info:
+        stderr += "".join(traceback.format_exception(*result.exc_info))
+    return code, stdout, stderr
 
 
 def write_all() -> None:
