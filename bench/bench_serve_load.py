@@ -4,8 +4,10 @@ Starts ``catchscope serve --config`` (127.0.0.1, a free port) on a copy of the d
 workspace with one viewer account, then N concurrent browser sessions (one Chromium,
 N contexts) each sign in, wait for the map, and switch between the demo's sites until
 the time is up. Prints per-session errors, the time to map (sign-in to the map drawn,
-and site switch to the new site's map drawn: p50 / p95 / max) and the server's resident
-memory at the start and the end (the Streamlit process and its children).
+and site switch to the new site's map drawn: p50 / p95 / max), the server's resident
+memory at the start and the end (the Streamlit process and its children), and the CPU
+seconds the server and the browser (Chromium and Playwright's driver) spent under the
+load: both share this machine's cores, so this says which of them the wait is for.
 
     .venv/bin/python bench/bench_serve_load.py     # 20 viewers for 60 s, started over 10 s
     .venv/bin/python bench/bench_serve_load.py --sessions 5 --seconds 20
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import socket
 import statistics
 import subprocess
@@ -56,6 +59,40 @@ def _rss_mib(pid: int) -> float:
             continue
         pending += [int(c) for c in children]
     return total / 1024
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its live descendants."""
+    found: list[int] = []
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        found.append(current)
+        pending += [int(c) for c in children]
+    return found
+
+
+def _cpu_s(pids: list[int]) -> float:
+    """CPU seconds (user + system) of processes and of their reaped children."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+    return total / ticks
+
+
+def _browser_cpu_s(server: int) -> float:
+    """CPU seconds of this process's descendants other than the server (the browser)."""
+    own = set(_tree(server))
+    return _cpu_s([pid for pid in _tree(os.getpid())[1:] if pid not in own])
 
 
 def _workspace(base: Path) -> Path:
@@ -114,8 +151,8 @@ async def _session(browser, url: str, sites: list[str], until: float,  # type: i
         started = time.perf_counter()
         # a person waits for the page rather than 30 s (Playwright's default): 180 s
         await pg.goto(url, wait_until="domcontentloaded", timeout=180_000)
-        await pg.get_by_label("User name").fill("viewer")
-        await pg.get_by_label("Password", exact=True).fill(PASSWORD)
+        await pg.get_by_label("User name").fill("viewer", timeout=180_000)
+        await pg.get_by_label("Password", exact=True).fill(PASSWORD, timeout=180_000)
         await pg.get_by_role("button", name="Sign in").click()
         await pg.frame_locator(MAP).locator(".leaflet-overlay-pane path").nth(19) \
             .wait_for(state="attached", timeout=180_000)
@@ -150,7 +187,8 @@ def _pcts(values: list[float]) -> str:
 
 
 async def _run(url: str, sessions: int, seconds: float, sites: list[str],
-               pid: int, ramp: float = 10.0) -> tuple[dict[str, list], dict[str, list], float]:
+               pid: int, ramp: float = 10.0
+               ) -> tuple[dict[str, list], dict[str, list], float, dict[str, float]]:
     """Warm the server up with one session (every site once), then run the load."""
     from playwright.async_api import async_playwright
 
@@ -161,12 +199,17 @@ async def _run(url: str, sessions: int, seconds: float, sites: list[str],
             executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
         await _session(browser, url, sites, 0.0, warm, turns=len(sites))
         rss_warm = _rss_mib(pid)
+        cpu = {"server": -_cpu_s(_tree(pid)), "browser": -_browser_cpu_s(pid),
+               "wall": -time.perf_counter()}
         until = time.monotonic() + seconds
         await asyncio.gather(*(_session(browser, url, sites, until, results,
                                         delay=index * ramp / max(sessions, 1))
                                for index in range(sessions)))
+        cpu["server"] += _cpu_s(_tree(pid))
+        cpu["browser"] += _browser_cpu_s(pid)
+        cpu["wall"] += time.perf_counter()
         await browser.close()
-    return warm, results, rss_warm
+    return warm, results, rss_warm, cpu
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -186,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             rss_idle = _rss_mib(proc.pid)
             began = time.perf_counter()
-            warm, results, rss_start = asyncio.run(_run(
+            warm, results, rss_start, cpu = asyncio.run(_run(
                 f"http://127.0.0.1:{port}", args.sessions, args.seconds, sites, proc.pid,
                 args.ramp))
             wall = time.perf_counter() - began
@@ -203,6 +246,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"time to map after a site switch: {_pcts(results['switch'])}")
     print(f"server RSS idle {rss_idle:.0f} MiB; after warm-up (start) {rss_start:.0f} MiB, "
           f"end {rss_end:.0f} MiB (x{rss_end / max(rss_start, 1):.2f})")
+    cores = os.cpu_count() or 1
+    print(f"CPU under the load ({cpu['wall']:.0f} s on {cores} cores = "
+          f"{cpu['wall'] * cores:.0f} core-s): server {cpu['server']:.0f} s, "
+          f"browser {cpu['browser']:.0f} s")
     return 1 if results["errors"] or warm["errors"] else 0
 
 
