@@ -44,23 +44,6 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _rss_mib(pid: int) -> float:
-    """Resident memory of a process and its descendants (Linux /proc), MiB."""
-    total = 0
-    pending = [pid]
-    while pending:
-        current = pending.pop()
-        try:
-            status = Path(f"/proc/{current}/status").read_text()
-            total += next(int(line.split()[1]) for line in status.splitlines()
-                          if line.startswith("VmRSS:"))
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
-        except (OSError, StopIteration):
-            continue
-        pending += [int(c) for c in children]
-    return total / 1024
-
-
 def _tree(pid: int) -> list[int]:
     """``pid`` and its live descendants."""
     found: list[int] = []
@@ -74,6 +57,19 @@ def _tree(pid: int) -> list[int]:
         found.append(current)
         pending += [int(c) for c in children]
     return found
+
+
+def _rss_mib(pid: int) -> float:
+    """Resident memory of a process and its descendants (Linux /proc), MiB."""
+    total = 0
+    for current in _tree(pid):
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            total += next(int(line.split()[1]) for line in status.splitlines()
+                          if line.startswith("VmRSS:"))
+        except (OSError, StopIteration):
+            continue
+    return total / 1024
 
 
 def _cpu_s(pids: list[int]) -> float:
