@@ -2,8 +2,8 @@
 
 Starts ``catchscope serve --config`` (127.0.0.1, a free port) on a copy of the demo
 workspace with one viewer account, then N concurrent browser sessions (one Chromium,
-N contexts) each sign in, wait for the map, and switch between the demo's sites until
-the time is up. Prints per-session errors, the time to map (sign-in to the map drawn,
+N contexts) each sign in, wait for the map, and then switch between the demo's sites for
+T seconds. Prints per-session errors, the time to map (sign-in to the map drawn,
 and site switch to the new site's map drawn: p50 / p95 / max), the server's resident
 memory at the start and the end (the Streamlit process and its children), and the CPU
 seconds the server and the browser (Chromium and Playwright's driver) spent under the
@@ -136,8 +136,9 @@ async def _map_drawn(pg, title: str) -> None:  # type: ignore[no-untyped-def]
                                                                        timeout=180_000)
 
 
-async def _session(browser, url: str, sites: list[str], until: float,  # type: ignore[no-untyped-def]
+async def _session(browser, url: str, sites: list[str], seconds: float,  # type: ignore[no-untyped-def]
                    results: dict[str, list], turns: int = 0, delay: float = 0.0) -> None:
+    """Sign in, wait for the map, then switch sites for ``seconds`` (at least ``turns``)."""
     context = await browser.new_context(viewport={"width": 1280, "height": 800})
     pg = await context.new_page()
     errors: list[str] = []
@@ -154,6 +155,7 @@ async def _session(browser, url: str, sites: list[str], until: float,  # type: i
             .wait_for(state="attached", timeout=180_000)
         await _idle(pg)
         results["first"].append(time.perf_counter() - started)
+        until = time.monotonic() + seconds  # the switching begins once the map is there
         turn = 0
         while time.monotonic() < until or turn < turns:
             site = sites[turn % len(sites)]
@@ -197,8 +199,7 @@ async def _run(url: str, sessions: int, seconds: float, sites: list[str],
         rss_warm = _rss_mib(pid)
         cpu = {"server": -_cpu_s(_tree(pid)), "browser": -_browser_cpu_s(pid),
                "wall": -time.perf_counter()}
-        until = time.monotonic() + seconds
-        await asyncio.gather(*(_session(browser, url, sites, until, results,
+        await asyncio.gather(*(_session(browser, url, sites, seconds, results,
                                         delay=index * ramp / max(sessions, 1))
                                for index in range(sessions)))
         cpu["server"] += _cpu_s(_tree(pid))
