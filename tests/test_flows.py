@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 from shapely.geometry import LineString, Point, box
 
@@ -151,3 +152,45 @@ def test_unknown_link_target_is_reported() -> None:
     graph = build_flow_graph(frame, site_names={"S1": "Site one"})
     chain = water_chain(graph, "S1")
     assert any("flows_to = 'atlantis' names no feature" in g for g in chain.gaps)
+
+
+@pytest.mark.parametrize("link", [None, "river_y"], ids=["inferred", "flows_to"])
+def test_discharge_back_into_the_source_river_is_downstream_not_a_cycle(link: str | None
+                                                                        ) -> None:
+    """A site taking water from a river and discharging into it again (common: the
+    Wusong River serves and receives) has one river node, its ultimate source, which
+    the discharge side flows back into."""
+    frame = chain_features()
+    frame.loc[frame["fid"] == "dp_lonely", "geometry"] = Point(120.15, 31.5004)  # ≈ 44 m
+    frame.loc[frame["fid"] == "dp_lonely", "flows_to"] = link
+    graph = build_flow_graph(frame, site_names={"S1": "Site one"}, inference_tolerance_m=1000.0)
+    chain = water_chain(graph, "S1")
+    assert chain.node("river_y").side == "supply"
+    assert chain.node("river_y").role == "ultimate water source"
+    assert [n.fid for n in chain.returns()] == ["river_y"]
+    assert chain.discharge_nodes()[-1].fid == "river_y"
+    edge = next(e for e in chain.edges if (e.source, e.target) == ("dp_lonely", "river_y"))
+    assert edge.how == ("explicit" if link else "inferred")
+    arrow = " → " if link else " ⇢(41 m) "
+    assert f"Site one → Lonely outfall{arrow}Big River" in chain.lines()
+    assert "Big River ⇢(29 m) Big River intake → City Water Plant → Site one" in chain.lines()
+    assert not any("Lonely outfall" in g for g in chain.gaps)
+    # the 1.1.1 discharge element sees the river as a receiving water body
+    receivers = [n for n in chain.discharge_nodes() if n.kind == "river"]
+    assert {n.fid for n in receivers} == {"river_y", "river_z"}
+
+
+def test_cycle_below_the_site_is_named_even_with_a_way_out_of_it() -> None:
+    """The left-over nodes of the sort include those downstream of a cycle (here the
+    sea, first by id); the message names the cycle itself."""
+    frame = chain_features()
+    frame.loc[frame["fid"] == "river_z", "flows_to"] = "lake, a_sea"
+    sea = gpd.GeoDataFrame({"fid": ["a_sea"], "name": ["East Sea"], "kind": ["lake"],
+                            "layer": ["lakes"], "aws_ref": [None], "flows_to": [None],
+                            "serves": [None], "accuracy": ["illustrative"]},
+                           geometry=[box(121.0, 31.0, 121.5, 31.5)], crs="EPSG:4326")
+    frame = gpd.GeoDataFrame(pd.concat([frame, sea], ignore_index=True), crs="EPSG:4326")
+    graph = build_flow_graph(frame, site_names={"S1": "Site one"})
+    with pytest.raises(FlowNetworkError, match=r"cycle: Small Lake \(lake, layer lakes\) "
+                       r"—flows_to→ Small River \(river_z, layer rivers\) —flows_to→ Small Lake"):
+        water_chain(graph, "S1")

@@ -410,7 +410,7 @@ def _check_provider(facts: ChecklistFacts) -> ElementCheck:
 def _check_discharge(facts: ChecklistFacts) -> ElementCheck:
     aws_ref, record, chain = facts.aws_ref, facts.record, facts.chain
     element = AwsElement.DISCHARGE
-    side = [n for n in chain.nodes if n.side == "discharge"]
+    side = chain.discharge_nodes()  # with the source water bodies it flows back into
     points = [n for n in side if n.kind == "discharge_point"]
     if not points:
         return _check(element, "missing", missing=(

@@ -105,6 +105,22 @@ class WaterChain:
         """Nodes playing ``role`` (e.g. "water plant"), in flow order."""
         return [n for n in self.nodes if n.role == role]
 
+    def returns(self) -> list[ChainNode]:
+        """Supply-side water bodies that the site's discharge flows back into.
+
+        A site that takes its water from a river and discharges into the same river has the
+        river once, as its ultimate water source, with an edge into it from the discharge
+        side: it is also a receiving water body.
+        """
+        side = {n.fid: n.side for n in self.nodes}
+        back = {e.target for e in self.edges if side.get(e.target) == "supply"
+                and side.get(e.source) in ("site", "discharge")}
+        return [n for n in self.nodes if n.fid in back]
+
+    def discharge_nodes(self) -> list[ChainNode]:
+        """The discharge side in flow order, with the water bodies it returns into last."""
+        return [*(n for n in self.nodes if n.side == "discharge"), *self.returns()]
+
     def paths(self) -> list[list[str]]:
         """Every path as node fids: supply paths end at the site, discharge paths start there.
 
@@ -112,11 +128,16 @@ class WaterChain:
         """
         side = {n.fid: n.side for n in self.nodes}
         order = {n.fid: k for k, n in enumerate(self.nodes)}
+        back = {n.fid for n in self.returns()}
         result: list[list[str]] = []
         for part in ("supply", "discharge"):
             allowed = {"site", part}
-            edges = [e for e in self.edges
-                     if side.get(e.source) in allowed and side.get(e.target) in allowed]
+
+            def on(fid: str, part: str = part, allowed: set[str] = allowed) -> bool:
+                # a source water body the discharge returns into is on the discharge paths
+                return side.get(fid) in allowed or (part == "discharge" and fid in back)
+
+            edges = [e for e in self.edges if on(e.source) and on(e.target)]
             out_edges: dict[str, list[str]] = {}
             has_in = {e.target for e in edges}
             for e in edges:
@@ -382,7 +403,15 @@ def _walk_supply(graph: FlowGraph, aws_ref: str, edges: dict[tuple[str, str], Ch
 
 def _walk_discharge(graph: FlowGraph, aws_ref: str, edges: dict[tuple[str, str], ChainEdge],
                     gaps: list[str], supply: set[str], extra_out: Extra,
-                    stop_at_units: bool = False) -> list[str]:
+                    stop_at_units: bool = False,
+                    returns: set[tuple[str, str]] | None = None) -> list[str]:
+    """The discharge side's nodes in discovery order; edges into ``edges``.
+
+    An edge into a water body of the supply side (the site discharges into the river it
+    takes its water from) goes into ``returns``: it flows back to a source, not round in
+    a cycle, and the walk goes on downstream of it.  Explicit links to other supply-side
+    features are not followed.
+    """
     seen: list[str] = []
     queue = deque([aws_ref])
     tol = graph.tolerance_m
@@ -394,8 +423,8 @@ def _walk_discharge(graph: FlowGraph, aws_ref: str, edges: dict[tuple[str, str],
         if stop_at_units and kind == "catchment_unit":
             continue  # the rest of the way is the unit's shared tail
         outgoing = [e for e in [*graph.outgoing(fid), *extra_out.get(fid, [])]
-                    if e.via != "supplies" and e.target not in supply
-                    and graph.kind(e.target) not in ("site", "water_source")]
+                    if e.via != "supplies" and graph.kind(e.target) not in ("site", "water_source")
+                    and (e.target not in supply or graph.kind(e.target) in WATER_BODY_KINDS)]
         if not outgoing and fid == aws_ref:
             gaps.append(f"site {aws_ref}: no discharge point is linked to the site; map its "
                         "outfalls and sewer connections with aws_ref = "
@@ -414,6 +443,8 @@ def _walk_discharge(graph: FlowGraph, aws_ref: str, edges: dict[tuple[str, str],
                 outgoing = [ChainEdge(fid, outlet[0], "inferred", outlet[1], 0.0)]
         for e in outgoing:
             edges[(e.source, e.target)] = e
+            if e.target in supply and returns is not None:
+                returns.add((e.source, e.target))  # and on downstream of it, as any receiver
             if e.target not in seen and e.target != aws_ref:
                 seen.append(e.target)
                 queue.append(e.target)
@@ -453,7 +484,17 @@ class _Cycle(Exception):
 
 
 def _one_cycle(stuck: set[str], succ: dict[str, list[ChainEdge]]) -> list[ChainEdge]:
-    """The edges of one cycle among ``stuck`` (every stuck node leads into a cycle)."""
+    """The edges of one cycle among ``stuck`` (the nodes a topological sort left over).
+
+    Nodes downstream of a cycle are left over too without being on one: those without a
+    left-over successor are peeled off first, so the walk starts on a cycle.
+    """
+    stuck = set(stuck)
+    while True:
+        ends = {n for n in stuck if not any(e.target in stuck for e in succ[n])}
+        if not ends:
+            break
+        stuck -= ends
     start = min(stuck)
     path: list[ChainEdge] = []
     where: dict[str, int] = {start: 0}
@@ -526,8 +567,10 @@ def water_chain(graph: FlowGraph, aws_ref: str, *, tails: UnitTails | None = Non
     extra_in: Extra = {}
     extra_out: Extra = {}
     stop = tails is not None
+    returns: set[tuple[str, str]] = set()
     supply = _walk_supply(graph, aws_ref, edges, gaps, extra_in)
-    discharge = _walk_discharge(graph, aws_ref, edges, gaps, set(supply), extra_out, stop)
+    discharge = _walk_discharge(graph, aws_ref, edges, gaps, set(supply), extra_out, stop,
+                                returns)
     # `serves` is a fallback: a provider's plant serving the site that no other link brings
     # in.  The site's own facilities (e.g. on-site treatment and reuse with zero discharge)
     # join the chain only through their own links.
@@ -543,8 +586,10 @@ def water_chain(graph: FlowGraph, aws_ref: str, *, tails: UnitTails | None = Non
                     ChainEdge(fid, aws_ref, "explicit", "serves"))
         edges.clear()
         gaps.clear()
+        returns.clear()
         supply = _walk_supply(graph, aws_ref, edges, gaps, extra_in)
-        discharge = _walk_discharge(graph, aws_ref, edges, gaps, set(supply), extra_out, stop)
+        discharge = _walk_discharge(graph, aws_ref, edges, gaps, set(supply), extra_out, stop,
+                                    returns)
     below: tuple[list[ChainNode], list[ChainEdge]] = ([], [])
     if tails is not None:
         entries = [f for f in discharge if graph.kind(f) == "catchment_unit"]
@@ -558,8 +603,8 @@ def water_chain(graph: FlowGraph, aws_ref: str, *, tails: UnitTails | None = Non
     rank[aws_ref] = (1, 0)
     for k, fid in enumerate(discharge):
         rank.setdefault(fid, (2, k))
-    try:
-        order = _flow_order(nodes, edges.values(), rank)
+    try:  # back into a source water body is downstream, not round: not an order constraint
+        order = _flow_order(nodes, [e for k, e in edges.items() if k not in returns], rank)
     except _Cycle as cycle:
         raise _cycle_error(graph, aws_ref, cycle.edges) from None
     has_out = {e.source for e in edges.values()} | {e.source for e in below[1]}

@@ -231,13 +231,15 @@ def _seed_geometries(scene: Scene, chain: WaterChain) -> list[tuple[str, str, An
     predecessor: dict[str, str] = {}
     for edge in chain.edges:
         predecessor.setdefault(edge.target, edge.source)
+    back = {n.fid for n in chain.returns()}  # source water bodies the discharge goes into
     for node in chain.nodes:
         geom = graph.geometry(node.fid)
         if geom is None:
             continue
         if node.side == "supply" and node.kind == "water_source":
             seeds.append(("relied", node.fid, geom))
-        elif node.side == "discharge" and node.kind in ("discharge_point", *WATER_BODY_KINDS):
+        if (node.side == "discharge" or node.fid in back) and node.kind in (
+                "discharge_point", *WATER_BODY_KINDS):
             prev = graph.geometry(predecessor.get(node.fid, ""))
             if node.kind == "river" and prev is not None:
                 geom = shapely.get_point(shapely.shortest_line(prev, geom), 1)
@@ -357,8 +359,8 @@ def chain_contacts(scene: Scene, chain: WaterChain) -> tuple[gpd.GeoDataFrame,
 
     return (frame([n for n in chain.nodes if n.side == "supply"
                    and (n.kind == "water_source" or n.role == "ultimate water source")]),
-            frame([n for n in chain.nodes if n.side == "discharge"
-                   and n.kind in ("discharge_point", *WATER_BODY_KINDS)]))
+            frame([n for n in chain.discharge_nodes()
+                   if n.kind in ("discharge_point", *WATER_BODY_KINDS)]))
 
 
 def _scope_unit(network: Any, fid: str, why: str, steps: int) -> ScopeUnit:

@@ -95,7 +95,7 @@ def _receiving(record: SiteRecord, chain: WaterChain) -> list[Disagreement]:
                         "Ask the site which river takes the effluent; map that link with "
                         "the answer as its source.", c.bases)
            for c in report_contradictions(record) if c.code == "receiving-waters"]
-    nodes = [n for n in chain.nodes if n.side == "discharge"]
+    nodes = chain.discharge_nodes()
     names = {n.fid: n.name for n in chain.nodes}
     edges = {(e.source, e.target): e for e in chain.edges}
     paths = [p for p in chain.paths() if p and p[0] == chain.aws_ref]
