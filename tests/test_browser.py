@@ -36,6 +36,9 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
         "--disable-component-update", "--no-first-run", "--disable-sync"]
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
 MAP_FRAME = "iframe[src*='st_folium']"
+#: How long a test waits for what a rerun shows (a save, an import's preview, a tab): an
+#: upper bound for a loaded CI machine, not a speed target; waits end when it appears.
+WAIT = 90_000
 #: Extra hostile values that would set a flag instead of opening a dialog.
 FLAG_VALUES = ("<img src=x onerror=\"window.top.__pwned=1\">",
                "${window.top.__pwned=2}", "{{ 7*7 }}")
@@ -134,6 +137,7 @@ def offline_page(browser: Any, *, console: bool = True,
     ``watch.dialogs`` (dismissed).
     """
     context = browser.new_context(**options)
+    context.set_default_timeout(WAIT)  # clicks and fills too, not Playwright's 30 s
     watch = Watch()
 
     def route(route: Any) -> None:
@@ -324,7 +328,7 @@ def test_clicking_a_site_parcel_shows_it_beside_the_map(server: str, page: Any) 
     frame = _map(pg, min_paths=20)
     _zoom_to_site(pg, frame)
     _click_uncovered(frame, "cs-layer-sites")
-    pg.get_by_text("Attributes", exact=True).wait_for(timeout=30_000)
+    pg.get_by_text("Attributes", exact=True).wait_for(timeout=WAIT)
     main = pg.locator("[data-testid=stMain]").inner_text()
     assert "Site parcels · site" in main and "Provenance" in main
     assert "Certification record" in main and "Findings" in main
@@ -357,7 +361,7 @@ def hostile_workspace(make_workspace) -> Path:
 
 def _settled(frame: Any) -> None:
     """Wait until Leaflet has finished fitting the view (no zoom animation running)."""
-    frame.locator(".leaflet-container:not(.leaflet-zoom-anim)").wait_for(timeout=30_000)
+    frame.locator(".leaflet-container:not(.leaflet-zoom-anim)").wait_for(timeout=WAIT)
     frame.locator("body").evaluate(
         "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
 
@@ -404,8 +408,8 @@ def test_hostile_values_show_as_text_and_run_nothing(server: str, page: Any,
     index, x, y = frame.locator("body").evaluate(_FIND_UNCOVERED, "cs-layer-evil")
     parcels.nth(index).click(position={"x": x, "y": y})
     name = [*HOSTILE_VALUES, *FLAG_VALUES][index]
-    pg.locator("[data-testid=stText]").filter(has_text=name).first.wait_for(timeout=30_000)
-    pg.get_by_text("Attributes", exact=True).wait_for(timeout=30_000)
+    pg.locator("[data-testid=stText]").filter(has_text=name).first.wait_for(timeout=WAIT)
+    pg.get_by_text("Attributes", exact=True).wait_for(timeout=WAIT)
     for index in range(parcels.count()):
         parcels.nth(index).hover(force=True)
     # every tooltip has been opened; a script injected by one would have run by now

@@ -12,6 +12,7 @@ import pytest
 from geo.core.workspace import open_workspace
 from tests.test_browser import (  # noqa: F401 - fixtures used by name
     REPO,
+    WAIT,
     _idle,
     _map,
     browser,
@@ -60,7 +61,7 @@ def test_drawing_on_the_demo_goes_to_a_copy_and_the_checkout_stays_clean(
         _draw_point(pg, frame, 260, 470)
         pg.get_by_label("Name", exact=True).fill("Drawn in my copy")
         pg.get_by_role("button", name="Save feature").click()
-        pg.get_by_text("Saved layer 'discharge_points'", exact=False).wait_for(timeout=30_000)
+        pg.get_by_text("Saved layer 'discharge_points'", exact=False).wait_for(timeout=WAIT)
         assert "Drawn in my copy" in set(open_workspace(copy).load("discharge_points")["name"])
         # Reset: the copy starts again from the bundled demo.
         pg.get_by_role("button", name="Reset my copy of the demo").first.click()

@@ -20,6 +20,7 @@ from geo.store import gpkg as store
 from tests.test_browser import (  # noqa: F401 - fixtures used by name
     MAP_FRAME,
     REPO,
+    WAIT,
     _idle,
     _map,
     _open_folder,
@@ -173,15 +174,15 @@ def test_upload_kml_preview_save_shows_on_map_and_checklist(session: Any,
     before = frame.locator(".cs-layer-discharge_points").count()
     n_before = len(_discharge_points(workspace))
     _upload(pg, "outfall.kml", _kml(name, lon + 0.0004, lat - 0.0003))
-    pg.get_by_text("Preview: the 1 incoming features", exact=False).wait_for(timeout=30_000)
+    pg.get_by_text("Preview: the 1 incoming features", exact=False).wait_for(timeout=WAIT)
     choose(pg, "Into layer", "Discharge points (discharge_point)")
     preview = pg.frame_locator("iframe[src*='st_folium'] >> nth=1")
-    preview.locator(".leaflet-overlay-pane path").first.wait_for(timeout=30_000)
+    preview.locator(".leaflet-overlay-pane path").first.wait_for(timeout=WAIT)
     assert "Would import 1 features into layer 'discharge_points'" in pg.locator(MAIN).inner_text()
     assert len(_discharge_points(workspace)) == n_before  # nothing saved by the preview
     pg.get_by_role("button", name="Save", exact=True).click()
     pg.get_by_text("Imported 1 features into layer 'discharge_points'", exact=False) \
-        .wait_for(timeout=30_000)
+        .wait_for(timeout=WAIT)
     saved = _discharge_points(workspace)
     assert name in set(saved["name"]) and set(saved.loc[saved["name"] == name, "aws_ref"]) == {SITE}
     row = saved[saved["name"] == name].iloc[0]
@@ -193,8 +194,8 @@ def test_upload_kml_preview_save_shows_on_map_and_checklist(session: Any,
     pg.get_by_role("tab", name="1.1.1 checklist").click()
     # the discharge-points element's card lists the new point among its evidence
     card = pg.locator(".st-key-check_discharge")
-    card.wait_for(timeout=30_000)
-    card.get_by_text(f"{name} (discharge_points, ", exact=False).wait_for(timeout=30_000)
+    card.wait_for(timeout=WAIT)
+    card.get_by_text(f"{name} (discharge_points, ", exact=False).wait_for(timeout=WAIT)
     assert watch.external == [], watch.external
     assert watch.errors == [], watch.errors
 
@@ -205,7 +206,7 @@ def test_bad_upload_shows_message_and_changes_nothing(session: Any, workspace: P
     _open(pg, workspace)
     _upload(pg, "outfall.geojson", b'{"type": "FeatureCollection", "features": [{"type": "Fe')
     error = pg.locator("[data-testid=stAlertContentError]").filter(has_text="outfall.geojson")
-    error.wait_for(timeout=30_000)
+    error.wait_for(timeout=WAIT)
     assert "JSON" in error.inner_text(), error.inner_text()
     assert "Traceback" not in pg.locator(MAIN).inner_text()
     assert pg.get_by_role("button", name="Save", exact=True).count() == 0
@@ -216,7 +217,7 @@ def test_bad_upload_shows_message_and_changes_nothing(session: Any, workspace: P
 def _draw_point(pg: Any, frame: Any, x: int, y: int) -> None:
     frame.locator(".leaflet-draw-draw-marker").click()
     frame.locator(".leaflet-container").click(position={"x": x, "y": y})
-    pg.get_by_text("Drawn, not saved yet", exact=False).wait_for(timeout=30_000)
+    pg.get_by_text("Drawn, not saved yet", exact=False).wait_for(timeout=WAIT)
 
 
 def test_draw_a_point_fill_the_form_save_it_persists(session: Any, workspace: Path) -> None:
@@ -227,7 +228,7 @@ def test_draw_a_point_fill_the_form_save_it_persists(session: Any, workspace: Pa
     pg.get_by_label("Name", exact=True).fill("Drawn outfall")
     pg.get_by_label("discharge type").fill("rainwater")
     pg.get_by_role("button", name="Save feature").click()
-    pg.get_by_text("Saved layer 'discharge_points'", exact=False).wait_for(timeout=30_000)
+    pg.get_by_text("Saved layer 'discharge_points'", exact=False).wait_for(timeout=WAIT)
     saved = _discharge_points(workspace)
     row = saved[saved["name"] == "Drawn outfall"]
     assert len(row) == 1
@@ -253,23 +254,23 @@ def test_second_session_saving_a_stale_layer_is_refused(session: Any, browser: A
         _draw_point(pg_a, frame_a, 260, 470)
         pg_a.get_by_label("Name", exact=True).fill("From A")
         pg_a.get_by_role("button", name="Save feature").click()
-        pg_a.get_by_text("Saved layer 'discharge_points'", exact=False).wait_for(timeout=30_000)
+        pg_a.get_by_text("Saved layer 'discharge_points'", exact=False).wait_for(timeout=WAIT)
         _draw_point(pg_b, frame_b, 300, 500)
         pg_b.get_by_label("Name", exact=True).fill("From B")
         pg_b.get_by_role("button", name="Save feature").click()
         error = pg_b.locator("[data-testid=stAlertContentError]").filter(
             has_text="changed since you loaded it")
-        error.wait_for(timeout=30_000)
+        error.wait_for(timeout=WAIT)
         assert "discharge_points" in error.inner_text() and "Nothing was saved" in \
             error.inner_text()
         names = set(_discharge_points(workspace)["name"])
         assert "From A" in names and "From B" not in names
         # reload, then the same drawing saves on top of A's
         pg_b.get_by_role("button", name="Reload discharge_points").click()
-        pg_b.get_by_text("Reloaded layer 'discharge_points'", exact=False).wait_for(timeout=30_000)
+        pg_b.get_by_text("Reloaded layer 'discharge_points'", exact=False).wait_for(timeout=WAIT)
         pg_b.get_by_label("Name", exact=True).fill("From B")
         pg_b.get_by_role("button", name="Save feature").click()
-        pg_b.get_by_text("Saved layer 'discharge_points'", exact=False).wait_for(timeout=30_000)
+        pg_b.get_by_text("Saved layer 'discharge_points'", exact=False).wait_for(timeout=WAIT)
         assert {"From A", "From B"} <= set(_discharge_points(workspace)["name"])
     finally:
         context_b.close()
@@ -282,13 +283,13 @@ def test_select_a_feature_drag_it_with_the_edit_tool_and_save(session: Any,
     frame = _open(pg, workspace, mode="Draw and edit")
     # a click on the point's own element (points of a site overlap at this zoom)
     frame.locator("path.cs-layer-discharge_points").last.dispatch_event("click")
-    pg.get_by_text("Selected feature", exact=True).wait_for(timeout=30_000)
+    pg.get_by_text("Selected feature", exact=True).wait_for(timeout=WAIT)
     fid = pg.locator(MAIN).inner_text().split("Selected feature\n", 1)[1].split("\n")[1] \
         .rsplit(" · ", 1)[-1]
     before = open_workspace(workspace).load("discharge_points").set_index("fid").geometry[fid]
     _idle(pg)  # the map is drawn again with the feature under the edit tool
     frame = _edit_map(pg)
-    frame.locator("img.leaflet-marker-icon").first.wait_for(timeout=30_000)
+    frame.locator("img.leaflet-marker-icon").first.wait_for(timeout=WAIT)
     frame.locator(".leaflet-draw-edit-edit").click()
     marker = frame.locator(".leaflet-marker-draggable").first
     box = marker.bounding_box()
@@ -299,7 +300,7 @@ def test_select_a_feature_drag_it_with_the_edit_tool_and_save(session: Any,
     pg.mouse.up()
     frame.get_by_text("Save", exact=True).click()
     pg.get_by_role("button", name=f"Use this shape for {fid}").click()
-    pg.get_by_text("Saved layer 'discharge_points'", exact=False).wait_for(timeout=30_000)
+    pg.get_by_text("Saved layer 'discharge_points'", exact=False).wait_for(timeout=WAIT)
     after = open_workspace(workspace).load("discharge_points").set_index("fid").geometry[fid]
     assert after.x > before.x and after.y < before.y  # dragged right and down
     history = store.history(open_workspace(workspace), "discharge_points")
@@ -317,16 +318,16 @@ def test_selecting_another_feature_offers_no_new_drawing(session: Any, workspace
     pg, watch = session
     frame = _open(pg, workspace, mode="Draw and edit")
     frame.locator("path.cs-layer-discharge_points").last.dispatch_event("click")
-    pg.get_by_text("Selected feature", exact=True).wait_for(timeout=30_000)
+    pg.get_by_text("Selected feature", exact=True).wait_for(timeout=WAIT)
     first = _selected_fid(pg)
     _idle(pg)
     frame = _edit_map(pg)
-    frame.locator("img.leaflet-marker-icon").first.wait_for(timeout=30_000)  # under the tool
+    frame.locator("img.leaflet-marker-icon").first.wait_for(timeout=WAIT)  # under the tool
     frame.locator("path.cs-layer-discharge_points").first.dispatch_event("click")
     pg.wait_for_function(
         "first => { const m = document.querySelector('[data-testid=stMain]');"
         " return m && m.innerText.includes('Selected feature') && !m.innerText.includes(first); }",
-        arg=f" · {first}", timeout=30_000)
+        arg=f" · {first}", timeout=WAIT)
     _idle(pg)
     main = pg.locator(MAIN).inner_text()
     assert "New point" not in main and "Drawn, not saved" not in main, main[:600]
@@ -349,16 +350,16 @@ def test_a_parcel_round_the_town_is_saved_only_when_confirmed(session: Any,
         pg.mouse.move(box["x"] + x, box["y"] + y, steps=4)
         pg.mouse.down()
         pg.mouse.up()
-    pg.get_by_text("New polygon", exact=True).wait_for(timeout=30_000)
+    pg.get_by_text("New polygon", exact=True).wait_for(timeout=WAIT)
     choose(pg, "Layer", "Site parcels")
     pg.get_by_label("Name", exact=True).fill("Round the town")
     pg.get_by_role("button", name="Save feature").click()
     warning = pg.get_by_text("the site area its record states", exact=False)
-    warning.wait_for(timeout=30_000)
+    warning.wait_for(timeout=WAIT)
     assert "Round the town" not in set(open_workspace(workspace).load("sites")["name"])
     pg.get_by_text("Save it anyway: I have checked its size").click()
     pg.get_by_role("button", name="Save feature").click()
-    pg.get_by_text("Saved layer 'sites'", exact=False).wait_for(timeout=30_000)
+    pg.get_by_text("Saved layer 'sites'", exact=False).wait_for(timeout=WAIT)
     assert "Round the town" in set(open_workspace(workspace).load("sites")["name"])
     assert watch.external == [], watch.external
 
@@ -384,13 +385,13 @@ def test_after_an_undo_the_map_is_drawn_with_all_its_layers(session: Any,
     _draw_point(pg, frame, 260, 470)
     pg.get_by_label("Name", exact=True).fill("Undone outfall")
     pg.get_by_role("button", name="Save feature").click()
-    pg.get_by_text("Saved layer 'discharge_points'", exact=False).wait_for(timeout=30_000)
+    pg.get_by_text("Saved layer 'discharge_points'", exact=False).wait_for(timeout=WAIT)
     _wait_on_map(pg, ".cs-layer-discharge_points", on_map + 1)
     _idle(pg)
     _open_history(pg)
     choose(pg, "Layer", "Discharge points")
     pg.get_by_role("button", name="Undo the last save").click()
-    pg.get_by_text("Undone:", exact=False).wait_for(timeout=30_000)
+    pg.get_by_text("Undone:", exact=False).wait_for(timeout=WAIT)
     assert "Undone outfall" not in set(_discharge_points(workspace)["name"])
     _idle(pg)
     # the map is there, with every layer, the point gone (not a blank map)

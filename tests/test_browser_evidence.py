@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.test_browser import (  # noqa: F401  (fixtures)
+    WAIT,
     Watch,
     _idle,
     _map,
@@ -58,7 +59,7 @@ def _closed(pg: Any, expander: Any) -> None:
     _idle(pg)
     if expander.locator("details").get_attribute("open") is not None:
         expander.locator("summary").click()
-    _detail(expander).wait_for(state="hidden", timeout=30_000)
+    _detail(expander).wait_for(state="hidden", timeout=WAIT)
 
 
 def _no_leaks(watch: Watch) -> None:
@@ -95,7 +96,7 @@ def test_map_vs_report_tab_shows_disagreements_and_answers(server: str, page: An
     _closed(pg, ours)
     ours.locator("summary").click()
     _detail(ours).get_by_text("placed illustratively", exact=False).first.wait_for(
-        state="visible", timeout=30_000)
+        state="visible", timeout=WAIT)
     _no_leaks(watch)
 
 
@@ -113,7 +114,7 @@ def test_each_statement_has_a_badge_and_opens_its_basis(server: str, page: Any) 
     # the keyboard: focus the line, Enter opens it
     basis.locator("summary").focus()
     pg.keyboard.press("Enter")
-    _detail(basis).get_by_text("why:", exact=False).wait_for(state="visible", timeout=30_000)
+    _detail(basis).get_by_text("why:", exact=False).wait_for(state="visible", timeout=WAIT)
     assert "placed illustratively" in _detail(basis).inner_text()
     # the water chain: a link no report states, dotted in the diagram, assumed in words
     panel = open_tab(pg, "Water chain")
@@ -123,7 +124,7 @@ def test_each_statement_has_a_badge_and_opens_its_basis(server: str, page: Any) 
     _closed(pg, link)
     link.locator("summary").click()
     _detail(link).get_by_text("no report says where Baijiadang drains", exact=False).wait_for(
-        state="visible", timeout=30_000)
+        state="visible", timeout=WAIT)
     stated = _line(panel, "Kunshan Jinxi Sewage Treatment Plant → Xiaojieing River")
     assert stated.locator("summary").inner_text().rstrip().endswith("stated")
     # IWRAs: that each is one, and its distance (measured from illustrative parcels)
@@ -135,7 +136,7 @@ def test_each_statement_has_a_badge_and_opens_its_basis(server: str, page: Any) 
     _closed(pg, row)
     row.locator("summary").click()
     _detail(row).get_by_text("Its distance from the site", exact=False).wait_for(
-        state="visible", timeout=30_000)
+        state="visible", timeout=WAIT)
     _no_leaks(watch)
 
 
@@ -165,5 +166,5 @@ def test_a_borrowed_fact_says_whose_it_is_on_a_touch_screen(server: str,
     facts.locator("summary").scroll_into_view_if_needed()
     facts.locator("summary").tap()
     _detail(facts).get_by_text(f"borrowed from: {LANTO}", exact=False).first.wait_for(
-        state="visible", timeout=30_000)
+        state="visible", timeout=WAIT)
     _no_leaks(watch)

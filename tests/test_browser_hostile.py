@@ -33,6 +33,7 @@ from tests.hostile_corpus import (
 )
 from tests.test_browser import (  # noqa: F401  (fixtures)
     MAP_FRAME,
+    WAIT,
     Watch,
     _idle,
     _open_folder,
@@ -63,7 +64,7 @@ def _corpus_counts() -> str:
 def _everything_opened(frame: Any) -> dict[str, int]:
     """Open every tooltip and popup, then wait until each image has loaded or failed."""
     opened: dict[str, int] = frame.evaluate(OPEN_ALL_JS)
-    frame.wait_for_function(IMAGES_SETTLED_JS, timeout=30_000)
+    frame.wait_for_function(IMAGES_SETTLED_JS, timeout=WAIT)
     frame.evaluate(_TWO_FRAMES)
     return opened
 
@@ -157,7 +158,7 @@ def test_app_shows_the_hostile_workspace_as_text(server: str, page: Any,
     _open_tab(pg, "Site record", "The record as stored (JSON)")
     _open_tab(pg, "1.1.1 checklist", "0.1.1.1 one catchment")
     _idle(pg)
-    pg.wait_for_function(IMAGES_SETTLED_JS, timeout=30_000)
+    pg.wait_for_function(IMAGES_SETTLED_JS, timeout=WAIT)
     injected = _injected(pg.main_frame) + _injected(map_frame)
     header = pg.get_by_role("heading", level=2).first.inner_text()
     legend = map_frame.locator(".cs-legend").text_content() or ""  # open or closed
@@ -199,7 +200,7 @@ def test_app_refuses_a_hostile_layer_file_naming_file_and_field(
     alert.wait_for(timeout=60_000)
     text = alert.inner_text()
     _idle(pg)
-    pg.wait_for_function(IMAGES_SETTLED_JS, timeout=30_000)
+    pg.wait_for_function(IMAGES_SETTLED_JS, timeout=WAIT)
     injected = _injected(pg.main_frame)
     print(f"\napp, workspace with {layer_file}: refused; dialogs {len(watch.dialogs)}, "
           f"injected elements {len(injected)}")

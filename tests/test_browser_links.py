@@ -9,6 +9,7 @@ import pytest
 
 from tests.test_browser import (  # noqa: F401 - fixtures used by name
     MAP_FRAME,
+    WAIT,
     _idle,
     _map,
     browser,
@@ -46,13 +47,13 @@ def test_a_link_opens_the_same_site_layers_and_tab(server: str,  # noqa: F811
     # The address follows the view, and the sidebar offers it to copy.
     pg.get_by_role("tab", name="Water chain").click()
     _idle(pg)
-    pg.wait_for_function("() => location.search.includes('tab=Water')", timeout=30_000)
+    pg.wait_for_function("() => location.search.includes('tab=Water')", timeout=WAIT)
     query = parse_qs(urlparse(pg.url).query)
     assert query["site"] == ["AWS-000521"]
     assert sorted(query["layers"][0].split(",")) == ["lakes", "sites"]
     pg.locator(SIDEBAR).get_by_text("Link to this view").click()
     code = pg.locator(SIDEBAR).locator("code").first
-    code.filter(has_text="tab=Water").wait_for(timeout=30_000)  # the run after the tab click
+    code.filter(has_text="tab=Water").wait_for(timeout=WAIT)  # the run after the tab click
     link = code.inner_text()
     assert link.startswith(server) and "site=AWS-000521" in link and "tab=Water" in link
     # Opened in a new page, the link shows that view again.

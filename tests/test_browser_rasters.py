@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests import test_browser
-from tests.test_browser import _map, _open_folder
+from tests.test_browser import WAIT, _map, _open_folder
 from tests.test_rasterview import build_raster_workspace, cell_lonlat
 
 pytestmark = pytest.mark.browser
@@ -62,7 +62,7 @@ def test_dem_overlay_has_a_legend_and_a_click_says_the_dem_is_too_coarse(
     pg.get_by_text("AWS-000001", exact=False).first.wait_for(timeout=60_000)
     frame = _map(pg, min_paths=3)
     overlay = frame.locator("img.leaflet-image-layer.cs-raster-dem_sample")
-    overlay.wait_for(timeout=30_000)
+    overlay.wait_for(timeout=WAIT)
     assert overlay.get_attribute("src").startswith("data:image/png;base64,")
     legend = frame.locator(".cs-raster-legend")
     assert "Sample DEM" in legend.inner_text() and "(m)" in legend.inner_text()
@@ -71,23 +71,23 @@ def test_dem_overlay_has_a_legend_and_a_click_says_the_dem_is_too_coarse(
     assert float(overlay.evaluate("e => getComputedStyle(e).opacity")) == pytest.approx(0.2)
     # delineate: a click on the map is the outlet; the 0.2° DEM cannot answer
     _mode(pg, "Delineate a catchment")
-    pg.get_by_text("Click the map where the catchment drains to").wait_for(timeout=30_000)
+    pg.get_by_text("Click the map where the catchment drains to").wait_for(timeout=WAIT)
     frame = _map(pg, min_paths=3)
     frame.locator(".leaflet-container").click(position={"x": 260, "y": 470})  # clear of the legend
     # its ~20 km cells: a 500 m snap distance cannot be kept; refused, saying what to do
     pg.get_by_text("more than the snap distance of 500 m", exact=False).wait_for(
-        timeout=30_000)
+        timeout=WAIT)
     snap = pg.get_by_label("Snap distance (m)", exact=True).and_(pg.locator("input"))
     snap.fill("0")
     snap.press("Enter")  # the same outlet again, the cell under it as it is
-    pg.get_by_text("Requested outlet", exact=False).wait_for(timeout=30_000)
+    pg.get_by_text("Requested outlet", exact=False).wait_for(timeout=WAIT)
     warning = pg.locator("[data-testid=stAlert]").filter(has_text="too coarse")
     warning.first.wait_for(timeout=10_000)
     main = pg.locator("[data-testid=stMain]").inner_text()
     assert "Snapped outlet" in main and "km²" in main
     # the one-cell answer is drawn, dashed (it carries a warning)
     catchment = _map(pg).locator("path.cs-layer-delineated_catchment")
-    catchment.wait_for(timeout=30_000)
+    catchment.wait_for(timeout=WAIT)
     assert catchment.get_attribute("stroke-dasharray")
     assert watch.external == [] and watch.errors == [], (watch.external, watch.errors)
 
@@ -105,16 +105,16 @@ def test_tilted_plane_dem_gives_a_catchment_drawn_on_the_map(
     snap = pg.get_by_label("Snap distance (m)", exact=True).and_(pg.locator("input"))
     snap.fill("2000")
     snap.press("Enter")
-    pg.get_by_text("Click the map where the catchment drains to").wait_for(timeout=30_000)
+    pg.get_by_text("Click the map where the catchment drains to").wait_for(timeout=WAIT)
     frame = _map(pg, min_paths=3)
-    frame.locator("img.cs-raster-dem").wait_for(timeout=30_000)  # the DEM is drawn
+    frame.locator("img.cs-raster-dem").wait_for(timeout=WAIT)  # the DEM is drawn
     pg.wait_for_timeout(500)
     lon, lat = cell_lonlat(20, 25)  # the middle of the DEM; snaps to the outlet corner
     x, y = frame.locator("body").evaluate(_TO_PIXEL, [lat, lon])
     frame.locator(".leaflet-container").click(position={"x": x, "y": y})
-    pg.get_by_text("resolves this catchment", exact=False).wait_for(timeout=30_000)
+    pg.get_by_text("resolves this catchment", exact=False).wait_for(timeout=WAIT)
     catchment = _map(pg).locator("path.cs-layer-delineated_catchment")
-    catchment.wait_for(timeout=30_000)
+    catchment.wait_for(timeout=WAIT)
     box = catchment.bounding_box()
     assert box is not None and box["width"] > 30 and box["height"] > 30
     main = pg.locator("[data-testid=stMain]").inner_text()

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.test_browser import (  # noqa: F401  (fixtures)
+    WAIT,
     _open_folder,
     browser,
     page,
@@ -56,7 +57,7 @@ def _main(pg: Any) -> str:
 
 def _changes(pg: Any) -> dict[str, list[str]]:
     """The differences table: field -> [stored, report, on save], as the user reads it."""
-    pg.locator("[data-testid=stTable]").wait_for(timeout=30_000)
+    pg.locator("[data-testid=stTable]").wait_for(timeout=WAIT)
     rows = pg.locator("[data-testid=stTable] tr").evaluate_all(
         "rows => rows.map(r => [...r.children].map(c => c.innerText.trim()))")
     return {row[-4]: row[-3:] for row in rows if len(row) >= 4 and row[-1] != "on save"}
@@ -73,12 +74,12 @@ def test_pdf_import_review_save_then_merge_keeps_edits(server: str, page: Any,
     _import_tab(pg, server, demo_copy)
     # 1. a PDF of a new site: review, then save on confirmation
     _upload(pg, "example-works.pdf", _text_pdf(MINI_REPORT), "application/pdf")
-    pg.get_by_text(f"{MINI_REF} is not in this workspace yet").wait_for(timeout=30_000)
+    pg.get_by_text(f"{MINI_REF} is not in this workspace yet").wait_for(timeout=WAIT)
     text = _main(pg)
     assert f"{MINI_REF} — Example Works, Suzhou" in text
     assert not stored.exists()  # nothing saved before the user confirms
     pg.get_by_role("button", name=f"Save the new record {MINI_REF}").click()
-    pg.get_by_text(f"Saved {MINI_REF}.json").wait_for(timeout=30_000)
+    pg.get_by_text(f"Saved {MINI_REF}.json").wait_for(timeout=WAIT)
     saved = json.loads(stored.read_text())
     assert saved["site_name"] == "Example Works, Suzhou" and saved["score"] == 3.0
     assert [f["id"] for f in saved["findings"]] == ["TNR-000001"]
@@ -88,14 +89,14 @@ def test_pdf_import_review_save_then_merge_keeps_edits(server: str, page: Any,
     stored.write_text(json.dumps(saved, ensure_ascii=False, indent=2))
     _upload(pg, "example-works.txt", MINI_REPORT.encode())
     button = pg.get_by_role("button", name=re.compile(rf"^Replace \d+ field\(s\) of {MINI_REF}$"))
-    button.wait_for(timeout=30_000)
+    button.wait_for(timeout=WAIT)
     changes = _changes(pg)
     assert changes.get("site_name") == ["Example Works (Suzhou plant 2)", "Example Works, Suzhou",
                                     "keep (edited by hand)"], changes
     assert changes.get("score") == ["1.0", "3.0", "replace with the report's value"], changes
     assert json.loads(stored.read_text())["score"] == 1.0  # asked, not yet replaced
     button.click()
-    pg.get_by_text(f"Saved {MINI_REF}.json").wait_for(timeout=30_000)
+    pg.get_by_text(f"Saved {MINI_REF}.json").wait_for(timeout=WAIT)
     merged = json.loads(stored.read_text())
     assert merged["score"] == 3.0
     assert merged["site_name"] == "Example Works (Suzhou plant 2)"  # the edit survived
@@ -119,7 +120,7 @@ def test_bad_files_say_so_and_write_nothing(server: str, page: Any, demo_copy: P
                 "application/pdf" if name.endswith(".pdf") else "text/plain")
         alert = pg.locator("[data-testid=stAlertContentError]").filter(
             has_text=f"Nothing was imported: {name}")
-        alert.wait_for(timeout=30_000)
+        alert.wait_for(timeout=WAIT)
         assert re.search(message, alert.inner_text()), alert.inner_text()
         assert pg.get_by_role("button", name=re.compile("^(Save|Replace)")).count() == 0
         assert "Traceback" not in _main(pg)
@@ -142,7 +143,7 @@ def test_seed_report_shows_differences_with_the_demo_record(server: str, page: A
     _import_tab(pg, server, demo_copy)
     _upload(pg, SEED_LANTO.rsplit("/", 1)[-1], seed)
     button = pg.get_by_role("button", name=re.compile(r"^Replace \d+ field\(s\) of AWS-000522$"))
-    button.wait_for(timeout=30_000)
+    button.wait_for(timeout=WAIT)
     text = _main(pg)
     assert "AWS-000522 is already in this workspace" in text
     changes = _changes(pg)
@@ -151,7 +152,7 @@ def test_seed_report_shows_differences_with_the_demo_record(server: str, page: A
     for field in edited:  # the demo record's hand edits are listed as kept
         assert changes[field][2] == "keep (edited by hand)", (field, changes)
     button.click()
-    pg.get_by_text("Saved AWS-000522.json").wait_for(timeout=30_000)
+    pg.get_by_text("Saved AWS-000522.json").wait_for(timeout=WAIT)
     after = json.loads(stored.read_text())
     assert after["certification_status"] == "Certified Gold"
     for field in edited:

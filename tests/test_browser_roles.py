@@ -24,6 +24,7 @@ from geo.store import gpkg as store
 from tests.test_browser import (  # noqa: F401 - fixtures used by name
     MAP_FRAME,
     REPO,
+    WAIT,
     _free_port,
     _idle,
     _map,
@@ -102,9 +103,9 @@ def test_signed_out_session_sees_the_sign_in_page_only(served: Any, page: Any) -
     assert pg.locator(MAP_FRAME).count() == 0 and _tabs(pg) == []
     assert pg.locator(SIDEBAR).count() == 0 or "Site" not in pg.locator(SIDEBAR).inner_text()
     _sign_in(pg, url, "vera", "not her password")
-    pg.get_by_text("Wrong user name or password.").wait_for(timeout=30_000)
+    pg.get_by_text("Wrong user name or password.").wait_for(timeout=WAIT)
     _sign_in(pg, url, "nobody", "whatever-it-is")
-    pg.get_by_text("Wrong user name or password.").wait_for(timeout=30_000)
+    pg.get_by_text("Wrong user name or password.").wait_for(timeout=WAIT)
     assert pg.locator(MAP_FRAME).count() == 0
     assert watch.external == [] and watch.dialogs == []
 
@@ -154,11 +155,11 @@ def test_editor_save_is_recorded_under_the_editors_name(served: Any, page: Any) 
     parcels = ws.load_kind(LayerKind.SITE)
     centre = parcels[parcels["aws_ref"] == SITE].geometry.union_all().centroid
     _upload(pg, "outfall.kml", _kml("Outfall by Eddie", centre.x + 0.0004, centre.y - 0.0003))
-    pg.get_by_text("Preview: the 1 incoming features", exact=False).wait_for(timeout=30_000)
+    pg.get_by_text("Preview: the 1 incoming features", exact=False).wait_for(timeout=WAIT)
     choose(pg, "Into layer", "Discharge points (discharge_point)")
     pg.get_by_role("button", name="Save", exact=True).click()
     pg.get_by_text("Imported 1 features into layer 'discharge_points'", exact=False) \
-        .wait_for(timeout=30_000)
+        .wait_for(timeout=WAIT)
     entries = store.history(open_workspace(root), "discharge_points")
     assert entries[-1].author == "eddie (Eddie Editor)"
     # ... and the app's History shows it.
@@ -168,7 +169,7 @@ def test_editor_save_is_recorded_under_the_editors_name(served: Any, page: Any) 
     choose(pg, "Layer", "Discharge points (discharge_point)")
     # one row per save (wrapping text, not a grid): the newest names its author
     pg.locator("[data-testid=stMain]").get_by_text("eddie (Eddie Editor)", exact=False) \
-        .first.wait_for(timeout=30_000)
+        .first.wait_for(timeout=WAIT)
     assert watch.external == [] and watch.dialogs == []
 
 
@@ -182,7 +183,7 @@ def test_admin_adds_an_account_that_can_then_sign_in(
     pg.get_by_label("Full name").fill("Olga Observer")
     pg.get_by_label("Password (10+ characters)").fill("observer-pass-1")
     pg.get_by_role("button", name="Save account").click()
-    pg.get_by_text("Saved account olga (viewer).").wait_for(timeout=30_000)
+    pg.get_by_text("Saved account olga (viewer).").wait_for(timeout=WAIT)
     assert re.search(r"\[accounts\.olga\]\s+name = \"Olga Observer\"", config.read_text())
     other = browser.new_context().new_page()
     try:
@@ -190,7 +191,7 @@ def test_admin_adds_an_account_that_can_then_sign_in(
         _map(other, min_paths=20)
         assert "Olga Observer" in other.locator(SIDEBAR).inner_text()
         other.locator(SIDEBAR).get_by_role("button", name="Sign out").click()
-        other.get_by_text("You have signed out.").wait_for(timeout=30_000)
+        other.get_by_text("You have signed out.").wait_for(timeout=WAIT)
         assert other.locator(MAP_FRAME).count() == 0
     finally:
         other.context.close()

@@ -20,6 +20,7 @@ import pytest
 from tests.test_browser import (  # noqa: F401  (fixtures)
     MAP_FRAME,
     REPO,
+    WAIT,
     Watch,
     _click_uncovered,
     _idle,
@@ -86,7 +87,7 @@ def test_checklist_cards_wrap_evidence_and_caveats(server: str, page: Any) -> No
     _site(pg, server)
     panel = open_tab(pg, "1.1.1 checklist")
     cards = panel.locator("[class*='st-key-check_']")
-    cards.first.wait_for(timeout=30_000)
+    cards.first.wait_for(timeout=WAIT)
     assert cards.count() == 6
     text = panel.inner_text()
     for heading in ("Caveats", "Evidence (", "placed illustratively"):
@@ -96,7 +97,7 @@ def test_checklist_cards_wrap_evidence_and_caveats(server: str, page: Any) -> No
     _no_sideways_scroll(panel)
     # the sortable table is still there, folded
     panel.get_by_text("The checklist as a table", exact=False).click()
-    panel.locator("[data-testid=stDataFrame]").wait_for(timeout=30_000)
+    panel.locator("[data-testid=stDataFrame]").wait_for(timeout=WAIT)
     assert watch.external == [] and watch.errors == [], (watch.external, watch.errors)
 
 
@@ -105,7 +106,7 @@ def test_site_record_is_headed_sections_with_the_json_folded(server: str,
     pg, watch = page
     _site(pg, server)
     panel = open_tab(pg, "Site record")
-    panel.get_by_role("heading", name="Certificate").wait_for(timeout=30_000)
+    panel.get_by_role("heading", name="Certificate").wait_for(timeout=WAIT)
     headings = panel.get_by_role("heading").all_inner_texts()
     for name in ("Certificate", "Site", "Water provider and sources", "Discharges", "IWRAs",
                  "Findings"):
@@ -116,7 +117,7 @@ def test_site_record_is_headed_sections_with_the_json_folded(server: str,
     assert panel.locator("[data-testid=stJson]").count() == 0 or \
         not panel.locator("[data-testid=stJson]").first.is_visible()
     panel.get_by_text("The record as stored (JSON)").click()  # ... until asked for
-    panel.locator("[data-testid=stJson]").first.wait_for(timeout=30_000)
+    panel.locator("[data-testid=stJson]").first.wait_for(timeout=WAIT)
     _no_sideways_scroll(panel)
     assert watch.external == [] and watch.errors == [], (watch.external, watch.errors)
 
@@ -136,7 +137,7 @@ def test_portfolio_cards_wrap_and_the_table_stays(server: str, page: Any) -> Non
     panel.get_by_text("All sites as a table").wait_for(timeout=60_000)
     text = panel.inner_text()
     assert "AWS-000521" in text and "AWS-000522" in text and "1.1.1 checklist:" in text
-    panel.locator("[data-testid=stDataFrame]").wait_for(timeout=30_000)
+    panel.locator("[data-testid=stDataFrame]").wait_for(timeout=WAIT)
     _no_sideways_scroll(panel)
     assert watch.external == [] and watch.errors == [], (watch.external, watch.errors)
 
@@ -151,7 +152,7 @@ def test_provenance_and_certification_beside_the_map_wrap(server: str, page: Any
     if parcel is None or parcel["width"] < 20:  # not framed on the site: zoom in on it
         _zoom_to_site(pg, frame)
     _click_uncovered(frame, "cs-layer-sites")
-    pg.get_by_text("Attributes", exact=True).wait_for(timeout=30_000)
+    pg.get_by_text("Attributes", exact=True).wait_for(timeout=WAIT)
     beside = pg.locator("[data-testid=stColumn]").filter(has_text="Provenance").last
     text = beside.inner_text()
     assert "accuracy: illustrative" in text and "layer file: layers/sites.toml" in text
@@ -191,7 +192,7 @@ def test_edit_history_rows_wrap(server: str, page: Any, edited: tuple[Path, str]
     pg.get_by_text("History and undo", exact=True).click()
     choose(pg, "Layer", "Discharge points")
     history = pg.locator(".st-key-history_panel")
-    history.get_by_text(f"{summary} 2", exact=False).wait_for(timeout=30_000)
+    history.get_by_text(f"{summary} 2", exact=False).wait_for(timeout=WAIT)
     text = history.inner_text()
     assert "by Vera Auditor" in text and text.index(f"{summary} 2") < text.index(f"{summary} 1")
     _no_sideways_scroll(history)
@@ -229,7 +230,7 @@ def test_export_clears_the_old_download_while_preparing(server: str, page: Any) 
     pg.get_by_role("button", name="Prepare download: PDF map sheet").click()
     new = pg.get_by_role("button", name=re.compile(rf"^Download {REF}-sheet-a4\.pdf"))
     new.wait_for(timeout=120_000)
-    old.wait_for(timeout=30_000)  # the GeoJSON comes back, still valid
+    old.wait_for(timeout=WAIT)  # the GeoJSON comes back, still valid
     states = panel.evaluate("() => window.__exportStates")
     # while the sheet renders: the progress is shown and no download button at all
     preparing = [s for s in states if s["preparing"]]

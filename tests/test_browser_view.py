@@ -11,6 +11,7 @@ import pytest
 
 from tests.test_browser import (  # noqa: F401 - fixtures used by name
     MAP_FRAME,
+    WAIT,
     _idle,
     browser,
     page,
@@ -47,7 +48,7 @@ def _fresh_map(pg: Any, layer: str = "sites") -> Any:
                          timeout=60_000)  # a replaced map's old iframe has gone
     frame = pg.frame_locator(MAP_FRAME)
     frame.locator(f".cs-layer-{layer}").first.wait_for(state="attached", timeout=120_000)
-    frame.locator(".leaflet-container:not(.leaflet-zoom-anim)").wait_for(timeout=30_000)
+    frame.locator(".leaflet-container:not(.leaflet-zoom-anim)").wait_for(timeout=WAIT)
     _wait_view(frame, "window.map !== undefined && window.map._loaded")
     return frame
 
@@ -202,14 +203,14 @@ def test_selection_stands_out_and_stays_after_a_rerun(server: str, page: Any) ->
     # click a site parcel (the map is framed on them)
     parcel = frame.locator("path.cs-layer-sites").first
     parcel.dispatch_event("click")
-    frame.locator("path.cs-layer-sites.cs-selected").wait_for(timeout=30_000)
-    pg.get_by_text("Attributes", exact=True).wait_for(timeout=30_000)
+    frame.locator("path.cs-layer-sites.cs-selected").wait_for(timeout=WAIT)
+    pg.get_by_text("Attributes", exact=True).wait_for(timeout=WAIT)
     assert frame.locator(".cs-selected").count() == 1
     before = _tag(frame)
     pg.locator(SIDEBAR).get_by_text("Lakes", exact=True).click()  # rebuilds the map
     _map_changed(pg, before)
     frame = _fresh_map(pg)
-    frame.locator("path.cs-layer-sites.cs-selected").wait_for(timeout=30_000)
+    frame.locator("path.cs-layer-sites.cs-selected").wait_for(timeout=WAIT)
     assert frame.locator(".cs-selected").count() == 1
     assert watch.errors == [], watch.errors
 
@@ -223,12 +224,12 @@ def test_find_a_feature_and_the_attribute_table_frame_it(server: str, page: Any)
     field.press("Enter")
     _idle(pg)
     hit = pg.locator(SIDEBAR).get_by_role("button", name="Baijiadang", exact=False).first
-    hit.wait_for(timeout=30_000)
+    hit.wait_for(timeout=WAIT)
     before = _tag(frame)
     hit.click()
     _map_changed(pg, before)
     frame = _fresh_map(pg)
-    frame.locator(".cs-selected").first.wait_for(timeout=30_000)
+    frame.locator(".cs-selected").first.wait_for(timeout=WAIT)
     selected = frame.locator(".cs-selected").first.evaluate(
         "el => [...el.classList].find(c => c.startsWith('cs-layer-'))")
     main = pg.locator("[data-testid=stMain]")
@@ -252,7 +253,7 @@ def test_find_a_feature_and_the_attribute_table_frame_it(server: str, page: Any)
     tab.get_by_text("2 features in Water sources (intakes)", exact=False).wait_for()
     from playwright.sync_api import expect
 
-    expect(grid).to_have_count(1, timeout=30_000)
+    expect(grid).to_have_count(1, timeout=WAIT)
     before = _tag(pg.frame_locator(MAP_FRAME))
     # the row-selection checkbox of the first row (glide-data-grid draws on a canvas)
     grid.scroll_into_view_if_needed()
@@ -261,7 +262,7 @@ def test_find_a_feature_and_the_attribute_table_frame_it(server: str, page: Any)
     pg.mouse.click(box["x"] + 18, box["y"] + 35 + 17)
     _map_changed(pg, before)
     frame = _fresh_map(pg)
-    frame.locator(".cs-layer-water_sources.cs-selected").wait_for(timeout=30_000)
+    frame.locator(".cs-layer-water_sources.cs-selected").wait_for(timeout=WAIT)
     assert "Water sources (intakes)" in main.inner_text()
     assert watch.errors == [] and watch.external == [], (watch.errors, watch.external)
 

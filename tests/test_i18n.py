@@ -32,6 +32,7 @@ from geo.core.i18n import (
 )
 from tests.test_browser import (  # noqa: F401 - fixtures used by name
     MAP_FRAME,
+    WAIT,
     _idle,
     browser,
     open_tab,
@@ -385,7 +386,7 @@ def test_chinese_in_the_browser_then_english(server: str, page: Any) -> None:  #
     # the URL keeps the English tab name, whatever the language
     open_tab(pg, "供排水链")
     pg.wait_for_function("() => new URL(location.href).searchParams.get('tab') "
-                         "=== 'Water chain'", timeout=30_000)
+                         "=== 'Water chain'", timeout=WAIT)
     # the selector back to English: tabs, sidebar and legend in English, the tab kept
     _idle(pg)
     pg.get_by_role("combobox", name="Language / 语言").click()
@@ -394,7 +395,7 @@ def test_chinese_in_the_browser_then_english(server: str, page: Any) -> None:  #
     assert pg.get_by_role("tab", name="Water chain").get_attribute("aria-selected") == "true"
     sidebar.get_by_text("Basemap", exact=True).wait_for(timeout=60_000)
     pg.wait_for_function("() => !new URL(location.href).searchParams.has('lang')",
-                         timeout=30_000)
+                         timeout=WAIT)
     _idle(pg)
     pg.frame_locator(MAP_FRAME).locator(".cs-legend summary b").filter(
         has_text="Legend").wait_for(timeout=120_000)

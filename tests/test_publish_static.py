@@ -31,7 +31,7 @@ import shapely
 from geo.core.catalogue import LayerKind
 from geo.core.workspace import copy_workspace, open_workspace
 from tests.conftest import REPO
-from tests.test_browser import browser  # noqa: F401  (fixture)
+from tests.test_browser import WAIT, browser  # noqa: F401  (fixture)
 
 CATCHSCOPE = Path(sys.executable).with_name("catchscope")
 SENSITIVE = {LayerKind.WATER_SOURCE.value, LayerKind.DISCHARGE_POINT.value}
@@ -251,11 +251,11 @@ def test_the_map_opens_from_disk_offline_without_errors(browser: Any,
         for ref in open_workspace(root).records:
             pg.goto((site / "index.html").as_uri())
             pg.get_by_role("link", name=ref, exact=True).click()
-            pg.get_by_role("heading", name=re.compile(ref)).wait_for(timeout=30_000)
+            pg.get_by_role("heading", name=re.compile(ref)).wait_for(timeout=WAIT)
             pg.get_by_role("link", name=f"{ref}-map.html").click()
             drawn = pg.locator(".leaflet-overlay-pane path:not([d='M0 0'])")  # in view
             drawn.first.wait_for(timeout=60_000)
-            pg.locator(".cs-legend").wait_for(timeout=30_000)
+            pg.locator(".cs-legend").wait_for(timeout=WAIT)
             assert pg.url == (site / ref / f"{ref}-map.html").as_uri()
             assert drawn.count() >= 10
             assert ref in pg.locator(".cs-legend").inner_text()
