@@ -39,6 +39,7 @@ import pandas as pd
 from geo.core.basis import Basis
 from geo.core.catalogue import AWS_ELEMENTS, AccuracyClass, AwsElement
 from geo.core.records import SiteRecord
+from geo.core.statements import sentences
 from geo.scope.flows import WATER_BODY_KINDS, ChainNode, WaterChain
 
 __all__ = [
@@ -264,24 +265,6 @@ _RAIN_USE = re.compile(
 _QUOTE_CHARS = 220
 
 
-_ABBREVIATIONS = ("co.", "ltd.", "no.", "inc.", "corp.", "st.", "e.g.", "i.e.", "approx.")
-
-
-def _sentences(text: str) -> list[str]:
-    """Sentences of report text; "Co." / "Ltd." / "No." do not end one."""
-    out: list[str] = []
-    for line in text.splitlines():
-        start = 0
-        for end in re.finditer(r"[.!?;。]\s+(?=\S)", line):
-            head = line[start:end.start() + 1]
-            if head.lower().endswith(_ABBREVIATIONS):
-                continue
-            out.append(head)
-            start = end.end()
-        out.append(line[start:])
-    return [s.strip() for s in out if s.strip()]
-
-
 def _quote(sentence: str) -> str:
     sentence = " ".join(sentence.split())
     return sentence if len(sentence) <= _QUOTE_CHARS else sentence[:_QUOTE_CHARS - 1] + "…"
@@ -300,7 +283,7 @@ def _first_match(record: SiteRecord, pattern: re.Pattern[str],
                  also: str = "") -> tuple[str, str] | None:
     """(field, quoted sentence) of the first sentence matching ``pattern`` (or ``also``)."""
     for name, text in _record_texts(record):
-        for sentence in _sentences(text):
+        for sentence in sentences(text):
             if pattern.search(sentence) or (also and also.lower() in sentence.lower()):
                 return name, _quote(sentence)
     return None
