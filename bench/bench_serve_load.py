@@ -118,13 +118,13 @@ def _serve(base: Path, port: int) -> subprocess.Popen[bytes]:
     raise SystemExit("catchscope serve did not start")
 
 
-async def _idle(pg) -> None:  # type: ignore[no-untyped-def]
+async def _idle(pg) -> None:
     await pg.wait_for_timeout(200)
     await pg.wait_for_function("!document.querySelector('[data-testid=stStatusWidget]')",
                                timeout=180_000)
 
 
-async def _map_drawn(pg, title: str) -> None:  # type: ignore[no-untyped-def]
+async def _map_drawn(pg, title: str) -> None:
     """The header names ``title`` and the map shows its layers."""
     await pg.wait_for_function(
         "t => [...document.querySelectorAll('h2')].some(h => h.textContent.includes(t))",
@@ -136,7 +136,7 @@ async def _map_drawn(pg, title: str) -> None:  # type: ignore[no-untyped-def]
                                                                        timeout=180_000)
 
 
-async def _session(browser, url: str, sites: list[str], seconds: float,  # type: ignore[no-untyped-def]
+async def _session(browser, url: str, sites: list[str], seconds: float,
                    results: dict[str, list], turns: int = 0, delay: float = 0.0) -> None:
     """Sign in, wait for the map, then switch sites for ``seconds`` (at least ``turns``)."""
     context = await browser.new_context(viewport={"width": 1280, "height": 800})
