@@ -21,6 +21,12 @@ def _app() -> AppTest:
     return AppTest.from_file(APP, default_timeout=TIMEOUT)
 
 
+def _tab(at: AppTest, name: str) -> AppTest:
+    """Open a tab as a click on it does (closed tabs without widgets are left empty)."""
+    at.session_state["tab"] = name
+    return at.run()
+
+
 def _by_label(widgets, label: str):
     return next(w for w in widgets if w.label == label)
 
@@ -65,6 +71,7 @@ def test_demo_runs_and_switches_site(demo_sites: list[str]) -> None:
 def test_all_sites_shows_the_portfolio(demo_sites: list[str]) -> None:
     at = _app().run()
     _by_label(at.selectbox, "Site").set_value("All sites").run()
+    _tab(at, "Portfolio")
     assert not at.exception, at.exception
     assert not at.error
     sizes = [len(df.value) for df in at.dataframe]
@@ -72,7 +79,7 @@ def test_all_sites_shows_the_portfolio(demo_sites: list[str]) -> None:
 
 
 def test_buffer_bands_are_validated(demo_sites: list[str]) -> None:
-    at = _app().run()
+    at = _tab(_app().run(), "IWRAs")
     bands = _by_label(at.text_input, "IWRA buffer bands (km)")
     bands.input("10, 1").run()
     assert any("increasing positive" in w.value for w in at.warning)
@@ -164,9 +171,10 @@ def test_an_expired_certificate_is_flagged_in_record_and_portfolio(demo_sites: l
     expired = sorted(r for r in demo_sites if records[r].valid_until < date.today())
     if not expired:
         pytest.skip("no demo certificate has expired yet")
-    at = _app().run()
+    at = _tab(_app().run(), "Site record")
     assert any("EXPIRED: the certificate ended on" in w.value for w in at.warning)  # record
     _by_label(at.selectbox, "Site").set_value("All sites").run()
+    _tab(at, "Portfolio")
     assert not at.exception, at.exception
     assert any(f"EXPIRED certificate on record ({', '.join(expired)}" in w.value
                for w in at.warning)

@@ -331,7 +331,10 @@ def test_every_tab_runs_in_chinese() -> None:
         assert not at.exception, (name, at.exception)
     at = _app(lang="zh-CN")
     site = next(s for s in at.sidebar.selectbox if s.label == "场所")
-    site.set_value("All sites").run()  # the portfolio
+    site.set_value("All sites").run()
+    at.query_params["tab"] = "Portfolio"  # the portfolio, in its tab
+    at.session_state["tab:zh-CN"] = translator("zh-CN")("Portfolio")
+    at.run()
     assert not at.exception, at.exception
     assert any("全部场所表格" in str(m.value) for m in at.markdown)
 

@@ -116,6 +116,8 @@ def test_every_statement_shows_its_basis(demo) -> None:
     stated = next(label for label in shown if label.startswith(
         md("Kunshan Jinxi Sewage Treatment Plant → Xiaojieing River")))
     assert stated.endswith(":green-badge[stated]") and "**section:** 1\\.1\\.1" in shown[stated]
+    at.query_params["tab"] = at.session_state["tab"] = "IWRAs"  # made when its tab opens
+    shown = dict(_expanders(at.run()))
     # each IWRA row: that it is one, and its distance (from illustrative parcels: assumed)
     iwra = next(label for label in shown if label.startswith("Baijiadang Lake \\(on\\-site IWRA"))
     assert "identified: :green-badge[stated]" in iwra and "away: :red-badge[assumed]" in iwra
@@ -142,14 +144,15 @@ def test_map_vs_report_tab_lists_disagreements_and_answers(demo) -> None:
 
 def test_a_borrowed_record_fact_is_never_shown_as_plain_fact(demo) -> None:
     at = _run(LUXSHARE)
-    text = _markdown(at)
+    # the sheet-free summary of the scope's statements, on the Map vs report tab
+    assert "2 :orange-badge[borrowed]" in _markdown(at)
+    at.query_params["tab"] = at.session_state["tab"] = "Site record"  # made when it opens
+    text = _markdown(at.run())
     assert (f"**water service provider:** {md('Kunshan Water Group Co., Ltd.')} "
             ":orange-badge[borrowed]") in text
     section = next(body for label, body in _expanders(at)
                    if label.startswith("What these facts rest on") and "borrowed" in label)
     assert f"**borrowed from:** {md(LANTO)}" in section
-    # and the sheet-free summary of the scope's statements, on the Map vs report tab
-    assert "2 :orange-badge[borrowed]" in text
 
 
 # --- hostile values ------------------------------------------------------------------------

@@ -8,6 +8,7 @@ site switch or a layer toggle reuses everything already loaded.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -94,9 +95,13 @@ class Choice:
     #: legend and controls are drawn in it.
     lang: str = "en"
 
-    @property
+    @functools.cached_property
     def key(self) -> tuple[str, tuple[tuple[str, float], ...]]:
-        """Cache key of the workspace: its folder and the mtimes of its files."""
+        """Cache key of the workspace: its folder and the mtimes of its files.
+
+        Read once per run (a Choice is made anew by every run; a save ends its run with a
+        rerun): the run's nine cached look-ups need not walk the folders nine times.
+        """
         return str(self.workspace.root), fingerprint(self.workspace.root)
 
 
