@@ -57,6 +57,9 @@ def server_command(config_path: Path | None, *, host: str | None = None,
         "--server.enableXsrfProtection", "true",
         "--server.enableCORS", "true",
         "--server.maxUploadSize", str(settings.max_upload_mb),
+        # no full collection after every run: it was a quarter of the server's CPU under
+        # 20 viewers (bench/bench_serve_protocol.py); Python's own collector still runs
+        "--runner.postScriptGC", "false",
         "--browser.gatherUsageStats", "false",
         "--client.toolbarMode", "viewer",
         "--client.showErrorDetails", "none",
