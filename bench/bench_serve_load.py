@@ -212,6 +212,34 @@ async def _run(url: str, sessions: int, seconds: float, sites: list[str],
     return warm, results, rss_warm, cpu
 
 
+def report(args: argparse.Namespace, wall: float, n_sites: int, warm: dict[str, list],
+           results: dict[str, list], rss: tuple[float, float, float], cpu: dict[str, float],
+           *, client: str = "browser", how: str = "") -> int:
+    """Print a load run's figures (this bench's and bench_serve_protocol.py's); exit code.
+
+    ``rss``: idle, after the warm-up, at the end (MiB); ``cpu[client]``: the load's own
+    CPU seconds; ``results["page"]``, when given, the time to the sign-in page.
+    """
+    rss_idle, rss_start, rss_end = rss
+    print(f"sessions {args.sessions} (started over {args.ramp:.0f} s) for {args.seconds:.0f} s "
+          f"(wall {wall:.0f} s), sites {n_sites}{how}")
+    print(f"warm-up (one session, cold server): sign-in to map {_pcts(warm['first'])}; "
+          f"each site once {_pcts(warm['switch'])}; errors {len(warm['errors'])}"
+          + "".join(f"\n  {e}" for e in warm["errors"]))
+    print(f"errors {len(results['errors'])}" + "".join(f"\n  {e}" for e in results["errors"]))
+    if "page" in results:
+        print(f"time to the sign-in page (HTTP, websocket, first run): {_pcts(results['page'])}")
+    print(f"time to map after sign-in: {_pcts(results['first'])}")
+    print(f"time to map after a site switch: {_pcts(results['switch'])}")
+    print(f"server RSS idle {rss_idle:.0f} MiB; after warm-up (start) {rss_start:.0f} MiB, "
+          f"end {rss_end:.0f} MiB (x{rss_end / max(rss_start, 1):.2f})")
+    cores = os.cpu_count() or 1
+    print(f"CPU under the load ({cpu['wall']:.0f} s on {cores} cores = "
+          f"{cpu['wall'] * cores:.0f} core-s): server {cpu['server']:.0f} s, "
+          f"{'load client' if client == 'client' else client} {cpu[client]:.0f} s")
+    return 1 if results["errors"] or warm["errors"] else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=20)
@@ -237,20 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             proc.terminate()
             proc.wait(timeout=20)
-    print(f"sessions {args.sessions} (started over {args.ramp:.0f} s) for {args.seconds:.0f} s "
-          f"(wall {wall:.0f} s), sites {len(sites)}")
-    print(f"warm-up (one session, cold server): sign-in to map {_pcts(warm['first'])}; "
-          f"each site once {_pcts(warm['switch'])}; errors {len(warm['errors'])}")
-    print(f"errors {len(results['errors'])}" + "".join(f"\n  {e}" for e in results["errors"]))
-    print(f"time to map after sign-in: {_pcts(results['first'])}")
-    print(f"time to map after a site switch: {_pcts(results['switch'])}")
-    print(f"server RSS idle {rss_idle:.0f} MiB; after warm-up (start) {rss_start:.0f} MiB, "
-          f"end {rss_end:.0f} MiB (x{rss_end / max(rss_start, 1):.2f})")
-    cores = os.cpu_count() or 1
-    print(f"CPU under the load ({cpu['wall']:.0f} s on {cores} cores = "
-          f"{cpu['wall'] * cores:.0f} core-s): server {cpu['server']:.0f} s, "
-          f"browser {cpu['browser']:.0f} s")
-    return 1 if results["errors"] or warm["errors"] else 0
+    return report(args, wall, len(sites), warm, results, (rss_idle, rss_start, rss_end), cpu)
 
 
 if __name__ == "__main__":

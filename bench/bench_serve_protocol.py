@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import tempfile
 import time
@@ -52,11 +51,11 @@ from bench_serve_load import (  # (it puts the repository on sys.path: geo)
     PASSWORD,
     _cpu_s,
     _free_port,
-    _pcts,
     _rss_mib,
     _serve,
     _tree,
     _workspace,
+    report,
 )
 
 from geo.core.workspace import open_workspace
@@ -414,22 +413,8 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             proc.terminate()
             proc.wait(timeout=20)
-    print(f"sessions {args.sessions} (started over {args.ramp:.0f} s) for {args.seconds:.0f} s "
-          f"(wall {wall:.0f} s), sites {len(refs)}; Streamlit protocol, no browser")
-    print(f"warm-up (one session, cold server): sign-in to map {_pcts(warm['first'])}; "
-          f"each site once {_pcts(warm['switch'])}; errors {len(warm['errors'])}"
-          + "".join(f"\n  {e}" for e in warm["errors"]))
-    print(f"errors {len(results['errors'])}" + "".join(f"\n  {e}" for e in results["errors"]))
-    print(f"time to the sign-in page (HTTP, websocket, first run): {_pcts(results['page'])}")
-    print(f"time to map after sign-in: {_pcts(results['first'])}")
-    print(f"time to map after a site switch: {_pcts(results['switch'])}")
-    print(f"server RSS idle {rss_idle:.0f} MiB; after warm-up (start) {rss_start:.0f} MiB, "
-          f"end {rss_end:.0f} MiB (x{rss_end / max(rss_start, 1):.2f})")
-    cores = os.cpu_count() or 1
-    print(f"CPU under the load ({cpu['wall']:.0f} s on {cores} cores = "
-          f"{cpu['wall'] * cores:.0f} core-s): server {cpu['server']:.0f} s, "
-          f"load client {cpu['client']:.0f} s")
-    return 1 if results["errors"] or warm["errors"] else 0
+    return report(args, wall, len(refs), warm, results, (rss_idle, rss_start, rss_end), cpu,
+                  client="client", how="; Streamlit protocol, no browser")
 
 
 if __name__ == "__main__":
